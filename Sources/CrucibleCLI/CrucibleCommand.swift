@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `crucible` command tree. Each subcommand parses its options, calls one library entry point and prints.
+public struct CrucibleCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "crucible",
+        abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
+        subcommands: []
+    )
+    public init() {}
+}

@@ -1,0 +1,2 @@
+import CrucibleCLI
+CrucibleCommand.main()
