@@ -37,6 +37,13 @@ public protocol TensorSource: AnyObject, Sendable {
     func readFloats(_ name: String, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws
     /// The stored bytes of `name`, when it is stored plainly in `info.dtype` (nil for quantized storage).
     func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer?
+    /// Hints that `name` will not be read again soon, so its mapped pages may leave memory
+    /// (keeps resident memory bounded while streaming through a large checkpoint).
+    func release(_ name: String)
+}
+
+extension TensorSource {
+    public func release(_ name: String) {}
 }
 
 extension TensorSource {

@@ -102,6 +102,10 @@ public final class CheckpointFolder: TensorSource, @unchecked Sendable {
         try shards[i].readFloats(name, range: range, into: dest)
     }
 
+    public func release(_ name: String) {
+        if let i = routing[name] { shards[i].release(name) }
+    }
+
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer? {
         guard let i = routing[name] else { throw CheckpointError.missingTensor(tensor: name, checkpoint: path) }
         return try shards[i].rawBytes(name)

@@ -131,6 +131,10 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
         return mapped.bytes(span)
     }
 
+    public func release(_ name: String) {
+        if let span = spans[name] { mapped.advise(span, willNeed: false) }
+    }
+
     public func readFloats(_ name: String, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
         guard let info = infos[name], let span = spans[name] else {
             throw CheckpointError.missingTensor(tensor: name, checkpoint: path)

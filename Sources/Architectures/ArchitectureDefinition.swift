@@ -1,0 +1,96 @@
+import Checkpoints
+
+/// One weight of an architecture, as a name template.
+///
+/// Templates may use `${layer_index}` (and `${expert_index}` for per-expert weights, expanded over the
+/// config's expert count), as mergekit's architecture tables do.
+public struct WeightTemplate: Sendable, Equatable {
+    public let name: String
+    /// Vocabulary-indexed (embeddings, lm_head): shapes may differ between parents and are cropped.
+    public let isEmbed: Bool
+    /// May be absent from a checkpoint (e.g. `lm_head.weight` of a tied model, optional biases).
+    public let optional: Bool
+    /// Names to read instead when this one is absent (a tied head reads the embedding).
+    public let tiedTo: String?
+
+    public init(_ name: String, embed: Bool = false, optional: Bool = false, tiedTo: String? = nil) {
+        self.name = name
+        self.isEmbed = embed
+        self.optional = optional
+        self.tiedTo = tiedTo
+    }
+
+    /// The name for one layer (and expert).
+    public func resolved(layer: Int? = nil, expert: Int? = nil) -> String {
+        var s = name
+        if let layer { s = s.replacingOccurrences(of: "${layer_index}", with: String(layer)) }
+        if let expert { s = s.replacingOccurrences(of: "${expert_index}", with: String(expert)) }
+        return s
+    }
+
+    public var isPerExpert: Bool { name.contains("${expert_index}") }
+}
+
+/// An architecture as data: what weights a checkpoint of it holds and where its layer count lives.
+/// The planner, the engine and the MoE writer all enumerate weights from these tables; adding an
+/// architecture is adding a table to `ArchitectureRegistry`.
+public struct ArchitectureDefinition: Sendable, Equatable {
+    /// A short unique name for this table (`llama`, `mixtral-fused`…).
+    public let name: String
+    /// `config.json` `model_type` values this table serves.
+    public let modelTypes: [String]
+    /// `config.json` `architectures[0]` values this table serves.
+    public let architectures: [String]
+    /// Weights before the layer stack (embeddings).
+    public let preWeights: [WeightTemplate]
+    /// Weights of one decoder layer.
+    public let layerWeights: [WeightTemplate]
+    /// Weights after the layer stack (final norm, head).
+    public let postWeights: [WeightTemplate]
+    /// The config key holding the layer count.
+    public let layerCountKey: String
+    /// The config key holding the expert count, for per-expert templates.
+    public let expertCountKey: String?
+
+    public init(name: String, modelTypes: [String], architectures: [String], preWeights: [WeightTemplate],
+                layerWeights: [WeightTemplate], postWeights: [WeightTemplate],
+                layerCountKey: String = "num_hidden_layers", expertCountKey: String? = nil) {
+        self.name = name
+        self.modelTypes = modelTypes
+        self.architectures = architectures
+        self.preWeights = preWeights
+        self.layerWeights = layerWeights
+        self.postWeights = postWeights
+        self.layerCountKey = layerCountKey
+        self.expertCountKey = expertCountKey
+    }
+
+    /// Layer count from a config.
+    public func layerCount(in config: JSONObject) -> Int? {
+        config[layerCountKey]?.intValue ?? config["text_config"]?[layerCountKey]?.intValue
+    }
+
+    public func expertCount(in config: JSONObject) -> Int {
+        guard let key = expertCountKey else { return 0 }
+        return config[key]?.intValue ?? 0
+    }
+
+    /// A layer's weight names (per-expert templates expanded), each with its template.
+    public func layerWeightNames(layer: Int, experts: Int) -> [(name: String, template: WeightTemplate)] {
+        var out: [(String, WeightTemplate)] = []
+        for w in layerWeights {
+            if w.isPerExpert {
+                for e in 0..<experts { out.append((w.resolved(layer: layer, expert: e), w)) }
+            } else {
+                out.append((w.resolved(layer: layer), w))
+            }
+        }
+        return out
+    }
+
+    /// Every weight name for a model with `layers` layers, in output order.
+    public func allWeightNames(layers: Int, experts: Int = 0) -> [String] {
+        preWeights.map(\.name) + (0..<layers).flatMap { l in layerWeightNames(layer: l, experts: experts).map(\.name) }
+            + postWeights.map(\.name)
+    }
+}
