@@ -1,0 +1,201 @@
+import Checkpoints
+import Foundation
+import Tensors
+
+/// Random but valid Hugging Face checkpoints: the project's own way to make parents for examples, tests and
+/// benchmarks. Same preset, seed and dtype give the same bytes on any machine and thread count.
+public enum SyntheticCheckpoint {
+    public struct Shape: Sendable {
+        public var hidden: Int
+        public var intermediate: Int
+        public var layers: Int
+        public var heads: Int
+        public var kvHeads: Int
+        public var vocab: Int
+        public var tied: Bool
+        public var ropeTheta: Double
+        public var maxPositions: Int
+
+        public var headDim: Int { hidden / heads }
+    }
+
+    /// Named shapes: `smollm2-135m` (SmolLM2-135M's dimensions) and `tiny` (for tests).
+    public static let presets: [String: Shape] = [
+        "smollm2-135m": Shape(hidden: 576, intermediate: 1536, layers: 30, heads: 9, kvHeads: 3, vocab: 49152, tied: true,
+                              ropeTheta: 100_000, maxPositions: 8192),
+        "tiny": Shape(hidden: 64, intermediate: 192, layers: 4, heads: 4, kvHeads: 2, vocab: 512, tied: false,
+                      ropeTheta: 10_000, maxPositions: 2048),
+    ]
+
+    public struct SynthError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The architecture tables `synth` can write.
+    static func definition(_ arch: String) -> ArchitectureDefinition? {
+        switch arch {
+        case "llama": return ArchitectureRegistry.llama
+        case "mistral": return ArchitectureRegistry.mistral
+        case "qwen2": return ArchitectureRegistry.qwen2
+        default: return nil
+        }
+    }
+
+    /// Shapes of every tensor of an architecture with these dimensions, in output order.
+    static func tensors(_ def: ArchitectureDefinition, _ s: Shape) -> [(String, [Int])] {
+        let q = s.heads * s.headDim, kv = s.kvHeads * s.headDim
+        func shape(_ name: String) -> [Int]? {
+            switch true {
+            case name.hasSuffix("embed_tokens.weight"), name == "lm_head.weight": return [s.vocab, s.hidden]
+            case name.hasSuffix("norm.weight"): return [s.hidden]
+            case name.hasSuffix("q_proj.weight"): return [q, s.hidden]
+            case name.hasSuffix("k_proj.weight"), name.hasSuffix("v_proj.weight"): return [kv, s.hidden]
+            case name.hasSuffix("o_proj.weight"): return [s.hidden, q]
+            case name.hasSuffix("q_proj.bias"): return [q]
+            case name.hasSuffix("k_proj.bias"), name.hasSuffix("v_proj.bias"): return [kv]
+            case name.hasSuffix("gate_proj.weight"), name.hasSuffix("up_proj.weight"): return [s.intermediate, s.hidden]
+            case name.hasSuffix("down_proj.weight"): return [s.hidden, s.intermediate]
+            default: return nil
+            }
+        }
+        var out: [(String, [Int])] = []
+        for w in def.preWeights { out.append((w.name, shape(w.name)!)) }
+        for l in 0..<s.layers {
+            for (name, w) in def.layerWeightNames(layer: l, experts: 0) where !w.optional {
+                out.append((name, shape(name)!))
+            }
+        }
+        for w in def.postWeights where !(s.tied && w.name == "lm_head.weight") { out.append((w.name, shape(w.name)!)) }
+        return out
+    }
+
+    static func config(arch: String, def: ArchitectureDefinition, _ s: Shape, dtype: DType) -> JSONObject {
+        var c = JSONObject()
+        c["architectures"] = .array([.string(def.architectures[0])])
+        c["model_type"] = .string(arch)
+        c["hidden_size"] = .int(Int64(s.hidden))
+        c["intermediate_size"] = .int(Int64(s.intermediate))
+        c["num_hidden_layers"] = .int(Int64(s.layers))
+        c["num_attention_heads"] = .int(Int64(s.heads))
+        c["num_key_value_heads"] = .int(Int64(s.kvHeads))
+        c["head_dim"] = .int(Int64(s.headDim))
+        c["vocab_size"] = .int(Int64(s.vocab))
+        c["max_position_embeddings"] = .int(Int64(s.maxPositions))
+        c["rms_norm_eps"] = .double(1e-5)
+        c["rope_theta"] = .double(s.ropeTheta)
+        c["rope_scaling"] = .null
+        c["hidden_act"] = .string("silu")
+        c["tie_word_embeddings"] = .bool(s.tied)
+        c["attention_bias"] = .bool(arch == "qwen2")
+        c["bos_token_id"] = .int(1)
+        c["eos_token_id"] = .int(2)
+        c["torch_dtype"] = .string(dtype.torchName)
+        if arch == "mistral" { c["sliding_window"] = .null }
+        return c
+    }
+
+    /// Writes a random checkpoint with `preset` dimensions.
+    public static func write(arch: String, preset: String, seed: UInt64, dtype: DType, to folder: String) throws {
+        guard let def = definition(arch) else {
+            throw SynthError(description: "synth: unknown architecture '\(arch)'; choose llama, mistral or qwen2")
+        }
+        guard let shape = presets[preset] else {
+            throw SynthError(description: "synth: unknown preset '\(preset)'; choose \(presets.keys.sorted().joined(separator: ", "))")
+        }
+        let specs = tensors(def, shape)
+        try writeFolder(folder, config: config(arch: arch, def: def, shape, dtype: dtype), dtype: dtype, specs: specs) { name, shape, dest, range in
+            fillRandom(name: name, shape: shape, hidden: Float(shape.last ?? 1), seed: seed, dest: dest, range: range)
+        }
+    }
+
+    /// Writes a "fine-tune" of `base`: every float tensor W becomes W + delta · rms(W) · N(0, 1), seeded.
+    public static func writeFineTune(of basePath: String, delta: Float, seed: UInt64, dtype: DType?, to folder: String) throws {
+        let base = try CheckpointFolder(path: basePath)
+        let specs = base.tensorNames.map { ($0, base.info($0)!.shape) }
+        let outDType = dtype ?? base.info(specs[0].0)!.dtype
+        var config = base.config
+        config["torch_dtype"] = .string(outDType.torchName)
+        if config["dtype"] != nil { config["dtype"] = .string(outDType.torchName) }
+        try writeFolder(folder, config: config, dtype: outDType, specs: specs) { name, shape, dest, range in
+            let n = shape.reduce(1, *)
+            var all = [Float](repeating: 0, count: n)
+            try? base.readFloats(name, range: 0..<n, into: &all)
+            var sq = 0.0
+            for v in all { sq += Double(v) * Double(v) }
+            let rms = Float((sq / Double(max(n, 1))).squareRoot())
+            fillRandom(name: name + "#delta", shape: shape, hidden: 1, seed: seed, dest: dest, range: range, std: 1)
+            for i in range { dest[i - range.lowerBound] = all[i] + delta * rms * dest[i - range.lowerBound] }
+        }
+    }
+
+    private static let blockRows = 4096 * 64
+
+    /// Values for elements `range` of tensor `name`: norms ≈ 1, everything else Gaussian with HF-like scale.
+    static func fillRandom(name: String, shape: [Int], hidden: Float, seed: UInt64, dest: UnsafeMutablePointer<Float>,
+                           range: Range<Int>, std: Float? = nil) {
+        let isNorm = name.hasSuffix("norm.weight")
+        let sigma: Float = std ?? (isNorm ? 0.05 : (name.contains("embed") || name == "lm_head.weight" ? 0.02 : 1 / hidden.squareRoot()))
+        // Each block of elements has its own stream, so any split of the work gives the same values.
+        let block = blockRows
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let b = i / block
+            var rng = SplitMix64(seed: seed, stream: "\(name)@\(b)")
+            let blockStart = b * block
+            // Skip to i within the block.
+            for _ in blockStart..<i { _ = rng.nextGaussian() }
+            let end = min(range.upperBound, blockStart + block)
+            for j in i..<end {
+                let g = rng.nextGaussian() * sigma
+                dest[j - range.lowerBound] = isNorm && std == nil ? 1 + g : g
+            }
+            i = end
+        }
+    }
+
+    static func writeFolder(_ folder: String, config: JSONObject, dtype: DType, specs: [(String, [Int])],
+                            fill: @escaping (String, [Int], UnsafeMutablePointer<Float>, Range<Int>) throws -> Void) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let entries = specs.map { SafetensorsWriter.Entry(name: $0.0, dtype: dtype, shape: $0.1) }
+        let writer = try SafetensorsWriter(path: (folder as NSString).appendingPathComponent("model.safetensors.partial"), entries: entries)
+        let failure = Locked<Error?>(nil)
+        parallelFor(specs.count) { k in
+            let (name, shape) = specs[k]
+            let n = shape.reduce(1, *)
+            var values = [Float](repeating: 0, count: n)
+            var bytes = [UInt8](repeating: 0, count: n * dtype.byteSize)
+            do {
+                try values.withUnsafeMutableBufferPointer { try fill(name, shape, $0.baseAddress!, 0..<n) }
+                values.withUnsafeBufferPointer { v in
+                    bytes.withUnsafeMutableBytes { convertFromFloat(v.baseAddress!, count: n, to: dtype, into: $0.baseAddress!) }
+                }
+                try bytes.withUnsafeBytes { try writer.write(name, bytes: $0) }
+            } catch {
+                failure.set(error)
+            }
+        }
+        try writer.finish()
+        if let e = failure.value { throw e }
+        let final = (folder as NSString).appendingPathComponent("model.safetensors")
+        try? fm.removeItem(atPath: final)
+        try fm.moveItem(atPath: (folder as NSString).appendingPathComponent("model.safetensors.partial"), toPath: final)
+        try (JSONValue.object(config).serialized(indent: 2, sortKeys: true) + "\n")
+            .write(toFile: (folder as NSString).appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        var gen = JSONObject()
+        gen["bos_token_id"] = config["bos_token_id"] ?? .int(1)
+        gen["eos_token_id"] = config["eos_token_id"] ?? .int(2)
+        try (JSONValue.object(gen).serialized(indent: 2) + "\n")
+            .write(toFile: (folder as NSString).appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+    }
+}
+
+/// A value shared between threads behind a lock.
+public final class Locked<T>: @unchecked Sendable {
+    private var v: T
+    private let lock = NSLock()
+    public init(_ v: T) { self.v = v }
+    public var value: T { lock.lock(); defer { lock.unlock() }; return v }
+    public func set(_ new: T) { lock.lock(); v = new; lock.unlock() }
+    public func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
+}

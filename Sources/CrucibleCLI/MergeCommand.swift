@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import Planner
+import Recipes
+import Tensors
+
+/// `crucible merge RECIPE --out DIR`: plan, check, and run a mergekit-format recipe.
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Merge checkpoints as a mergekit-format YAML recipe says.",
+        discussion: "Every tensor's sources, method and parameters are resolved and checked against the parents' headers before any weight is read; --dry-run prints that plan with its byte counts and peak-memory estimate.")
+
+    @Argument(help: "The recipe (mergekit YAML).")
+    var recipe: String
+
+    @Option(name: .shortAndLong, help: "Output folder (written atomically: it appears only when complete).")
+    var out: String
+
+    @Flag(help: "Print the plan and its memory/disk estimate; read no tensor data and write nothing.")
+    var dryRun = false
+
+    @Option(help: "Seed for random methods (overrides the recipe's random_seed).")
+    var seed: UInt64?
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Maximum shard size, e.g. 5GB, 500MB, 5B (mergekit-style: k/m/b = ×1e3/1e6/1e9 bytes).")
+    var shardSize: String = "5GB"
+
+    @Option(help: "Memory budget for tensors in flight, e.g. 2GB (default 1 GB or the largest tensor task).")
+    var memory: String?
+
+    @Flag(help: "Replace an existing output folder once the new merge is complete.")
+    var overwrite = false
+
+    @Flag(help: "Do not write a README.md model card.")
+    var noModelCard = false
+
+    @Flag(name: .shortAndLong, help: "No progress output.")
+    var quiet = false
+
+    func run() throws {
+        let parsed = try RecipeParser.parse(file: recipe)
+        guard let shard = parseByteSize(shardSize) else { throw ValidationError("--shard-size: cannot read '\(shardSize)'") }
+        var budget: Int? = nil
+        if let memory {
+            guard let b = parseByteSize(memory) else { throw ValidationError("--memory: cannot read '\(memory)'") }
+            budget = b
+        }
+        var options = PlannerOptions(seed: seed, shardSize: shard, memoryBudget: budget)
+        if let threads { options.threads = max(1, threads) }
+        let plan = try MergePlanner.plan(parsed, options: options)
+        if dryRun {
+            print(plan.describe(), terminator: "")
+            return
+        }
+        for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        let reporter = quiet ? nil : ProgressPrinter(label: "merge")
+        let report = try PlanExecutor.execute(plan, outputPath: out, options: ExecutionOptions(
+            overwrite: overwrite, writeModelCard: !noModelCard,
+            progress: reporter.map { r in { @Sendable p in r.update(p) } }))
+        reporter?.finish()
+        for w in report.warnings.dropFirst(plan.warnings.count) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        if !quiet {
+            let gbps = Double(report.bytesRead) / max(report.seconds, 1e-9) / 1e9
+            let rss = report.peakResidentBytes.map { ", peak RSS \(formatBytes($0))" } ?? ""
+            FileHandle.standardError.write(Data(String(format: "merged %d tensors into %@ in %.2f s (read %@ at %.2f GB/s, wrote %@%@)\n",
+                report.tensors, report.outputPath, report.seconds, formatBytes(report.bytesRead), gbps,
+                formatBytes(report.bytesWritten), rss).utf8))
+        }
+    }
+}
+
+/// Parses `5GB`, `500MB`, `5B` (billions, as mergekit's --out-shard-size), `1GiB`, or plain bytes.
+func parseByteSize(_ text: String) -> Int? {
+    let s = text.trimmingCharacters(in: .whitespaces).lowercased()
+    let units: [(String, Double)] = [("gib", 1_073_741_824), ("mib", 1_048_576), ("kib", 1024), ("gb", 1e9), ("mb", 1e6), ("kb", 1e3),
+                                     ("g", 1e9), ("m", 1e6), ("k", 1e3), ("b", 1e9)]
+    for (suffix, factor) in units where s.hasSuffix(suffix) {
+        guard let v = Double(s.dropLast(suffix.count)), v > 0 else { return nil }
+        return Int(v * factor)
+    }
+    guard let v = Int(s), v > 0 else { return nil }
+    return v
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+final class ProgressPrinter: @unchecked Sendable {
+    private let label: String
+    private let tty = isatty(2) != 0
+    private let lock = NSLock()
+    private var lastPrinted = -1
+
+    init(label: String) { self.label = label }
+
+    func update(_ p: MergeProgress) {
+        lock.lock(); defer { lock.unlock() }
+        let fraction = p.bytesTotal > 0 ? Double(p.bytesRead) / Double(p.bytesTotal) : Double(p.tensorsDone) / Double(max(p.tensorsTotal, 1))
+        let rate = Double(p.bytesRead) / max(p.seconds, 1e-9) / 1e9
+        let eta = fraction > 0 ? p.seconds * (1 - fraction) / fraction : 0
+        if tty {
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            let line = String(format: "\r%@ [%@] %d/%d tensors  %.2f GB/s  ETA %.0fs ", label, bar, p.tensorsDone, p.tensorsTotal, rate, eta)
+            FileHandle.standardError.write(Data(line.utf8))
+        } else {
+            let decile = Int(fraction * 10)
+            if decile > lastPrinted || p.tensorsDone == p.tensorsTotal {
+                lastPrinted = decile
+                FileHandle.standardError.write(Data(String(format: "%@: %d/%d tensors, %.0f%%, %.2f GB/s, %.1fs elapsed\n",
+                    label, p.tensorsDone, p.tensorsTotal, fraction * 100, rate, p.seconds).utf8))
+            }
+        }
+    }
+
+    func finish() {
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

@@ -1,0 +1,95 @@
+import Architectures
+import Checkpoints
+import MergeMethods
+import Recipes
+import Tensors
+
+/// A parent checkpoint as the plan uses it.
+public struct PlannedModel: @unchecked Sendable {
+    public let reference: ModelReference
+    /// The resolved local path (folder or .gguf file).
+    public let path: String
+    public let source: any TensorSource
+    public let config: JSONObject
+    public let architecture: ArchitectureDefinition
+    public let layerCount: Int
+    /// The folder tokenizer and generation files are copied from (nil for a bare GGUF file).
+    public let folder: String?
+}
+
+/// One input of one output tensor.
+public struct PlannedInput: Sendable {
+    /// Index into `MergePlan.models`.
+    public let model: Int
+    /// The tensor's name in that model (differs from the output name for slices and tied heads).
+    public let tensorName: String
+    public let info: TensorInfo
+    /// Per-model parameters resolved for this tensor, defaults filled in.
+    public let parameters: [String: ParameterValue]
+}
+
+/// What to do for one output tensor.
+public struct TensorTask: Sendable {
+    public enum Operation: Sendable, Equatable {
+        /// Run the merge method.
+        case merge
+        /// Copy the single input's stored bytes unchanged (passthrough without scale, same dtype).
+        case copy
+    }
+
+    public let outputName: String
+    /// Output shape (the common top-left crop when vocabulary-indexed inputs differ).
+    public let shape: [Int]
+    public let outputDType: DType
+    public let inputs: [PlannedInput]
+    /// Index into `inputs` of the base model's tensor.
+    public let baseIndex: Int?
+    public let global: [String: ParameterValue]
+    public let operation: Operation
+    /// The recipe's compute dtype: float inputs are rounded to it before merging, as mergekit casts on load.
+    public let computeDType: DType?
+    /// Output layer index (nil for embeddings, final norm, head) and the gradient position used.
+    public let layer: Int?
+    public let t: Double
+    /// Whether the method may stream this tensor in blocks.
+    public let elementwise: Bool
+    public var shard: Int = 0
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var outputBytes: Int { elementCount * outputDType.byteSize }
+    public var inputBytes: Int { inputs.reduce(0) { $0 + $1.info.elementCount * $1.info.dtype.byteSize } }
+}
+
+/// Sizes the executor will need.
+public struct PlanEstimate: Sendable {
+    public let bytesRead: Int
+    public let bytesWritten: Int
+    /// The largest single tensor task's working set (float32 inputs, scratch and output).
+    public let largestTaskBytes: Int
+    /// The executor's memory budget for tensors in flight.
+    public let memoryBudget: Int
+    /// Estimated peak resident memory of the whole process.
+    public let peakMemory: Int
+}
+
+/// A fully resolved merge: every output tensor with its sources, method and parameters, checked against
+/// the parents' headers before any tensor data is read.
+public struct MergePlan: @unchecked Sendable {
+    public let recipe: MergeRecipe
+    public let method: any MergeMethod
+    public let models: [PlannedModel]
+    public let tasks: [TensorTask]
+    /// Output file names, one per shard (`model.safetensors` or `model-0000i-of-0000N.safetensors`).
+    public let shardFiles: [String]
+    /// The output `config.json`.
+    public let outputConfig: JSONObject
+    /// The model whose tokenizer and generation files are copied.
+    public let tokenizerDonor: Int
+    public let seed: UInt64
+    public let threads: Int
+    public let estimate: PlanEstimate
+    public let warnings: [String]
+
+    /// Tasks of one shard, in file order.
+    public func tasks(inShard shard: Int) -> [TensorTask] { tasks.filter { $0.shard == shard } }
+}

@@ -1,0 +1,396 @@
+import Architectures
+import Checkpoints
+import Foundation
+import MergeMethods
+import Recipes
+import Tensors
+
+/// Options that do not come from the recipe.
+public struct PlannerOptions: Sendable {
+    /// Overrides the recipe's `random_seed`.
+    public var seed: UInt64?
+    public var threads: Int
+    /// Shard size in bytes (mergekit's rule: a shard is closed before a tensor that would take it past this).
+    public var shardSize: Int
+    /// Bytes of tensors in flight the executor may hold (default: 1 GiB, or the largest task if larger).
+    public var memoryBudget: Int?
+    public var workingDirectory: String
+
+    public init(seed: UInt64? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                shardSize: Int = 5_000_000_000, memoryBudget: Int? = nil,
+                workingDirectory: String = FileManager.default.currentDirectoryPath) {
+        self.seed = seed
+        self.threads = max(1, threads)
+        self.shardSize = shardSize
+        self.memoryBudget = memoryBudget
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// Turns a recipe into a `MergePlan`, reading only configs and tensor headers, so that a bad recipe
+/// fails in seconds, before any tensor data is touched.
+public enum MergePlanner {
+    /// One slice, normalised: `models:` recipes become a single slice spanning every layer.
+    private struct PlanSlice {
+        struct Source {
+            let model: Int            // index into models
+            let range: Range<Int>
+            let parameters: [String: LocatedSetting]
+        }
+        let sources: [Source]
+        let parameters: [String: LocatedSetting]
+        let base: Int?                // index into models
+        var length: Int { sources.first?.range.count ?? 0 }
+    }
+
+    public static func plan(_ recipe: MergeRecipe, options: PlannerOptions = PlannerOptions()) throws -> MergePlan {
+        guard let method = MergeMethodRegistry.method(named: recipe.mergeMethod) else {
+            let suggestion = closest(recipe.mergeMethod, among: MergeMethodRegistry.names).map { " Did you mean '\($0)'?" } ?? ""
+            throw PlanError.recipe(recipe.mergeMethodLocation,
+                "unknown merge method '\(recipe.mergeMethod)'.\(suggestion) Known methods: \(MergeMethodRegistry.names.joined(separator: ", ")).")
+        }
+        var warnings = recipe.warnings.map(\.description)
+
+        // Resolve and open every referenced model once, in order of first mention.
+        let resolver = ModelResolver(recipeFolder: (recipe.file as NSString).deletingLastPathComponent,
+                                     workingDirectory: options.workingDirectory)
+        var refs: [ModelReference] = []
+        func note(_ r: ModelReference?) { if let r, !refs.contains(r) { refs.append(r) } }
+        if let models = recipe.models { models.forEach { note($0.model) } }
+        if let slices = recipe.slices { slices.forEach { s in s.sources.forEach { note($0.model) } } }
+        note(recipe.baseModel)
+        recipe.slices?.forEach { note($0.baseModel) }
+        let models = try refs.map { try openModel($0, resolver: resolver) }
+        func index(_ r: ModelReference) -> Int { refs.firstIndex(of: r)! }
+
+        // One architecture for all parents.
+        let arch = models[0].architecture
+        for m in models.dropFirst() where m.architecture.name != arch.name {
+            throw PlanError.recipe(m.reference.location,
+                "\(m.reference) is a \(m.architecture.name) model but \(models[0].reference) is \(arch.name); parents must share an architecture")
+        }
+
+        // Normalise to slices.
+        var slices: [PlanSlice] = []
+        if let list = recipe.models {
+            let counts = list.map { models[index($0.model)].layerCount }
+            if Set(counts).count > 1 {
+                let detail = zip(list, counts).map { "\($0.0.model) has \($0.1)" }.joined(separator: ", ")
+                throw PlanError.recipe(recipe.keyLocations["models"] ?? recipe.mergeMethodLocation,
+                    "the models have different layer counts (\(detail)); use slices with layer_range to combine them")
+            }
+            let base = recipe.baseModel.map(index)
+            slices.append(PlanSlice(
+                sources: list.map { .init(model: index($0.model), range: 0..<models[index($0.model)].layerCount, parameters: $0.parameters) },
+                parameters: [:], base: base))
+        } else if let list = recipe.slices {
+            for s in list {
+                guard !s.sources.isEmpty else { throw PlanError.recipe(s.location, "a slice needs at least one source") }
+                var sources: [PlanSlice.Source] = []
+                for src in s.sources {
+                    let m = index(src.model)
+                    let n = models[m].layerCount
+                    let range = src.layerRange ?? 0..<n
+                    if range.lowerBound < 0 || range.upperBound > n || range.isEmpty {
+                        throw PlanError.recipe(src.layerRangeLocation ?? src.model.location,
+                            "layer_range [\(range.lowerBound), \(range.upperBound)] is out of bounds: \(src.model) has \(n) layers (valid ranges lie within [0, \(n)])")
+                    }
+                    sources.append(.init(model: m, range: range, parameters: src.parameters))
+                }
+                let lengths = sources.map(\.range.count)
+                if Set(lengths).count > 1 {
+                    throw PlanError.recipe(s.location,
+                        "all sources of a slice must cover the same number of layers; here they cover \(lengths.map(String.init).joined(separator: ", "))")
+                }
+                let baseRef = s.baseModel ?? recipe.baseModel
+                var base: Int? = nil
+                if let baseRef, method.baseModel != .unused {
+                    base = index(baseRef)
+                    if !sources.contains(where: { $0.model == base }) {
+                        throw PlanError.recipe(s.location,
+                            "base_model \(baseRef) is not among this slice's sources; list it in the slice (mergekit does not add it)")
+                    }
+                } else if let baseRef {
+                    base = index(baseRef)
+                }
+                slices.append(PlanSlice(sources: sources, parameters: s.parameters, base: base))
+            }
+        }
+        guard !slices.isEmpty else {
+            throw PlanError.recipe(recipe.mergeMethodLocation, "the recipe lists no models")
+        }
+
+        // Method-level checks before any tensor is looked at.
+        for s in slices {
+            if method.baseModel == .required && s.base == nil {
+                throw PlanError.recipe(recipe.mergeMethodLocation,
+                    "merge method '\(method.name)' needs base_model (the model the others are measured against)")
+            }
+            do {
+                try method.validate(inputCount: s.sources.count, hasBase: s.base != nil && method.baseModel != .unused)
+            } catch let e as MergeMethodError {
+                throw PlanError.recipe(recipe.mergeMethodLocation, e.message)
+            }
+        }
+
+        // Output dtype rules.
+        let seed = options.seed ?? recipe.randomSeed ?? 0
+        var tasks: [TensorTask] = []
+        let experts = arch.expertCount(in: models[0].config)
+
+        func makeTask(template: WeightTemplate, slice: PlanSlice, sourceNames: [String], outputName: String,
+                      layer: Int?, t: Double) throws -> TensorTask? {
+            // Which sources hold the tensor; tied heads fall back to the embedding.
+            let present = zip(slice.sources, sourceNames).map { models[$0.0.model].source.info($0.1) != nil }
+            if !present.contains(true) {
+                if template.optional { return nil }
+                let m = models[slice.sources[0].model]
+                throw PlanError.model(m.path, "tensor '\(sourceNames[0])' is missing (the \(arch.name) architecture requires it)")
+            }
+            var inputs: [PlannedInput] = []
+            var baseIndex: Int? = nil
+            for (k, (src, name)) in zip(slice.sources, sourceNames).enumerated() {
+                let m = models[src.model]
+                var actual = name
+                if !present[k] {
+                    if let tied = template.tiedTo, m.source.info(tied) != nil {
+                        actual = tied
+                    } else {
+                        throw PlanError.model(m.path, "tensor '\(name)' is missing, but other parents have it")
+                    }
+                }
+                let info = m.source.info(actual)!
+                var params: [String: ParameterValue] = [:]
+                let isBase = src.model == slice.base && method.baseModel != .unused
+                for def in method.perModelParameters {
+                    let levels = [src.parameters, slice.parameters, recipe.parameters]
+                    if let v = resolve(def.name, levels: levels, tensorName: actual, t: t) {
+                        params[def.name] = v
+                    } else if let d = def.defaultValue {
+                        params[def.name] = d
+                    } else if def.required && !isBase {
+                        throw PlanError.recipe(m.reference.location,
+                            "missing required parameter '\(def.name)' for \(m.reference) (tensor \(actual)); set it under the model's parameters or the recipe's")
+                    }
+                }
+                if isBase && baseIndex == nil { baseIndex = inputs.count }
+                inputs.append(PlannedInput(model: src.model, tensorName: actual, info: info, parameters: params))
+            }
+            if method.baseModel == .required && baseIndex == nil {
+                throw PlanError.tensor(outputName, "the base model has no tensor for it")
+            }
+            // Shapes must agree, except vocabulary-indexed tensors, which are cropped to the common top-left block.
+            var shape = inputs[0].info.shape
+            var cropped = false
+            for inp in inputs.dropFirst() where inp.info.shape != shape {
+                if template.isEmbed && inp.info.shape.count == shape.count {
+                    shape = zip(shape, inp.info.shape).map { min($0, $1) }
+                    cropped = true
+                } else {
+                    let detail = inputs.map { "\(models[$0.model].reference) \($0.info.shape)" }.joined(separator: ", ")
+                    throw PlanError.tensor(outputName, "parents disagree on its shape: \(detail)")
+                }
+            }
+            if cropped {
+                warnings.append("tensor '\(outputName)': vocabulary sizes differ between parents; cropped to the common \(shape)")
+            }
+            var global: [String: ParameterValue] = [:]
+            for def in method.globalParameters {
+                if let v = resolve(def.name, levels: [slice.parameters, recipe.parameters], tensorName: outputName, t: t) {
+                    global[def.name] = v
+                } else if let d = def.defaultValue {
+                    global[def.name] = d
+                } else if def.required {
+                    throw PlanError.recipe(recipe.mergeMethodLocation,
+                        "missing required parameter '\(def.name)' for merge method '\(method.name)' (tensor \(outputName))")
+                }
+            }
+            let dtypes = inputs.map(\.info.dtype)
+            let allFloat = dtypes.allSatisfy(\.isFloatingPoint)
+            let outDType: DType
+            if let d = recipe.outDType ?? recipe.dtype, allFloat {
+                outDType = d
+            } else {
+                outDType = dtypes.dropFirst().reduce(dtypes[0]) { DType.promote($0, $1) }
+            }
+            let hasScale = inputs.contains { $0.parameters["scale"] != nil }
+            let copy = method.name == "passthrough" && inputs.count == 1 && !hasScale && !cropped && dtypes[0] == outDType
+            if !allFloat && !copy {
+                throw PlanError.tensor(outputName,
+                    "stored as \(dtypes.map(\.rawValue).joined(separator: "/")), which cannot be merged (only float tensors can); only passthrough copies it")
+            }
+            let compute: DType? = (recipe.dtype == .bf16 || recipe.dtype == .f16) ? recipe.dtype : nil
+            return TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
+                              global: global, operation: copy ? .copy : .merge, computeDType: compute, layer: layer, t: t,
+                              elementwise: method.isElementwise(global: global) && !cropped)
+        }
+
+        // Pre-weights from the first slice.
+        for w in arch.preWeights {
+            let first = slices[0]
+            if let task = try makeTask(template: w, slice: first, sourceNames: first.sources.map { _ in w.name },
+                                       outputName: w.name, layer: nil, t: 0) {
+                tasks.append(task)
+            }
+        }
+        // Layers, renumbered consecutively across slices; t restarts in each slice.
+        var outLayer = 0
+        var layerOrigins: [(model: Int, layer: Int)] = []
+        for s in slices {
+            for o in 0..<s.length {
+                let t = s.length > 1 ? Double(o) / Double(s.length - 1) : 1
+                for (outName, w) in arch.layerWeightNames(layer: outLayer, experts: experts) {
+                    let names = s.sources.map { src -> String in
+                        let sourceLayer = src.range.lowerBound + o
+                        if w.isPerExpert, let e = expertIndex(in: outName, template: w, layer: outLayer) {
+                            return w.resolved(layer: sourceLayer, expert: e)
+                        }
+                        return w.resolved(layer: sourceLayer)
+                    }
+                    if let task = try makeTask(template: w, slice: s, sourceNames: names, outputName: outName, layer: outLayer, t: t) {
+                        tasks.append(task)
+                    }
+                }
+                layerOrigins.append((s.sources[0].model, s.sources[0].range.lowerBound + o))
+                outLayer += 1
+            }
+        }
+        // Post-weights from the last slice.
+        for w in arch.postWeights {
+            let last = slices[slices.count - 1]
+            if let task = try makeTask(template: w, slice: last, sourceNames: last.sources.map { _ in w.name },
+                                       outputName: w.name, layer: nil, t: 0) {
+                tasks.append(task)
+            }
+        }
+
+        // Output config: the base's, else the first model's.
+        let donor = slices[0].base ?? recipe.baseModel.map(index) ?? slices[0].sources[0].model
+        var config = models[donor].config
+        let outDTypeName = (recipe.outDType ?? recipe.dtype)?.torchName
+            ?? tasks.first(where: { $0.outputDType.isFloatingPoint })?.outputDType.torchName
+        if let outDTypeName {
+            if config["dtype"] != nil || config["torch_dtype"] == nil { config["dtype"] = .string(outDTypeName) }
+            if config["torch_dtype"] != nil { config["torch_dtype"] = .string(outDTypeName) }
+        }
+        if recipe.slices != nil {
+            let original = models[donor].layerCount
+            config[arch.layerCountKey] = .int(Int64(outLayer))
+            // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe.
+            for key in config.keys {
+                guard key != arch.layerCountKey, case let .array(values)? = config[key], values.count == original else { continue }
+                let rebuilt = layerOrigins.map { origin -> JSONValue in
+                    if case let .array(src)? = models[origin.model].config[key], origin.layer < src.count { return src[origin.layer] }
+                    return values[min(origin.layer, values.count - 1)]
+                }
+                config[key] = .array(rebuilt)
+            }
+        }
+
+        // Shards: close a non-empty shard before a tensor that would take it past the size.
+        var shard = 0
+        var shardBytes = 0
+        for i in tasks.indices {
+            let b = tasks[i].outputBytes
+            if shardBytes > 0 && shardBytes + b > options.shardSize {
+                shard += 1
+                shardBytes = 0
+            }
+            tasks[i].shard = shard
+            shardBytes += b
+        }
+        let shardCount = shard + 1
+        let shardFiles = shardCount == 1 ? ["model.safetensors"]
+            : (1...shardCount).map { String(format: "model-%05d-of-%05d.safetensors", $0, shardCount) }
+
+        var tokenizerDonor = donor
+        if case let .model(ref)? = recipe.tokenizerSource {
+            guard let i = refs.firstIndex(of: ref) else {
+                throw PlanError.recipe(ref.location, "tokenizer_source \(ref) must be one of the recipe's models")
+            }
+            tokenizerDonor = i
+        }
+
+        let estimate = estimateMemory(tasks: tasks, method: method, threads: options.threads, budget: options.memoryBudget)
+        return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shardFiles: shardFiles,
+                         outputConfig: config, tokenizerDonor: tokenizerDonor, seed: seed, threads: options.threads,
+                         estimate: estimate, warnings: warnings)
+    }
+
+    /// Precedence: the first level that yields a value wins.
+    static func resolve(_ name: String, levels: [[String: LocatedSetting]], tensorName: String, t: Double) -> ParameterValue? {
+        for level in levels {
+            if let s = level[name], let v = s.setting.evaluate(tensorName: tensorName, t: t) { return v }
+        }
+        return nil
+    }
+
+    private static func expertIndex(in name: String, template: WeightTemplate, layer: Int) -> Int? {
+        let pattern = template.resolved(layer: layer)
+        guard let r = pattern.range(of: "${expert_index}") else { return nil }
+        let prefix = pattern[..<r.lowerBound]
+        let rest = name.dropFirst(prefix.count)
+        return Int(rest.prefix { $0.isNumber })
+    }
+
+    private static func openModel(_ ref: ModelReference, resolver: ModelResolver) throws -> PlannedModel {
+        let path = try resolver.resolve(ref)
+        let checkpoint = try openCheckpoint(path)
+        let names = Set(checkpoint.source.tensorNames)
+        guard let arch = ArchitectureRegistry.definition(config: checkpoint.config, tensorNames: names) else {
+            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
+            throw PlanError.model(path,
+                "architecture '\(a)' is not supported; supported: \(ArchitectureRegistry.supportedArchitectures.joined(separator: ", "))")
+        }
+        guard let layers = arch.layerCount(in: checkpoint.config) else {
+            throw PlanError.model(checkpoint.configPath, "config has no '\(arch.layerCountKey)'")
+        }
+        return PlannedModel(reference: ref, path: path, source: checkpoint.source, config: checkpoint.config,
+                            architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path)
+    }
+
+    // TEMPORARY until Checkpoint.open (GGUF-aware) lands.
+    private struct OpenedCheckpoint { let source: any TensorSource; let config: JSONObject; let configPath: String; let isGGUF: Bool }
+    private static func openCheckpoint(_ path: String) throws -> OpenedCheckpoint {
+        let f = try CheckpointFolder(path: path)
+        return OpenedCheckpoint(source: f, config: f.config, configPath: f.configPath, isGGUF: false)
+    }
+
+    static func estimateMemory(tasks: [TensorTask], method: any MergeMethod, threads: Int, budget: Int?) -> PlanEstimate {
+        let read = tasks.reduce(0) { $0 + $1.inputBytes }
+        let written = tasks.reduce(0) { $0 + $1.outputBytes }
+        let largest = tasks.map { workingSet($0) }.max() ?? 0
+        let memoryBudget = max(largest, budget ?? (1 << 30))
+        // Tasks in flight are bounded by the budget; the process itself (code, maps' page tables, buffers) adds ~40 MB.
+        let inFlight = min(memoryBudget, tasks.map { workingSet($0) }.sorted(by: >).prefix(threads).reduce(0, +))
+        return PlanEstimate(bytesRead: read, bytesWritten: written, largestTaskBytes: largest,
+                            memoryBudget: memoryBudget, peakMemory: inFlight + 40_000_000)
+    }
+
+    /// Bytes one task holds while it runs.
+    static func workingSet(_ task: TensorTask) -> Int {
+        if task.operation == .copy { return 0 }
+        let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
+        // float32 inputs + output + one scratch copy, plus the converted output bytes.
+        return n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
+    }
+
+    /// The name in `candidates` closest to `name` by edit distance, if reasonably close.
+    static func closest(_ name: String, among candidates: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var prev = Array(0...b.count)
+            for (i, ca) in a.enumerated() {
+                var cur = [i + 1] + Array(repeating: 0, count: b.count)
+                for (j, cb) in b.enumerated() {
+                    cur[j + 1] = min(prev[j + 1] + 1, cur[j] + 1, prev[j] + (ca == cb ? 0 : 1))
+                }
+                prev = cur
+            }
+            return prev[b.count]
+        }
+        let a = Array(name.lowercased())
+        let best = candidates.map { ($0, distance(a, Array($0))) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= max(2, name.count / 3) else { return nil }
+        return best.0
+    }
+}

@@ -1,0 +1,25 @@
+import Recipes
+
+/// Why a merge cannot be planned or executed. Every case names the recipe line, the model or the tensor.
+public enum PlanError: Error, CustomStringConvertible, Sendable {
+    /// A problem with what the recipe says, at a recipe location.
+    case recipe(SourceLocation, String)
+    /// A problem with one parent model.
+    case model(String, String)
+    /// A problem with one output tensor.
+    case tensor(String, String)
+    /// The output folder cannot be written.
+    case output(String, String)
+    /// Something failed while merging or writing.
+    case execution(String)
+
+    public var description: String {
+        switch self {
+        case let .recipe(loc, msg): return "\(loc): error: \(msg)"
+        case let .model(path, msg): return "\(path): error: \(msg)"
+        case let .tensor(name, msg): return "tensor '\(name)': error: \(msg)"
+        case let .output(path, msg): return "\(path): error: \(msg)"
+        case let .execution(msg): return "error: \(msg)"
+        }
+    }
+}

@@ -1,0 +1,335 @@
+import Checkpoints
+import Foundation
+import MergeMethods
+import Tensors
+
+/// Progress of a running merge, reported after each tensor.
+public struct MergeProgress: Sendable {
+    public let tensorsDone: Int
+    public let tensorsTotal: Int
+    public let bytesRead: Int
+    public let bytesTotal: Int
+    public let seconds: Double
+    public let lastTensor: String
+}
+
+/// What a finished merge did.
+public struct MergeReport: Sendable {
+    public let outputPath: String
+    public let seconds: Double
+    public let bytesRead: Int
+    public let bytesWritten: Int
+    public let tensors: Int
+    public let shards: Int
+    public let peakResidentBytes: Int?
+    public let warnings: [String]
+}
+
+public struct ExecutionOptions: Sendable {
+    /// Replace an existing output folder (only once the new one is complete).
+    public var overwrite: Bool
+    public var writeModelCard: Bool
+    public var progress: (@Sendable (MergeProgress) -> Void)?
+
+    public init(overwrite: Bool = false, writeModelCard: Bool = true, progress: (@Sendable (MergeProgress) -> Void)? = nil) {
+        self.overwrite = overwrite
+        self.writeModelCard = writeModelCard
+        self.progress = progress
+    }
+}
+
+/// Runs a `MergePlan`: streams tensor by tensor (block by block for elementwise methods) on all cores within a
+/// memory budget, writes into a hidden temporary folder beside the output, and renames it into place only when
+/// everything is written, so an interrupted or failed run never leaves an output that looks complete.
+public enum PlanExecutor {
+    /// Elements per block when a method can stream a tensor.
+    public static let blockElements = 1 << 22
+
+    public static func execute(_ plan: MergePlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
+        let start = Date()
+        let fm = FileManager.default
+        let out = (outputPath as NSString).standardizingPath
+        let parent = (out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent
+        let leaf = (out as NSString).lastPathComponent
+
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: out, isDirectory: &isDir) {
+            if !isDir.boolValue { throw PlanError.output(out, "exists and is not a folder") }
+            let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
+            if !contents.isEmpty && !options.overwrite {
+                throw PlanError.output(out, "already exists and is not empty; choose another folder or pass --overwrite")
+            }
+        }
+        guard fm.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
+            throw PlanError.output(out, "its parent folder \(parent) does not exist")
+        }
+        let temp = (parent as NSString).appendingPathComponent(".\(leaf).crucible-partial-\(getpid())")
+        try? fm.removeItem(atPath: temp)
+        do {
+            try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
+        } catch {
+            throw PlanError.output(out, "cannot create a folder in \(parent): \(error.localizedDescription)")
+        }
+        var succeeded = false
+        defer { if !succeeded { try? fm.removeItem(atPath: temp) } }
+
+        // Lay out every shard before computing anything.
+        var writers: [SafetensorsWriter] = []
+        for (i, file) in plan.shardFiles.enumerated() {
+            let entries = plan.tasks(inShard: i).map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType, shape: $0.shape) }
+            do {
+                writers.append(try SafetensorsWriter(path: (temp as NSString).appendingPathComponent(file), entries: entries))
+            } catch {
+                throw PlanError.output(out, "cannot write \(file): \(error)")
+            }
+        }
+
+        let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: options.progress, start: start)
+        let threads = max(1, min(plan.threads, plan.tasks.count))
+        // Big tensors first: they bound the peak, and small ones then fill the gaps.
+        let order = plan.tasks.indices.sorted { (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1) }
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            while let i = state.next(order) {
+                let task = plan.tasks[i]
+                let need = MergePlanner.workingSet(task)
+                state.acquire(need)
+                do {
+                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard])
+                    state.finish(task, warnings: warnings, bytes: need)
+                } catch {
+                    state.fail(error, bytes: need)
+                }
+            }
+        }
+        if let error = state.error {
+            for w in writers { try? w.finish() }
+            if let e = error as? PlanError { throw e }
+            throw PlanError.execution("\(error)")
+        }
+        for w in writers { try w.finish() }
+
+        try writeSideFiles(plan, into: temp, outputName: leaf, writeCard: options.writeModelCard)
+
+        // Move into place: only now does the output exist.
+        if fm.fileExists(atPath: out) {
+            let old = (parent as NSString).appendingPathComponent(".\(leaf).crucible-old-\(getpid())")
+            do {
+                try fm.moveItem(atPath: out, toPath: old)
+                try fm.moveItem(atPath: temp, toPath: out)
+                try? fm.removeItem(atPath: old)
+            } catch {
+                if !fm.fileExists(atPath: out) { try? fm.moveItem(atPath: old, toPath: out) }
+                throw PlanError.output(out, "cannot replace the existing folder: \(error.localizedDescription)")
+            }
+        } else {
+            do { try fm.moveItem(atPath: temp, toPath: out) } catch {
+                throw PlanError.output(out, "cannot move the finished merge into place: \(error.localizedDescription)")
+            }
+        }
+        succeeded = true
+        let written = writers.reduce(0) { $0 + $1.fileSize }
+        return MergeReport(outputPath: out, seconds: Date().timeIntervalSince(start), bytesRead: plan.estimate.bytesRead,
+                           bytesWritten: written, tensors: plan.tasks.count, shards: writers.count,
+                           peakResidentBytes: peakResidentBytes(), warnings: plan.warnings + state.warnings)
+    }
+
+    static func writeSideFiles(_ plan: MergePlan, into folder: String, outputName: String, writeCard: Bool) throws {
+        func write(_ text: String, _ name: String) throws {
+            do {
+                try text.write(toFile: (folder as NSString).appendingPathComponent(name), atomically: false, encoding: .utf8)
+            } catch {
+                throw PlanError.output(folder, "cannot write \(name): \(error.localizedDescription)")
+            }
+        }
+        if plan.shardFiles.count > 1 {
+            var map = JSONObject()
+            for t in plan.tasks { map[t.outputName] = .string(plan.shardFiles[t.shard]) }
+            var meta = JSONObject()
+            meta["total_size"] = .int(Int64(plan.tasks.reduce(0) { $0 + $1.outputBytes }))
+            var index = JSONObject()
+            index["metadata"] = .object(meta)
+            index["weight_map"] = .object(map)
+            try write(JSONValue.object(index).serialized(indent: 2) + "\n", "model.safetensors.index.json")
+        }
+        try write(JSONValue.object(plan.outputConfig).serialized(indent: 2, sortKeys: true) + "\n", "config.json")
+        try TokenizerFiles.copy(plan: plan, into: folder)
+        try write(plan.recipe.text, "mergekit_config.yml")
+        if writeCard { try write(ModelCard.render(plan: plan, title: outputName), "README.md") }
+    }
+}
+
+/// Shared state of the worker threads: the task queue, the memory budget, errors and progress.
+final class ExecutionState: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var cursor = 0
+    private var inFlight = 0
+    private let budget: Int
+    private(set) var error: Error?
+    private(set) var warnings: [String] = []
+    private var done = 0
+    private var bytesRead = 0
+    private let plan: MergePlan
+    private let progress: (@Sendable (MergeProgress) -> Void)?
+    private let start: Date
+
+    init(plan: MergePlan, budget: Int, progress: (@Sendable (MergeProgress) -> Void)?, start: Date) {
+        self.plan = plan
+        self.budget = budget
+        self.progress = progress
+        self.start = start
+    }
+
+    func next(_ order: [Int]) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard error == nil, cursor < order.count else { return nil }
+        cursor += 1
+        return order[cursor - 1]
+    }
+
+    /// Waits until `bytes` fit in the budget (a task larger than the budget runs alone).
+    func acquire(_ bytes: Int) {
+        lock.lock()
+        while inFlight > 0 && inFlight + bytes > budget { lock.wait() }
+        inFlight += bytes
+        lock.unlock()
+    }
+
+    func finish(_ task: TensorTask, warnings new: [String], bytes: Int) {
+        lock.lock()
+        inFlight -= bytes
+        done += 1
+        bytesRead += task.inputBytes
+        warnings.append(contentsOf: new)
+        let snapshot = MergeProgress(tensorsDone: done, tensorsTotal: plan.tasks.count, bytesRead: bytesRead,
+                                     bytesTotal: plan.estimate.bytesRead, seconds: Date().timeIntervalSince(start),
+                                     lastTensor: task.outputName)
+        lock.broadcast()
+        lock.unlock()
+        progress?(snapshot)
+    }
+
+    func fail(_ e: Error, bytes: Int) {
+        lock.lock()
+        inFlight -= bytes
+        if error == nil { error = e }
+        lock.broadcast()
+        lock.unlock()
+    }
+}
+
+/// The work for one output tensor.
+enum PlanExecutorTask {
+    static func cost(_ t: TensorTask) -> Int { t.elementCount * max(1, t.inputs.count) }
+
+    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter) throws -> [String] {
+        let sources = task.inputs.map { plan.models[$0.model].source }
+        defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
+
+        if task.operation == .copy {
+            let inp = task.inputs[0]
+            guard let bytes = try sources[0].rawBytes(inp.tensorName) else {
+                // Quantized storage: dequantize and write as the output dtype.
+                return try merge(task, plan: plan, sources: sources, writer: writer)
+            }
+            try writer.write(task.outputName, bytes: bytes)
+            return []
+        }
+        return try merge(task, plan: plan, sources: sources, writer: writer)
+    }
+
+    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter) throws -> [String] {
+        let total = task.elementCount
+        let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
+        let n = task.inputs.count
+        var inputs = [[Float]](repeating: [], count: n)
+        for k in 0..<n { inputs[k] = [Float](repeating: 0, count: block) }
+        var output = [Float](repeating: 0, count: block)
+        var bytes = [UInt8](repeating: 0, count: block * task.outputDType.byteSize)
+        var warnings: [String] = []
+        var nonFinite = 0
+        let modelNames = task.inputs.map { plan.models[$0.model].reference.raw }
+
+        var offset = 0
+        while offset < total || (total == 0 && offset == 0) {
+            let count = min(block, total - offset)
+            for k in 0..<n {
+                try inputs[k].withUnsafeMutableBufferPointer { buf in
+                    try read(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count), into: buf.baseAddress!)
+                    if let c = task.computeDType { roundInPlace(buf.baseAddress!, count: count, to: c) }
+                }
+            }
+            let w: [String] = try withBuffers(inputs, count: count) { ptrs in
+                let mergeInputs = (0..<n).map { k in
+                    MergeInput(values: ptrs[k], parameters: task.inputs[k].parameters, modelIndex: task.inputs[k].model, modelName: modelNames[k])
+                }
+                let request = MergeRequest(tensorName: task.outputName, shape: task.shape, inputs: mergeInputs,
+                                           baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset)
+                return try output.withUnsafeMutableBufferPointer { outBuf in
+                    do {
+                        return try plan.method.merge(request, into: UnsafeMutableBufferPointer(rebasing: outBuf[0..<count]))
+                    } catch let e as MergeMethodError {
+                        throw PlanError.tensor(task.outputName, e.message)
+                    }
+                }
+            }
+            warnings.append(contentsOf: w.map { "tensor '\(task.outputName)': \($0)" })
+            for i in 0..<count where !output[i].isFinite { nonFinite += 1 }
+            let size = task.outputDType.byteSize
+            try output.withUnsafeBufferPointer { o in
+                try bytes.withUnsafeMutableBytes { b in
+                    convertFromFloat(o.baseAddress!, count: count, to: task.outputDType, into: b.baseAddress!)
+                    try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(rebasing: b[0..<(count * size)]), byteOffset: offset * size)
+                }
+            }
+            offset += count
+            if total == 0 { break }
+        }
+        if nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(nonFinite) values are NaN or infinite") }
+        return warnings
+    }
+
+    private static func withBuffers<R>(_ arrays: [[Float]], count: Int, _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+        // The arrays outlive the call; their storage is stable while not mutated.
+        var ptrs: [UnsafeBufferPointer<Float>] = []
+        ptrs.reserveCapacity(arrays.count)
+        func go(_ i: Int) throws -> R {
+            if i == arrays.count { return try body(ptrs) }
+            return try arrays[i].withUnsafeBufferPointer { p in
+                ptrs.append(UnsafeBufferPointer(rebasing: p[0..<count]))
+                return try go(i + 1)
+            }
+        }
+        return try go(0)
+    }
+
+    /// Reads elements `range` of the (possibly cropped) output shape from an input tensor.
+    private static func read(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
+                             into dest: UnsafeMutablePointer<Float>) throws {
+        if input.info.shape == outputShape {
+            try source.readFloats(input.tensorName, range: range, into: dest)
+            return
+        }
+        // Cropped (vocabulary-indexed) tensor: copy each output row's prefix of the input row.
+        let outCols = outputShape.count <= 1 ? 1 : outputShape.dropFirst().reduce(1, *)
+        let inCols = input.info.shape.count <= 1 ? 1 : input.info.shape.dropFirst().reduce(1, *)
+        if outputShape.count > 2 && Array(outputShape.dropFirst()) != Array(input.info.shape.dropFirst()) {
+            throw PlanError.tensor(input.tensorName, "cannot crop a \(input.info.shape.count)-d tensor in its inner dimensions")
+        }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let row = i / outCols
+            let col = i % outCols
+            let take = min(outCols - col, range.upperBound - i)
+            try source.readFloats(input.tensorName, range: (row * inCols + col)..<(row * inCols + col + take), into: dest + (i - range.lowerBound))
+            i += take
+        }
+    }
+
+    private static func roundInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, to dtype: DType) {
+        switch dtype {
+        case .bf16: for i in 0..<count { p[i] = bf16ToFloat(floatToBF16(p[i])) }
+        case .f16: for i in 0..<count { p[i] = Float(Float16(p[i])) }
+        default: break
+        }
+    }
+}
