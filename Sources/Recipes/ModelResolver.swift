@@ -1,0 +1,150 @@
+import Foundation
+
+/// Finds the files a recipe's model reference names, without any network access.
+///
+/// Order: a local path (absolute; or relative to the recipe's folder first, then the working directory; `~` expanded)
+/// that is a folder or a `.safetensors` / `.gguf` file; otherwise, when the reference looks like a hub id
+/// `org/name[@revision]`, the snapshot in the Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+/// `~/.cache/huggingface/hub`, as `huggingface_hub` lays it out). Nothing is downloaded: a missing model is an error that
+/// says where it looked and how to fetch it.
+public struct ModelResolver: Sendable {
+    public let recipeFolder: String
+    public let workingDirectory: String
+    public let environment: [String: String]
+
+    public init(recipeFolder: String, workingDirectory: String = FileManager.default.currentDirectoryPath,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.recipeFolder = recipeFolder
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+    }
+
+    /// A resolver for a parsed recipe: relative references are looked up beside the recipe file first.
+    public init(recipe: MergeRecipe, workingDirectory: String = FileManager.default.currentDirectoryPath,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let folder = URL(fileURLWithPath: recipe.file, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
+            .deletingLastPathComponent().standardizedFileURL.path
+        self.init(recipeFolder: folder, workingDirectory: workingDirectory, environment: environment)
+    }
+
+    /// The Hugging Face hub cache folder this resolver searches.
+    public var hubCacheFolder: String {
+        if let cache = nonEmpty("HF_HUB_CACHE") ?? nonEmpty("HUGGINGFACE_HUB_CACHE") { return expandTilde(cache) }
+        if let home = nonEmpty("HF_HOME") { return (expandTilde(home) as NSString).appendingPathComponent("hub") }
+        let cacheHome = nonEmpty("XDG_CACHE_HOME").map(expandTilde) ?? (homeFolder as NSString).appendingPathComponent(".cache")
+        return ((cacheHome as NSString).appendingPathComponent("huggingface") as NSString).appendingPathComponent("hub")
+    }
+
+    /// The path of the model folder or file `ref` names.
+    public func resolve(_ ref: ModelReference) throws -> String {
+        let raw = ref.raw
+        var searched: [String] = []
+
+        for candidate in localCandidates(raw) {
+            searched.append(candidate)
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: candidate, isDirectory: &isFolder) else { continue }
+            if isFolder.boolValue { return URL(fileURLWithPath: candidate).standardizedFileURL.path }
+            let lower = candidate.lowercased()
+            if lower.hasSuffix(".safetensors") || lower.hasSuffix(".gguf") { return URL(fileURLWithPath: candidate).standardizedFileURL.path }
+            throw RecipeError.invalidModel(ref.location, reference: raw,
+                reason: "\(candidate) is a file Crucible cannot load: expected a model folder (config.json + *.safetensors), a .safetensors file or a .gguf file")
+        }
+
+        if let hub = HubID(raw) {
+            let repoFolder = (hubCacheFolder as NSString).appendingPathComponent("models--" + hub.org + "--" + hub.name)
+            searched.append(repoFolder)
+            if let snapshot = snapshot(in: repoFolder, revision: hub.revision) { return snapshot }
+            let revisionFlag = hub.revision.map { " --revision \($0)" } ?? ""
+            throw RecipeError.modelNotFound(ref.location, reference: raw, searched: searched,
+                hint: "Download it with `huggingface-cli download \(hub.org)/\(hub.name)\(revisionFlag)` (set HF_HOME or HF_HUB_CACHE if your cache is elsewhere), "
+                    + "or give a local path to a model folder")
+        }
+        if raw.contains("+") {
+            // mergekit reads `base+adapter` as a PEFT LoRA applied to the base.
+            throw RecipeError.unsupported(ref.location, feature: "LoRA references (`base+adapter`)",
+                                          advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name the merged folder")
+        }
+        throw RecipeError.modelNotFound(ref.location, reference: raw, searched: searched,
+            hint: "Give the path of a model folder (config.json + *.safetensors), a .safetensors or a .gguf file, relative to the recipe's folder "
+                + "or the working directory, or a hub id `ORG/NAME` fetched with `huggingface-cli download ORG/NAME`")
+    }
+
+    // MARK: - Local paths
+
+    private func localCandidates(_ raw: String) -> [String] {
+        let expanded = expandTilde(raw)
+        if expanded.hasPrefix("/") { return [expanded] }
+        var candidates = [(recipeFolder as NSString).appendingPathComponent(expanded),
+                          (workingDirectory as NSString).appendingPathComponent(expanded)]
+        if candidates[0] == candidates[1] { candidates.removeLast() }
+        return candidates
+    }
+
+    private var homeFolder: String { nonEmpty("HOME") ?? NSHomeDirectory() }
+
+    private func expandTilde(_ path: String) -> String {
+        if path == "~" { return homeFolder }
+        if path.hasPrefix("~/") { return (homeFolder as NSString).appendingPathComponent(String(path.dropFirst(2))) }
+        return path
+    }
+
+    private func nonEmpty(_ key: String) -> String? {
+        guard let value = environment[key], !value.isEmpty else { return nil }
+        return value
+    }
+
+    // MARK: - Hugging Face cache
+
+    /// `org/name[@revision]` with hub-legal characters; a path such as `./x/y` or `a/b/c` is not one.
+    private struct HubID {
+        let org: String, name: String, revision: String?
+        init?(_ raw: String) {
+            var id = Substring(raw)
+            var revision: String?
+            if let at = raw.firstIndex(of: "@") {
+                revision = String(raw[raw.index(after: at)...])
+                id = raw[..<at]
+                if revision?.isEmpty == true { return nil }
+            }
+            let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { return nil }
+            func legal(_ s: Substring) -> Bool {
+                guard let first = s.first, first.isLetter || first.isNumber else { return false }
+                return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") } && !s.contains("..")
+            }
+            guard legal(parts[0]), legal(parts[1]) else { return nil }
+            org = String(parts[0]); name = String(parts[1]); self.revision = revision
+        }
+    }
+
+    /// `snapshots/<commit>` for the revision: a snapshot of that name, else the commit `refs/<revision>` names.
+    /// Without a revision: `refs/main`, else the only snapshot, else the most recently modified one.
+    private func snapshot(in repoFolder: String, revision: String?) -> String? {
+        let snapshots = (repoFolder as NSString).appendingPathComponent("snapshots")
+        func existing(_ commit: String) -> String? {
+            let path = (snapshots as NSString).appendingPathComponent(commit)
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue ? path : nil
+        }
+        func ref(_ name: String) -> String? {
+            let path = ((repoFolder as NSString).appendingPathComponent("refs") as NSString).appendingPathComponent(name)
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+            let commit = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return commit.isEmpty || commit.contains("/") ? nil : commit
+        }
+        if let revision {
+            if !revision.contains("/"), let path = existing(revision) { return path }
+            return ref(revision).flatMap(existing)
+        }
+        if let path = ref("main").flatMap(existing) { return path }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? []).filter { !$0.hasPrefix(".") && existing($0) != nil }
+        if names.count == 1 { return existing(names[0]) }
+        let dated = names.compactMap { name -> (String, Date)? in
+            let path = (snapshots as NSString).appendingPathComponent(name)
+            guard let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
+            return (path, date)
+        }
+        return dated.max { $0.1 < $1.1 }?.0
+    }
+}

@@ -1,0 +1,365 @@
+import Foundation
+import Yams
+import Tensors
+
+/// Reads mergekit merge recipes (`mergekit-yaml` format) into `MergeRecipe`.
+///
+/// The YAML is composed into Yams nodes rather than decoded into Swift types, so every problem can be reported at
+/// the line and column where it was written. Merge-method names are not checked here (the method registry lives in
+/// another module); the planner checks them at `MergeRecipe.mergeMethodLocation`.
+public enum RecipeParser {
+    /// Reads and parses a recipe file; locations in errors and warnings name `file` as given.
+    public static func parse(file: String) throws -> MergeRecipe {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: file))
+        } catch {
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isFolder)
+            let reason = !exists ? "no such file" : isFolder.boolValue ? "it is a folder, expected a .yaml file" : error.localizedDescription
+            throw RecipeError.unreadableFile(file: file, reason: reason)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RecipeError.unreadableFile(file: file, reason: "the file is not UTF-8 text")
+        }
+        return try parse(text: text, file: file)
+    }
+
+    /// Parses recipe text; `file` labels locations (a path or any name such as `<stdin>`).
+    public static func parse(text: String, file: String) throws -> MergeRecipe {
+        var decoder = RecipeDecoder(file: file, text: text)
+        return try decoder.decode()
+    }
+
+    /// Top-level keys of mergekit's `MergeConfiguration` plus Crucible's `random_seed`.
+    public static let knownTopLevelKeys = [
+        "merge_method", "base_model", "models", "slices", "modules", "parameters", "dtype", "out_dtype",
+        "tokenizer_source", "tokenizer", "chat_template", "random_seed",
+    ]
+}
+
+/// One decoding pass over one recipe; collects warnings as it goes.
+private struct RecipeDecoder {
+    let file: String
+    let text: String
+    let reader: NodeReader
+    var warnings: [RecipeWarning] = []
+
+    init(file: String, text: String) {
+        self.file = file
+        self.text = text
+        self.reader = NodeReader(file: file)
+    }
+
+    private var parameterDecoder: ParameterDecoder { ParameterDecoder(reader: reader) }
+
+    mutating func decode() throws -> MergeRecipe {
+        let root = try compose()
+        let top = try reader.entries(of: root, what: "the recipe")
+
+        var keyLocations: [String: SourceLocation] = [:]
+        for entry in top.entries { keyLocations[entry.key] = entry.keyLocation }
+        let unknown = top.unknownEntries(known: RecipeParser.knownTopLevelKeys)
+
+        // merge_method (required).
+        guard let methodEntry = top["merge_method"] else {
+            // Point at the likely typo when there is one, else at the start of the recipe.
+            let typo = unknown.first { $0.suggestion == "merge_method" }
+            throw RecipeError.missingKey(typo?.entry.keyLocation ?? top.location, key: "merge_method",
+                                         context: "the recipe", suggestion: typo?.entry.key)
+        }
+        guard let mergeMethod = reader.text(methodEntry.value), !mergeMethod.isEmpty else {
+            throw RecipeError.wrongType(reader.location(methodEntry.value), key: "merge_method",
+                                        expected: "a method name such as `linear`, `slerp` or `ties`", found: reader.describe(methodEntry.value))
+        }
+
+        for (entry, suggestion) in unknown {
+            warnings.append(RecipeWarning(
+                "unknown key `\(entry.key)` is ignored" + (suggestion.map { " (did you mean `\($0)`?)" } ?? ""), at: entry.keyLocation))
+        }
+
+        // Inputs: exactly one of models / slices (modules is mergekit's multi-module form, not supported yet).
+        if let modules = top["modules"] {
+            throw RecipeError.unsupported(modules.keyLocation, feature: "`modules:` (per-module inputs for multi-module models such as vision-language models)",
+                                          advice: "Crucible merges single-module causal LMs; use `models:` or `slices:`")
+        }
+        let modelsEntry = top["models"], slicesEntry = top["slices"]
+        if let m = modelsEntry, let s = slicesEntry {
+            let (first, second) = m.keyLocation.line <= s.keyLocation.line ? (m, s) : (s, m)
+            throw RecipeError.conflictingInputs(second.keyLocation, first: first.key, firstAt: first.keyLocation, second: second.key)
+        }
+        if modelsEntry == nil && slicesEntry == nil {
+            throw RecipeError.missingInputs(top.location)
+        }
+
+        let baseModel = try top["base_model"].map { try modelReference($0.value, key: "base_model") }
+
+        var models: [InputModel]?
+        var slices: [Slice]?
+        if let modelsEntry {
+            var list = try inputModels(modelsEntry.value)
+            // mergekit appends a base model that is not among `models:` as one more input with no parameters
+            // (methods that use a base need its tensors; per-model parameters are not required for it).
+            if let baseModel, !list.contains(where: { $0.model == baseModel }) {
+                list.append(InputModel(model: baseModel, parameters: [:]))
+            }
+            models = list
+        }
+        if let slicesEntry {
+            // Unlike `models:`, mergekit does not add the base to slice sources: the recipe must list it.
+            slices = try self.slices(slicesEntry.value)
+        }
+
+        let parameters = try top["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
+        let dtype = try top["dtype"].map { try self.dtype($0) }
+        let outDType = try top["out_dtype"].map { try self.dtype($0) }
+
+        if let tokenizer = top["tokenizer"] {
+            throw RecipeError.unsupported(tokenizer.keyLocation, feature: "the `tokenizer:` block (vocabulary merging)",
+                                          advice: "it comes with the tokenizer-merging feature; use `tokenizer_source: base` or `tokenizer_source: MODEL` for now")
+        }
+        let tokenizerSource = try top["tokenizer_source"].map { try self.tokenizerSource($0.value) }
+
+        var chatTemplate: String?
+        if let entry = top["chat_template"] {
+            guard let template = reader.text(entry.value) else {
+                throw RecipeError.wrongType(reader.location(entry.value), key: "chat_template",
+                                            expected: "`auto`, a template name (`chatml`, `llama3`, …) or a Jinja template string",
+                                            found: reader.describe(entry.value))
+            }
+            chatTemplate = template
+        }
+
+        var randomSeed: UInt64?
+        if let entry = top["random_seed"] {
+            guard case .int(let seed)? = reader.resolve(entry.value) else {
+                throw RecipeError.wrongType(reader.location(entry.value), key: "random_seed", expected: "a whole number", found: reader.describe(entry.value))
+            }
+            guard seed >= 0 else {
+                throw RecipeError.invalidValue(reader.location(entry.value), key: "random_seed", reason: "expected a non-negative whole number, found \(seed)")
+            }
+            randomSeed = UInt64(seed)
+        }
+
+        return MergeRecipe(file: file, text: text, mergeMethod: mergeMethod, mergeMethodLocation: reader.location(methodEntry.value),
+                           baseModel: baseModel, models: models, slices: slices, parameters: parameters, dtype: dtype, outDType: outDType,
+                           tokenizerSource: tokenizerSource, chatTemplate: chatTemplate, randomSeed: randomSeed,
+                           warnings: warnings, keyLocations: keyLocations)
+    }
+
+    // MARK: - YAML
+
+    private func compose() throws -> Node {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw convert(error)
+        } catch {
+            throw RecipeError.malformedYAML(SourceLocation(file: file, line: 1, column: 1), problem: "\(error)")
+        }
+        guard let root else { throw RecipeError.emptyRecipe(file: file) }
+        if case .null? = reader.resolve(root) { throw RecipeError.emptyRecipe(file: file) }
+        return root
+    }
+
+    /// Yams' error with its libyaml mark becomes a located `RecipeError`.
+    private func convert(_ error: YamlError) -> RecipeError {
+        func located(_ mark: Mark, _ problem: String, _ context: YamlError.Context?) -> RecipeError {
+            var message = problem
+            if let context { message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
+            return .malformedYAML(SourceLocation(file: file, line: mark.line, column: mark.column), problem: message)
+        }
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            return located(mark, problem, context)
+        case let .reader(problem, offset, _, _):
+            let (line, column) = lineAndColumn(ofCharacterOffset: offset ?? 0)
+            return .malformedYAML(SourceLocation(file: file, line: line, column: column), problem: problem)
+        default:
+            return .malformedYAML(SourceLocation(file: file, line: 1, column: 1), problem: "\(error)")
+        }
+    }
+
+    /// 1-based line and column (in Unicode scalars, as libyaml counts) of a Character offset into the text.
+    private func lineAndColumn(ofCharacterOffset offset: Int) -> (Int, Int) {
+        var line = 1, column = 1
+        for character in text.prefix(max(0, offset)) {
+            if character == "\n" || character == "\r\n" { line += 1; column = 1 } else { column += character.unicodeScalars.count }
+        }
+        return (line, column)
+    }
+
+    // MARK: - Inputs
+
+    private mutating func inputModels(_ node: Node) throws -> [InputModel] {
+        guard case .sequence(let sequence) = node else {
+            throw RecipeError.wrongType(reader.location(node), key: "models", expected: "a list of models (`- model: ORG/NAME`)", found: reader.describe(node))
+        }
+        guard sequence.count > 0 else {
+            throw RecipeError.wrongType(reader.location(node), key: "models", expected: "a list of at least one model", found: "an empty list")
+        }
+        var result: [InputModel] = []
+        for item in sequence {
+            if case .scalar = item {
+                // A bare `- org/name` entry: accepted as a model without parameters.
+                result.append(InputModel(model: try modelReference(item, key: "models"), parameters: [:]))
+                continue
+            }
+            let entry = try reader.entries(of: item, what: "an entry of `models` (`- model: ORG/NAME`)")
+            guard let modelEntry = entry["model"] else {
+                throw RecipeError.missingKey(entry.location, key: "model", context: "this entry of `models`",
+                                             suggestion: entry.unknownEntries(known: ["model"]).first { $0.suggestion == "model" }?.entry.key)
+            }
+            warnUnknown(entry, known: ["model", "parameters"], context: "a `models` entry")
+            let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
+            result.append(InputModel(model: try modelReference(modelEntry.value, key: "model"), parameters: parameters))
+        }
+        return result
+    }
+
+    private mutating func slices(_ node: Node) throws -> [Slice] {
+        guard case .sequence(let sequence) = node, sequence.count > 0 else {
+            throw RecipeError.wrongType(reader.location(node), key: "slices",
+                                        expected: "a non-empty list of slices (`- sources: [{model: …, layer_range: [0, 16]}]`)", found: reader.describe(node))
+        }
+        var result: [Slice] = []
+        for item in sequence {
+            let entry = try reader.entries(of: item, what: "a slice (`- sources: [...]`)")
+            guard let sourcesEntry = entry["sources"] else {
+                throw RecipeError.missingKey(entry.location, key: "sources", context: "this slice", suggestion: nil)
+            }
+            if let residual = entry["residual_weight"] {
+                warnings.append(RecipeWarning("`residual_weight` is parsed but unused by mergekit; it is ignored", at: residual.keyLocation))
+            }
+            warnUnknown(entry, known: ["sources", "parameters", "base_model", "residual_weight"], context: "a slice")
+            let sources = try sliceSources(sourcesEntry.value)
+            let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
+            let base = try entry["base_model"].map { try modelReference($0.value, key: "base_model") }
+            result.append(Slice(sources: sources, parameters: parameters, baseModel: base, location: entry.location))
+        }
+        return result
+    }
+
+    private mutating func sliceSources(_ node: Node) throws -> [SliceSource] {
+        guard case .sequence(let sequence) = node, sequence.count > 0 else {
+            throw RecipeError.wrongType(reader.location(node), key: "sources",
+                                        expected: "a non-empty list of `{model, layer_range}` sources", found: reader.describe(node))
+        }
+        var result: [SliceSource] = []
+        for item in sequence {
+            let entry = try reader.entries(of: item, what: "a slice source (`- model: …`)")
+            guard let modelEntry = entry["model"] else {
+                throw RecipeError.missingKey(entry.location, key: "model", context: "this slice source", suggestion: nil)
+            }
+            warnUnknown(entry, known: ["model", "layer_range", "parameters"], context: "a slice source")
+            let model = try modelReference(modelEntry.value, key: "model")
+            var range: Range<Int>?
+            var rangeLocation: SourceLocation?
+            if let rangeEntry = entry["layer_range"] {
+                range = try layerRange(rangeEntry.value)
+                rangeLocation = reader.location(rangeEntry.value)
+            }
+            let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
+            result.append(SliceSource(model: model, layerRange: range, layerRangeLocation: rangeLocation, parameters: parameters))
+        }
+        // mergekit requires every source of a slice to span the same number of layers; catch it before any loading.
+        if let first = result.first(where: { $0.layerRange != nil }), let firstRange = first.layerRange {
+            for source in result {
+                if let r = source.layerRange, r.count != firstRange.count, let at = source.layerRangeLocation {
+                    throw RecipeError.invalidLayerRange(at, reason: "[\(r.lowerBound), \(r.upperBound)] spans \(r.count) layers but the slice's first source "
+                        + "spans \(firstRange.count) ([\(firstRange.lowerBound), \(firstRange.upperBound)]); all sources of a slice must span the same number of layers")
+                }
+            }
+        }
+        return result
+    }
+
+    /// `[start, end]`, half-open, two non-negative integers with start < end.
+    private func layerRange(_ node: Node) throws -> Range<Int> {
+        let location = reader.location(node)
+        guard case .sequence(let sequence) = node, sequence.count == 2 else {
+            throw RecipeError.invalidLayerRange(location, reason: "expected two integers `[start, end]` (end excluded), found \(reader.describe(node))"
+                + { if case .sequence(let s) = node { return " of \(s.count) item\(s.count == 1 ? "" : "s")" } else { return "" } }())
+        }
+        var bounds: [Int] = []
+        for item in sequence {
+            guard case .int(let value)? = reader.resolve(item) else {
+                throw RecipeError.invalidLayerRange(reader.location(item), reason: "expected an integer layer index, found \(reader.describe(item))")
+            }
+            bounds.append(value)
+        }
+        if bounds[0] < 0 || bounds[1] < 0 {
+            throw RecipeError.invalidLayerRange(location, reason: "layer indices cannot be negative, found [\(bounds[0]), \(bounds[1])]")
+        }
+        if bounds[0] >= bounds[1] {
+            throw RecipeError.invalidLayerRange(location, reason: "start must be below end (the range is half-open, `[0, 16]` is layers 0…15), found [\(bounds[0]), \(bounds[1])]")
+        }
+        return bounds[0]..<bounds[1]
+    }
+
+    /// A model reference: a string, or mergekit's dict form `{model: REF, lora?: …, override_architecture?: …}`.
+    private mutating func modelReference(_ node: Node, key: String) throws -> ModelReference {
+        switch node {
+        case .scalar:
+            guard let raw = reader.rawText(node)?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else {
+                throw RecipeError.wrongType(reader.location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)", found: reader.describe(node))
+            }
+            return ModelReference(raw: raw, location: reader.location(node))
+        case .mapping:
+            let entry = try reader.entries(of: node, what: "a model reference")
+            guard let inner = entry["model"] else {
+                throw RecipeError.missingKey(entry.location, key: "model", context: "this model reference", suggestion: nil)
+            }
+            if let lora = entry["lora"] {
+                throw RecipeError.unsupported(lora.keyLocation, feature: "LoRA adapters in model references",
+                                              advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name the merged folder")
+            }
+            if let override = entry["override_architecture"] {
+                warnings.append(RecipeWarning("`override_architecture` is ignored: Crucible reads the architecture from the model's config.json", at: override.keyLocation))
+            }
+            warnUnknown(entry, known: ["model", "lora", "override_architecture"], context: "a model reference")
+            return try modelReference(inner.value, key: key)
+        case .sequence:
+            throw RecipeError.wrongType(reader.location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)", found: "a list")
+        }
+    }
+
+    private mutating func tokenizerSource(_ node: Node) throws -> TokenizerSource {
+        if let name = reader.text(node) {
+            switch name {
+            case "base":
+                return .base
+            case "union":
+                throw RecipeError.unsupported(reader.location(node), feature: "`tokenizer_source: union`",
+                                              advice: "it comes with the tokenizer-merging feature; use `base` or a model")
+            default:
+                if name.hasPrefix("model:") {
+                    // Pre-July-2024 mergekit spelled a model source `model:PATH`; today it is just `PATH`.
+                    warnings.append(RecipeWarning("`tokenizer_source: model:…` is the legacy spelling; write the model reference alone", at: reader.location(node)))
+                    let raw = String(name.dropFirst("model:".count)).trimmingCharacters(in: .whitespaces)
+                    return .model(ModelReference(raw: raw, location: reader.location(node)))
+                }
+            }
+        }
+        return .model(try modelReference(node, key: "tokenizer_source"))
+    }
+
+    private func dtype(_ entry: YAMLMapping.Entry) throws -> DType {
+        guard let name = reader.rawText(entry.value) else {
+            throw RecipeError.wrongType(reader.location(entry.value), key: entry.key, expected: "a dtype name such as `bfloat16`", found: reader.describe(entry.value))
+        }
+        // Merging is floating-point arithmetic: integer or bool dtypes (which DType also names) make no sense here.
+        guard let dtype = DType(name: name), [.f32, .f16, .bf16, .f64].contains(dtype) else {
+            throw RecipeError.unknownDType(reader.location(entry.value), key: entry.key, value: name)
+        }
+        return dtype
+    }
+
+    private mutating func warnUnknown(_ mapping: YAMLMapping, known: [String], context: String) {
+        for (entry, suggestion) in mapping.unknownEntries(known: known) {
+            warnings.append(RecipeWarning("unknown key `\(entry.key)` in \(context) is ignored" + (suggestion.map { " (did you mean `\($0)`?)" } ?? ""),
+                                          at: entry.keyLocation))
+        }
+    }
+}
