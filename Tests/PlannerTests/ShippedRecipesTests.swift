@@ -1,0 +1,37 @@
+import Architectures
+import Checkpoints
+import Foundation
+import Planner
+import Recipes
+import TestSupport
+import XCTest
+
+/// Every recipe shipped in recipes/ runs on parents made by `crucible synth` (tiny preset), as docs/methods.md promises.
+final class ShippedRecipesTests: XCTestCase {
+    func testEveryShippedRecipeMergesSyntheticParents() throws {
+        let dir = Fixtures.temporaryFolder("shipped").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try SyntheticCheckpoint.write(arch: "llama", preset: "tiny", seed: 1, dtype: .bf16, to: dir + "/parents/base")
+        for (i, ft) in ["ft1", "ft2", "ft3"].enumerated() {
+            try SyntheticCheckpoint.writeFineTune(of: dir + "/parents/base", delta: 0.02, seed: UInt64(10 + i), dtype: nil, to: dir + "/parents/" + ft)
+        }
+        let recipesDir = Fixtures.packageRoot.appendingPathComponent("recipes").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: recipesDir).filter { $0.hasSuffix(".yml") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 15)
+        var methods = Set<String>()
+        for f in files {
+            let recipe = try RecipeParser.parse(file: recipesDir + "/" + f)
+            let plan = try MergePlanner.plan(recipe, options: PlannerOptions(threads: 2, workingDirectory: dir))
+            let out = dir + "/out-" + f
+            _ = try PlanExecutor.execute(plan, outputPath: out)
+            let merged = try CheckpointFolder(path: out)
+            XCTAssertFalse(merged.tensorNames.isEmpty, f)
+            for name in merged.tensorNames {
+                let values = try merged.readAllFloats(name)
+                XCTAssertTrue(values.allSatisfy(\.isFinite), "\(f): \(name) has non-finite values")
+            }
+            methods.insert(plan.method.name)
+        }
+        XCTAssertTrue(methods.isSuperset(of: ["linear", "slerp", "passthrough", "ties", "dare_ties"]), "\(methods)")
+    }
+}
