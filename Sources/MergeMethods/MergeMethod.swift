@@ -57,9 +57,12 @@ public struct MergeRequest {
     public let seed: UInt64
     /// Flat index of `values[0]` within the whole tensor (non-zero only when an elementwise method runs on a block).
     public let elementOffset: Int
+    /// How many cores a method may use for this one tensor (large tensors are split into fixed-size chunks;
+    /// results never depend on this number).
+    public let threads: Int
 
     public init(tensorName: String, shape: [Int], inputs: [MergeInput], baseIndex: Int?, global: [String: ParameterValue],
-                seed: UInt64, elementOffset: Int = 0) {
+                seed: UInt64, elementOffset: Int = 0, threads: Int = 1) {
         self.tensorName = tensorName
         self.shape = shape
         self.inputs = inputs
@@ -67,6 +70,7 @@ public struct MergeRequest {
         self.global = global
         self.seed = seed
         self.elementOffset = elementOffset
+        self.threads = max(1, threads)
     }
 
     public var base: MergeInput? { baseIndex.map { inputs[$0] } }
@@ -99,11 +103,16 @@ public protocol MergeMethod: Sendable {
     var isRandom: Bool { get }
 
     /// Checks the number of inputs (and anything else knowable before reading tensors). Throws a message for the user.
+    /// `inputCount` counts every input of one output tensor, the base model included when there is one.
     func validate(inputCount: Int, hasBase: Bool) throws
 
     /// True when each output element depends only on the same element of the inputs for these
     /// parameters, so the executor may stream the tensor in blocks.
     func isElementwise(global: [String: ParameterValue]) -> Bool
+
+    /// Like `isElementwise(global:)`, but also sees each input's per-model parameters (in input order), so that
+    /// e.g. `dare_linear` with every density at 1 can stream. Defaults to `isElementwise(global:)`.
+    func isElementwise(global: [String: ParameterValue], perModel: [[String: ParameterValue]]) -> Bool
 
     /// Merges `request.inputs` into `output` (same element count as each input). Returns warnings, if any.
     func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String]
@@ -113,5 +122,8 @@ extension MergeMethod {
     public var referenceURL: String? { nil }
     public var isRandom: Bool { false }
     public func isElementwise(global: [String: ParameterValue]) -> Bool { false }
+    public func isElementwise(global: [String: ParameterValue], perModel: [[String: ParameterValue]]) -> Bool {
+        isElementwise(global: global)
+    }
     public func validate(inputCount: Int, hasBase: Bool) throws {}
 }

@@ -1,0 +1,101 @@
+import Foundation
+import Tensors
+
+/// `arcee_fusion`: take the other model's value only where it matters most. Importance Iᵢ = |X − B|ᵢ · KL(row),
+/// KL between the row softmaxes of X and B; entries with I ≥ median + 1.5·IQR move to X, the rest keep B.
+/// Implements mergekit's `arcee_fusion` (mergekit-behaviour.md §2.10). Quantiles are exact order statistics; for
+/// tensors above one million elements they come from a seeded sample of one million positions (with replacement),
+/// as in mergekit, so only those tensors depend on the seed.
+public struct ArceeFusionMerge: MergeMethod {
+    public init() {}
+    public var name: String { "arcee_fusion" }
+    public var prettyName: String { "Arcee Fusion" }
+    public var referenceURL: String? { "https://arcee.ai" }
+    public var globalParameters: [ParameterDefinition] { [] }
+    public var perModelParameters: [ParameterDefinition] { [] }
+    public var baseModel: BaseModelUse { .required }
+    public var isRandom: Bool { true }
+
+    /// Tensors larger than this estimate their quantiles from a sample of this many elements.
+    public static let quantileSampleSize = 1_000_000
+
+    public func validate(inputCount: Int, hasBase: Bool) throws {
+        guard hasBase else { throw MergeMethodError("arcee_fusion needs base_model") }
+        try requireInputCount(name, inputCount, 2...2, what: "exactly two models: base_model and one other")
+    }
+
+    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
+        try request.checkSizes(name, output: output)
+        if request.inputs.count == 1 {
+            copyValues(request.inputs[0].values, into: output)
+            return []
+        }
+        let base = try request.requireBase(name).values
+        guard request.inputs.count == 2 else {
+            throw MergeMethodError.tensor(name, request, "needs exactly two inputs (base and one other), got \(request.inputs.count)")
+        }
+        let x = request.others[0].values
+        let n = output.count
+        if n == 0 { return [] }
+        let length = request.shape.count >= 1 ? max(1, request.shape[request.shape.count - 1]) : n
+        guard n % length == 0 else {
+            throw MergeMethodError.tensor(name, request, "shape \(request.shape) does not match \(n) elements")
+        }
+        let rows = n / length
+        let threads = request.threads
+
+        // Importance keys (order-preserving), one row at a time.
+        let keys = Scratch<UInt32>(n)
+        let kb = keys.buffer
+        parallelFor(rows, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
+            let lo = row * length
+            var maxX = -Double.infinity, maxB = -Double.infinity
+            for j in lo..<(lo + length) {
+                maxX = max(maxX, Double(x[j]))
+                maxB = max(maxB, Double(base[j]))
+            }
+            var sumX = 0.0, sumB = 0.0
+            for j in lo..<(lo + length) {
+                sumX += exp(Double(x[j]) - maxX)
+                sumB += exp(Double(base[j]) - maxB)
+            }
+            var kl = 0.0
+            for j in lo..<(lo + length) {
+                let p = exp(Double(x[j]) - maxX) / sumX + 1e-8
+                let q = exp(Double(base[j]) - maxB) / sumB + 1e-8
+                kl += p * log(p / q)
+            }
+            let klf = Float(kl)
+            for j in lo..<(lo + length) { kb[j] = FloatKey.ordered(abs(x[j] - base[j]) * klf) }
+        }
+
+        // Quartiles of the importance (or of a seeded sample of it).
+        var sample: [UInt32] = []
+        let sampleCount = min(n, ArceeFusionMerge.quantileSampleSize)
+        if n > ArceeFusionMerge.quantileSampleSize {
+            var g = SplitMix64(seed: request.seed, stream: "\(request.tensorName)#arcee_fusion")
+            sample = (0..<sampleCount).map { _ in kb[Int(g.next() % UInt64(n))] }
+        }
+        func quantile(_ q: Double) -> Float {
+            let rank = Int((q * Double(sampleCount - 1)).rounded(.down))
+            let key: UInt32
+            if sample.isEmpty {
+                let high = RankSelect.highHistogram(UnsafeBufferPointer(kb), threads: threads)
+                key = RankSelect.orderStatistic(UnsafeBufferPointer(kb), rank: rank, high: high, threads: threads).key
+            } else {
+                key = sample.withUnsafeBufferPointer { s in
+                    RankSelect.orderStatistic(s, rank: rank, high: RankSelect.highHistogram(s, threads: threads), threads: threads).key
+                }
+            }
+            return FloatKey.value(ofOrdered: key)
+        }
+        let q1 = quantile(0.25), median = quantile(0.5), q3 = quantile(0.75)
+        let threshold = FloatKey.ordered(median + 1.5 * (q3 - q1))
+        Chunking(n, threads: threads).forEach { r in
+            for i in r {
+                output[i] = kb[i] >= threshold ? base[i] + (x[i] - base[i]) : base[i]
+            }
+        }
+        return []
+    }
+}

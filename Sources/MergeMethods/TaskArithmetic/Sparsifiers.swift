@@ -1,0 +1,220 @@
+import Foundation
+import Tensors
+
+/// How a task vector δ = X − B is thinned before it is combined (mergekit's `sparsify`, mergekit-behaviour.md §2.6).
+public enum Sparsifier: String, Sendable {
+    /// Keep everything (task arithmetic).
+    case none
+    /// Keep the k = max(1, ⌊density·n⌋) largest |δ| of the whole tensor (TIES).
+    case magnitude
+    /// Keep each entry with probability `density` (DARE).
+    case random
+    /// Drop the ⌊gamma·n⌋ largest |δ| and the smallest, keeping ⌊density·n⌋ in between (Model Breadcrumbs).
+    case magnitudeOutliers = "magnitude_outliers"
+    /// Per row, keep with probability rising linearly with the |δ| rank from density−ε to density+ε (DELLA).
+    case dellaMagprune = "della_magprune"
+}
+
+/// One parent's sparsified task vector, described without materialising it:
+/// δ'ᵢ = (Xᵢ − B)·mask·scale, evaluated on the fly when the deltas are combined.
+struct SparseDelta {
+    let values: UnsafeBufferPointer<Float>
+    let weight: Float
+    /// nil: every entry kept.
+    let mask: Bitset?
+    /// L1 rescale factor (1 when rescaling is off or skipped).
+    let scale: Float
+    /// The whole delta is dropped.
+    let dropped: Bool
+}
+
+/// Per-model sparsification settings, resolved for one tensor.
+struct SparsifySettings {
+    var density: Double
+    var gamma: Double
+    var epsilon: Double
+    var rescale: Bool
+}
+
+/// Computes masks and rescale factors. Keys of |δ| go into one shared scratch buffer, reused model after model,
+/// so the temporary memory is one float32 copy of the tensor plus one bit per element per model.
+struct SparsifyContext {
+    let method: String
+    let request: MergeRequest
+    let base: UnsafeBufferPointer<Float>
+    let keys: UnsafeMutableBufferPointer<UInt32>
+    let threads: Int
+    var warnings: [String] = []
+
+    var n: Int { base.count }
+    var chunking: Chunking { Chunking(n, threads: threads) }
+
+    /// Fills `keys` with the magnitude keys of δ = x − B and returns the high-bits histogram (and ‖δ‖₁ if asked).
+    func magnitudeKeys(_ x: UnsafeBufferPointer<Float>, wantL1: Bool) -> (high: [Int], l1: Double) {
+        let keys = self.keys
+        let base = self.base
+        chunking.forEach { r in
+            for i in r { keys[i] = FloatKey.magnitude(x[i] - base[i]) }
+        }
+        let l1 = wantL1 ? self.l1(x) : 0
+        return (RankSelect.highHistogram(UnsafeBufferPointer(keys), threads: threads), l1)
+    }
+
+    /// ‖mask⊙δ‖₁.
+    func maskedL1(_ x: UnsafeBufferPointer<Float>, _ mask: Bitset) -> Double {
+        let base = self.base
+        let words = mask.words
+        return chunking.sum { r in
+                var s = 0.0
+                for i in r where (words[i >> 6] >> UInt64(i & 63)) & 1 != 0 {
+                    s += Double(abs(x[i] - base[i]))
+                }
+                return s
+        }
+    }
+
+    func l1(_ x: UnsafeBufferPointer<Float>) -> Double {
+        let base = self.base
+        return chunking.sum { r in
+            // Four accumulators break the add latency chain.
+            var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+            var i = r.lowerBound
+            while i + 4 <= r.upperBound {
+                s0 += Double(abs(x[i] - base[i]))
+                s1 += Double(abs(x[i + 1] - base[i + 1]))
+                s2 += Double(abs(x[i + 2] - base[i + 2]))
+                s3 += Double(abs(x[i + 3] - base[i + 3]))
+                i += 4
+            }
+            while i < r.upperBound {
+                s0 += Double(abs(x[i] - base[i]))
+                i += 1
+            }
+            return (s0 + s1) + (s2 + s3)
+        }
+    }
+
+    /// mergekit's L1 rescale: match the masked delta's L1 norm to the original's, unless either is below 1e-7.
+    static func rescaleFactor(before: Double, after: Double) -> Float {
+        if before < 1e-7 || after < 1e-7 { return 1 }
+        return Float(before / after)
+    }
+
+    mutating func sparsify(_ input: MergeInput, weight: Float, sparsifier: Sparsifier,
+                           settings s: SparsifySettings) throws -> SparseDelta {
+        let x = input.values
+        func keepAll() -> SparseDelta { SparseDelta(values: x, weight: weight, mask: nil, scale: 1, dropped: false) }
+        func dropAll() -> SparseDelta { SparseDelta(values: x, weight: weight, mask: nil, scale: 1, dropped: true) }
+        if sparsifier == .none || s.density >= 1 || n == 0 { return keepAll() }
+        if s.density < 0 {
+            throw MergeMethodError.tensor(method, request, "model \(input.modelName): density must be >= 0, got \(s.density)")
+        }
+
+        switch sparsifier {
+        case .none:
+            return keepAll()
+
+        case .magnitude:
+            // Crucible reading of density 0: the model contributes nothing (mergekit asserts instead).
+            if s.density == 0 { return dropAll() }
+            var k = Int((s.density * Double(n)).rounded(.down))
+            if k == 0 {
+                k = 1
+                warnings.append("\(method): tensor '\(request.tensorName)': density \(s.density) of model \(input.modelName) keeps ⌊density·\(n)⌋ = 0 entries; keeping the single largest instead")
+            }
+            let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
+            let mask = Bitset(count: n)
+            RankSelect.markWindow(UnsafeBufferPointer(keys), window: (n - k)..<n, into: mask, threads: threads, high: high)
+            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1, after: maskedL1(x, mask)) : 1
+            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
+
+        case .magnitudeOutliers:
+            let keep = Int((s.density * Double(n)).rounded(.down))
+            var top = Int((max(0, s.gamma) * Double(n)).rounded(.down))
+            var bottom = n - keep - top
+            if bottom < 0 {
+                top += bottom
+                bottom = 0
+            }
+            if top == 0 && keep > 0 && s.gamma > 0 {
+                // mergekit <= 0.1.4 sliced [bottom : -top], which is empty when top == 0, dropping the whole delta.
+                warnings.append("\(method): tensor '\(request.tensorName)': gamma \(s.gamma) removes no outliers from its \(n) entries (⌊gamma·n⌋ = 0); keeping the \(keep) largest of model \(input.modelName) (older mergekit dropped the whole delta here)")
+            }
+            let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
+            let mask = Bitset(count: n)
+            RankSelect.markWindow(UnsafeBufferPointer(keys), window: bottom..<(n - top), into: mask, threads: threads, high: high)
+            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1, after: maskedL1(x, mask)) : 1
+            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
+
+        case .random:
+            let mask = Bitset(count: n)
+            let stream = SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)")
+            bernoulliMask(mask, stream: stream, constant: s.density)
+            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1(x), after: maskedL1(x, mask)) : 1
+            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
+
+        case .dellaMagprune:
+            if s.density <= 0 { return dropAll() }
+            let lowP = s.density - s.epsilon, highP = s.density + s.epsilon
+            if lowP <= 0 || highP >= 1 {
+                warnings.append("\(method): tensor '\(request.tensorName)': density ± epsilon = [\(lowP), \(highP)] for model \(input.modelName) leaves (0, 1); mergekit rejects this, Crucible clamps the keep probabilities into [0, 1]")
+            }
+            let mask = dellaMask(x, density: s.density, epsilon: s.epsilon,
+                                 stream: SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)"))
+            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1(x), after: maskedL1(x, mask)) : 1
+            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
+        }
+    }
+
+    /// Bernoulli mask: element i (flat index within the whole tensor) is kept when the i-th draw of `stream`
+    /// is below its probability (`constant`, or `perElement[i]`). Draws are addressed by index (SplitMix64 is a
+    /// counter-based generator), so chunks fill in parallel and the mask depends only on seed, tensor name and model.
+    func bernoulliMask(_ mask: Bitset, stream: SplitMix64, constant: Double = 0, perElement: UnsafePointer<Float>? = nil) {
+        let start = stream.state
+        let offset = request.elementOffset
+        // Compare 53-bit integers: draw < p  <=>  (bits >> 11) < p·2^53.
+        let threshold = UInt64(min(max(constant, 0), 1) * 9_007_199_254_740_992.0)
+        mask.withWords { w in
+            let words = w
+            chunking.forEach { r in
+                var g = SplitMix64(seed: start &+ UInt64(r.lowerBound + offset) &* 0x9E37_79B9_7F4A_7C15)
+                if let perElement {
+                    for i in r where g.nextUnitDouble() < Double(perElement[i]) {
+                        words[i >> 6] |= 1 << UInt64(i & 63)
+                    }
+                } else {
+                    for i in r where g.next() >> 11 < threshold {
+                        words[i >> 6] |= 1 << UInt64(i & 63)
+                    }
+                }
+            }
+        }
+    }
+
+    /// DELLA's MagPrune: within each row (the tensor viewed as [shape[0], rest]; 1-D tensors are one row), rank |δ|
+    /// ascending (ties by position) and keep with probability (density − ε) + 2ε·rank/(rowLength − 1), clamped to [0, 1].
+    func dellaMask(_ x: UnsafeBufferPointer<Float>, density: Double, epsilon: Double, stream: SplitMix64) -> Bitset {
+        let shape = request.shape
+        let rows = shape.count >= 2 ? max(1, shape[0]) : 1
+        let length = n / rows
+        // Keep probability per element, computed row by row into the float scratch (reinterpreted).
+        let probabilities = UnsafeMutableRawPointer(keys.baseAddress!).bindMemory(to: Float.self, capacity: n)
+        let base = self.base
+        parallelFor(rows, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
+            let lo = row * length
+            var order = [UInt64](repeating: 0, count: length)
+            for j in 0..<length {
+                order[j] = UInt64(FloatKey.magnitude(x[lo + j] - base[lo + j])) << 32 | UInt64(j)
+            }
+            order.sort()
+            for (rank, packed) in order.enumerated() {
+                let j = Int(packed & 0xFFFF_FFFF)
+                let r = length > 1 ? Double(rank) / Double(length - 1) : 0.5
+                probabilities[lo + j] = Float(min(max(density - epsilon + 2 * epsilon * r, 0), 1))
+            }
+        }
+        let mask = Bitset(count: n)
+        bernoulliMask(mask, stream: stream, perElement: UnsafePointer(probabilities))
+        return mask
+    }
+}

@@ -1,0 +1,194 @@
+import Tensors
+
+/// How sparsified task vectors are combined.
+public enum Consensus: String, Sendable {
+    /// Plain weighted sum.
+    case none
+    /// TIES sign election: per element, the sign of Σ wᵢδᵢ (0 counts as +) wins, and only deltas with that sign
+    /// (a zero delta has no sign and never matches) are summed and counted in the divisor.
+    case sum
+}
+
+/// The generalised task-arithmetic kernel behind `task_arithmetic`, `ties`, `dare_ties`, `dare_linear`,
+/// `breadcrumbs`, `breadcrumbs_ties`, `della` and `della_linear` (mergekit-behaviour.md §2.6, mergekit's
+/// `GeneralizedTaskArithmeticMerge`). For each parent δᵢ = Xᵢ − B is sparsified (with optional L1 rescale),
+/// weighted, combined with or without sign consensus, optionally divided by the weight sum, scaled by λ
+/// and added to the base.
+public struct TaskArithmeticFamilyMerge: MergeMethod {
+    public let name: String
+    public let prettyName: String
+    public let referenceURL: String?
+    public let consensus: Consensus
+    public let sparsifier: Sparsifier
+    public let defaultNormalize: Bool
+    public let defaultRescale: Bool
+
+    public init(name: String, prettyName: String, referenceURL: String?, consensus: Consensus, sparsifier: Sparsifier,
+                defaultNormalize: Bool, defaultRescale: Bool) {
+        self.name = name
+        self.prettyName = prettyName
+        self.referenceURL = referenceURL
+        self.consensus = consensus
+        self.sparsifier = sparsifier
+        self.defaultNormalize = defaultNormalize
+        self.defaultRescale = defaultRescale
+    }
+
+    public var isRandom: Bool { sparsifier == .random || sparsifier == .dellaMagprune }
+    public var baseModel: BaseModelUse { .required }
+
+    public var globalParameters: [ParameterDefinition] {
+        [ParameterDefinition("normalize", default: .bool(defaultNormalize)),
+         ParameterDefinition("rescale", default: .bool(defaultRescale)),
+         ParameterDefinition("lambda", default: .number(1.0)),
+         ParameterDefinition("int8_mask", default: .bool(false))]
+    }
+
+    public var perModelParameters: [ParameterDefinition] {
+        var p = [ParameterDefinition("weight", required: true), ParameterDefinition("density", default: .number(1.0))]
+        if sparsifier == .magnitudeOutliers { p.append(ParameterDefinition("gamma", default: .number(0.01))) }
+        if sparsifier == .dellaMagprune { p.append(ParameterDefinition("epsilon", default: .number(0.15))) }
+        return p
+    }
+
+    public func validate(inputCount: Int, hasBase: Bool) throws {
+        guard hasBase else {
+            throw MergeMethodError("\(name) needs base_model (task vectors are measured from it)")
+        }
+        try requireInputCount(name, inputCount, 1...Int.max, what: "at least the base model")
+    }
+
+    /// Without sparsification or consensus each output element depends only on the same input elements.
+    public func isElementwise(global: [String: ParameterValue]) -> Bool {
+        sparsifier == .none && consensus == .none
+    }
+
+    /// Also elementwise when every density is at least 1 (nothing is sparsified) and there is no consensus.
+    public func isElementwise(global: [String: ParameterValue], perModel: [[String: ParameterValue]]) -> Bool {
+        if isElementwise(global: global) { return true }
+        guard consensus == .none else { return false }
+        return perModel.allSatisfy { ($0["density"]?.number ?? 1) >= 1 }
+    }
+
+    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
+        try request.checkSizes(name, output: output)
+        let baseInput = try request.requireBase(name)
+        let base = baseInput.values
+        let others = request.others
+        let n = output.count
+        if others.isEmpty || n == 0 {
+            copyValues(base, into: output)
+            return []
+        }
+        let normalize = try request.flag(name, "normalize", default: defaultNormalize)
+        let rescale = try request.flag(name, "rescale", default: defaultRescale)
+        let lambda = try request.number(name, "lambda", default: 1.0)
+
+        var settings: [SparsifySettings] = []
+        var weights: [Float] = []
+        for input in others {
+            weights.append(Float(try request.modelNumber(name, input, "weight")))
+            settings.append(SparsifySettings(
+                density: try request.modelNumber(name, input, "density", default: 1.0),
+                gamma: try request.modelNumber(name, input, "gamma", default: 0.01),
+                epsilon: try request.modelNumber(name, input, "epsilon", default: 0.15),
+                rescale: rescale))
+        }
+
+        // One shared scratch for magnitude keys / DELLA probabilities, only when some model is sparsified.
+        let needsScratch = sparsifier != .none && sparsifier != .random && settings.contains { $0.density < 1 && $0.density > 0 }
+        let scratch = Scratch<UInt32>(needsScratch ? n : 1)
+        var context = SparsifyContext(method: name, request: request, base: base, keys: scratch.buffer,
+                                      threads: request.threads)
+        var deltas: [SparseDelta] = []
+        for (k, input) in others.enumerated() {
+            deltas.append(try context.sparsify(input, weight: weights[k], sparsifier: sparsifier, settings: settings[k]))
+        }
+        combine(deltas, base: base, into: output, normalize: normalize, lambda: Float(lambda), threads: request.threads)
+        withExtendedLifetime(deltas) {}
+        return context.warnings
+    }
+
+    /// One term of the combination, as plain values for the hot loop.
+    private struct Term {
+        let x: UnsafePointer<Float>
+        let mask: UnsafePointer<UInt64>?
+        let scale: Float
+        let weight: Float
+
+        /// The weighted, sparsified delta at element i: ((δ·mask)·scale)·w, the order torch evaluates it in.
+        @inline(__always) func value(_ i: Int, base b: Float) -> Float {
+            if let mask, (mask[i >> 6] >> UInt64(i & 63)) & 1 == 0 { return 0 }
+            return ((x[i] - b) * scale) * weight
+        }
+    }
+
+    private func combine(_ deltas: [SparseDelta], base: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
+                         normalize: Bool, lambda: Float, threads: Int) {
+        // A dropped delta still counts in the no-consensus divisor (mergekit stacks a zero tensor with its weight).
+        var weightSum: Float = 0
+        for d in deltas { weightSum += d.weight }
+        if abs(weightSum) < 1e-8 { weightSum = 1 }
+        let terms = deltas.filter { !$0.dropped }.map {
+            Term(x: $0.values.baseAddress!, mask: $0.mask.map { UnsafePointer($0.words.baseAddress!) },
+                 scale: $0.scale, weight: $0.weight)
+        }
+        let consensus = self.consensus
+        terms.withUnsafeBufferPointer { terms in
+            Chunking(output.count, threads: threads).forEach { r in
+                for i in r {
+                    let b = base[i]
+                    var sum: Float = 0
+                    for t in terms { sum += t.value(i, base: b) }
+                    var merged: Float
+                    if consensus == .none {
+                        merged = sum
+                        if normalize { merged /= weightSum }
+                    } else {
+                        let positive = sum >= 0
+                        merged = 0
+                        var divisor: Float = 0
+                        for t in terms {
+                            let d = t.value(i, base: b)
+                            if positive ? d > 0 : d < 0 {
+                                merged += d
+                                divisor += t.weight
+                            }
+                        }
+                        if normalize { merged /= (divisor == 0 ? 1 : divisor) }
+                    }
+                    if lambda != 1 { merged *= lambda }
+                    output[i] = b + merged
+                }
+            }
+        }
+    }
+}
+
+extension TaskArithmeticFamilyMerge {
+    /// The registry rows, with mergekit's per-method defaults (mergekit-behaviour.md §2.0).
+    public static let taskArithmetic = TaskArithmeticFamilyMerge(
+        name: "task_arithmetic", prettyName: "Task Arithmetic", referenceURL: "https://arxiv.org/abs/2212.04089",
+        consensus: .none, sparsifier: .none, defaultNormalize: false, defaultRescale: false)
+    public static let ties = TaskArithmeticFamilyMerge(
+        name: "ties", prettyName: "TIES", referenceURL: "https://arxiv.org/abs/2306.01708",
+        consensus: .sum, sparsifier: .magnitude, defaultNormalize: true, defaultRescale: false)
+    public static let dareTies = TaskArithmeticFamilyMerge(
+        name: "dare_ties", prettyName: "DARE TIES", referenceURL: "https://arxiv.org/abs/2311.03099",
+        consensus: .sum, sparsifier: .random, defaultNormalize: false, defaultRescale: true)
+    public static let dareLinear = TaskArithmeticFamilyMerge(
+        name: "dare_linear", prettyName: "Linear DARE", referenceURL: "https://arxiv.org/abs/2311.03099",
+        consensus: .none, sparsifier: .random, defaultNormalize: false, defaultRescale: true)
+    public static let breadcrumbs = TaskArithmeticFamilyMerge(
+        name: "breadcrumbs", prettyName: "Model Breadcrumbs", referenceURL: "https://arxiv.org/abs/2312.06795",
+        consensus: .none, sparsifier: .magnitudeOutliers, defaultNormalize: false, defaultRescale: false)
+    public static let breadcrumbsTies = TaskArithmeticFamilyMerge(
+        name: "breadcrumbs_ties", prettyName: "Model Breadcrumbs with TIES", referenceURL: "https://arxiv.org/abs/2312.06795",
+        consensus: .sum, sparsifier: .magnitudeOutliers, defaultNormalize: false, defaultRescale: false)
+    public static let della = TaskArithmeticFamilyMerge(
+        name: "della", prettyName: "DELLA", referenceURL: "https://arxiv.org/abs/2406.11617",
+        consensus: .sum, sparsifier: .dellaMagprune, defaultNormalize: true, defaultRescale: true)
+    public static let dellaLinear = TaskArithmeticFamilyMerge(
+        name: "della_linear", prettyName: "Linear DELLA", referenceURL: "https://arxiv.org/abs/2406.11617",
+        consensus: .none, sparsifier: .dellaMagprune, defaultNormalize: false, defaultRescale: true)
+}
