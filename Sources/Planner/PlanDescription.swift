@@ -14,7 +14,7 @@ extension MergePlan {
         for t in tasks {
             let op = t.operation == .copy ? "copy" : method.name
             s += "\(t.outputName) \(t.shape) \(t.outputDType.rawValue) <- \(op)"
-            if t.layer != nil { s += " (t=\(format(t.t)))" }
+            if let layer = t.layer { s += " (layer \(layer), position \(format(t.t)))" }
             if !t.global.isEmpty { s += " " + params(t.global) }
             s += "\n"
             for (k, inp) in t.inputs.enumerated() {

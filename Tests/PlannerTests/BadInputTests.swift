@@ -80,7 +80,7 @@ final class BadInputTests: XCTestCase {
                     layer_range: [0, 3]
             parameters: {t: 0.5}
             """)
-        XCTAssertTrue(e.contains("recipe.yml:4:") && e.contains("same number of layers"), e)
+        XCTAssertTrue(e.contains("recipe.yml:8:") && e.contains("same number of layers"), e)
     }
 
     func testParentsOfDifferentArchitecturesAreRefused() {

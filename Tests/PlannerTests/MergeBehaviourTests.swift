@@ -62,7 +62,7 @@ final class MergeBehaviourTests: XCTestCase {
         let plan = try MergePlanner.plan(recipe, options: PlannerOptions(workingDirectory: Fixtures.fixture("")))
         let text = plan.describe()
         // Layer 1 of 4: t = 1/3 → attention gradient [0, .5, .3, .7, 1] at s = 4/3 → 0.5 + (1/3)(0.3 − 0.5) = 0.4333.
-        XCTAssertTrue(text.contains("model.layers.1.self_attn.q_proj.weight [16, 32] F32 <- slerp (t=0.3333) {t: 0.43333"), text)
+        XCTAssertTrue(text.contains("model.layers.1.self_attn.q_proj.weight [32, 32] F32 <- slerp (layer 1, position 0.3333) {t: 0.43333"), text)
         XCTAssertTrue(text.contains("model.embed_tokens.weight [512, 32] F32 <- slerp {t: 0.5}"))
         XCTAssertTrue(text.contains("peak memory (estimate)"))
         XCTAssertEqual(plan.tasks.count, 39)
