@@ -241,10 +241,9 @@ enum PlanExecutorTask {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
         let n = task.inputs.count
-        var inputs = [[Float]](repeating: [], count: n)
-        for k in 0..<n { inputs[k] = [Float](repeating: 0, count: block) }
-        var output = [Float](repeating: 0, count: block)
-        var bytes = [UInt8](repeating: 0, count: block * task.outputDType.byteSize)
+        var inputs = (0..<n).map { _ in uninitializedArray(Float.self, count: block) }
+        var output = uninitializedArray(Float.self, count: block)
+        var bytes = uninitializedArray(UInt8.self, count: block * task.outputDType.byteSize)
         var warnings: [String] = []
         var nonFinite = 0
         let modelNames = task.inputs.map { plan.models[$0.model].reference.raw }
@@ -255,7 +254,10 @@ enum PlanExecutorTask {
             for k in 0..<n {
                 try inputs[k].withUnsafeMutableBufferPointer { buf in
                     try read(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count), into: buf.baseAddress!)
-                    if let c = task.computeDType { roundInPlace(buf.baseAddress!, count: count, to: c) }
+                    // Round to the recipe's compute dtype unless the input is already stored in it.
+                    if let c = task.computeDType, c != task.inputs[k].info.dtype {
+                        roundToPrecision(buf.baseAddress!, count: count, of: c)
+                    }
                 }
             }
             let w: [String] = try withBuffers(inputs, count: count) { ptrs in
@@ -286,6 +288,13 @@ enum PlanExecutorTask {
         }
         if nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(nonFinite) values are NaN or infinite") }
         return warnings
+    }
+
+    /// An array whose contents are about to be overwritten (skips zero-filling large buffers).
+    private static func uninitializedArray<T: Numeric>(_: T.Type, count: Int) -> [T] {
+        [T](unsafeUninitializedCapacity: count) { buf, n in
+            n = count
+        }
     }
 
     private static func withBuffers<R>(_ arrays: [[Float]], count: Int, _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
@@ -325,11 +334,4 @@ enum PlanExecutorTask {
         }
     }
 
-    private static func roundInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, to dtype: DType) {
-        switch dtype {
-        case .bf16: for i in 0..<count { p[i] = bf16ToFloat(floatToBF16(p[i])) }
-        case .f16: for i in 0..<count { p[i] = Float(Float16(p[i])) }
-        default: break
-        }
-    }
 }

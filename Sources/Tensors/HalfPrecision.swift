@@ -2,12 +2,12 @@
 ///
 /// Float16 is the native IEEE half type. BF16 is the upper half of a float32's bits; converting to it
 /// rounds to nearest, ties to even (what torch does), and keeps NaN a NaN.
-@inline(__always)
+@inlinable @inline(__always)
 public func bf16ToFloat(_ bits: UInt16) -> Float {
     Float(bitPattern: UInt32(bits) << 16)
 }
 
-@inline(__always)
+@inlinable @inline(__always)
 public func floatToBF16(_ value: Float) -> UInt16 {
     let bits = value.bitPattern
     if value.isNaN { return UInt16(truncatingIfNeeded: (bits >> 16) | 0x0040) }
@@ -53,5 +53,15 @@ public func convertFromFloat(_ source: UnsafePointer<Float>, count: Int, to dtyp
         for i in 0..<count { d[i] = Double(source[i]) }
     default:
         preconditionFailure("convertFromFloat called with non-float dtype \(dtype)")
+    }
+}
+
+/// Rounds float32 values in place to the precision of `dtype` (bf16 or f16), as a cast to it and back would.
+/// Other dtypes leave the values unchanged.
+public func roundToPrecision(_ values: UnsafeMutablePointer<Float>, count: Int, of dtype: DType) {
+    switch dtype {
+    case .bf16: for i in 0..<count { values[i] = bf16ToFloat(floatToBF16(values[i])) }
+    case .f16: for i in 0..<count { values[i] = Float(Float16(values[i])) }
+    default: break
     }
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Crucible end to end on parents it makes itself: build, make a base model and three seeded fine-tunes,
+# plan a merge (dry run), then run every recipe in recipes/ and check each output reads back.
+# Usage: bash examples/quickstart.sh [WORK_DIR]   (default /tmp/crucible-quickstart)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="${1:-/tmp/crucible-quickstart}"
+preset="${CRUCIBLE_PRESET:-tiny}"
+
+echo "== building crucible (release)"
+swift build -c release --product crucible --package-path "$root" >&2
+crucible="$(swift build -c release --product crucible --package-path "$root" --show-bin-path)/crucible"
+
+mkdir -p "$work"
+cd "$work"
+if [ ! -f parents/ft3/model.safetensors ]; then
+  echo "== making parents ($preset preset, bf16) with crucible synth"
+  "$crucible" synth --arch llama --preset "$preset" --seed 1 --dtype bf16 --out parents/base
+  for i in 1 2 3; do
+    "$crucible" synth --finetune-of parents/base --delta 0.02 --seed $((10 + i)) --out "parents/ft$i"
+  done
+fi
+
+echo "== the plan for a TIES merge (dry run: nothing is read or written)"
+"$crucible" merge "$root/recipes/ties.yml" --out merged/ties --dry-run | tail -n 4
+
+for recipe in "$root"/recipes/*.yml; do
+  name="$(basename "$recipe" .yml)"
+  echo "== merge: $name"
+  "$crucible" merge "$recipe" --out "merged/$name" --overwrite
+done
+
+echo
+echo "== outputs"
+for d in merged/*/; do
+  printf '%-28s %s\n' "$(basename "$d")" "$(ls "$d" | tr '\n' ' ')"
+done
+echo "done: merged checkpoints are in $work/merged"
