@@ -144,7 +144,8 @@ private struct RecipeDecoder {
         return MergeRecipe(file: file, text: text, mergeMethod: mergeMethod, mergeMethodLocation: reader.location(methodEntry.value),
                            baseModel: baseModel, models: models, slices: slices, parameters: parameters, dtype: dtype, outDType: outDType,
                            tokenizerSource: tokenizerSource, chatTemplate: chatTemplate, randomSeed: randomSeed,
-                           warnings: warnings, keyLocations: keyLocations)
+                           warnings: warnings.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) },
+                           keyLocations: keyLocations)
     }
 
     // MARK: - YAML
