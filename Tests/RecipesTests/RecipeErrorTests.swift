@@ -12,6 +12,15 @@ final class RecipeErrorTests: XCTestCase {
         guard case .malformedYAML? = error else { return XCTFail("\(String(describing: error))") }
     }
 
+    func testTabIndentationIsExplained() {
+        assertRecipeError("merge_method: linear\nmodels:\n\t- model: org/a\n", line: 3, column: 1, mentions: ["not valid YAML", "spaces, not tabs"])
+    }
+
+    func testASecondYamlDocumentIsRejectedWhereItStarts() {
+        assertRecipeError("merge_method: linear\nmodels: [{model: org/a}]\n---\nmerge_method: ties\n", line: 3, column: 1,
+                          mentions: ["one YAML document"])
+    }
+
     func testUnclosedFlowListIsMalformedYaml() {
         do {
             _ = try parseRecipe("merge_method: linear\nmodels: [{model: org/a}\ndtype: float32\n")

@@ -81,6 +81,46 @@ final class RecipeParserTests: XCTestCase {
         XCTAssertTrue(legacy.message.contains("embed_slerp"))
     }
 
+    func testAnchorsAliasesAndMergeKeysWorkAsInPyYAML() throws {
+        let recipe = try parseRecipe("""
+            merge_method: ties
+            base_model: org/base
+            models:
+              - model: org/a
+                parameters: &shared {density: 0.5, weight: 0.3}
+              - model: org/b
+                parameters:
+                  <<: *shared
+                  weight: 0.7
+            """)
+        let models = try XCTUnwrap(recipe.models)
+        XCTAssertEqual(models[0].parameters["weight"]?.setting, .scalar(.number(0.3)))
+        XCTAssertEqual(models[1].parameters["density"]?.setting, .scalar(.number(0.5)))
+        XCTAssertEqual(models[1].parameters["weight"]?.setting, .scalar(.number(0.7)))   // explicit key wins over the merged one
+        XCTAssertEqual(models[1].parameters["weight"]?.location.line, 9)
+        XCTAssertEqual(recipe.warnings, [])
+    }
+
+    func testEmptyOptionalKeysMeanUnset() throws {
+        let recipe = try parseRecipe("""
+            merge_method: linear
+            base_model:
+            models: [{model: org/a, parameters: }]
+            dtype: null
+            out_dtype: ~
+            tokenizer_source:
+            chat_template:
+            random_seed:
+            """)
+        XCTAssertNil(recipe.baseModel)
+        XCTAssertNil(recipe.dtype)
+        XCTAssertNil(recipe.outDType)
+        XCTAssertNil(recipe.tokenizerSource)
+        XCTAssertNil(recipe.chatTemplate)
+        XCTAssertNil(recipe.randomSeed)
+        XCTAssertEqual(recipe.models?.first?.parameters, [:])
+    }
+
     func testRecipeFileIsReadFromDisk() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recipes-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
