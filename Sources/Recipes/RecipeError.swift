@@ -105,3 +105,10 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable, Sendable {
         return "\(file): error: \(reason)"
     }
 }
+
+import Foundation
+
+extension RecipeError: LocalizedError {
+    /// So `error.localizedDescription` shows the located message too.
+    public var errorDescription: String? { description }
+}

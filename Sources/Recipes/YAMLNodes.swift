@@ -64,10 +64,9 @@ struct NodeReader {
 
     /// The node's raw scalar text whatever its resolved type (a model named `2024` is still a name).
     func rawText(_ node: Node) -> String? {
-        if case .scalar(let s) = node, resolve(node).map({ if case .null = $0 { return false } else { return true } }) == true {
-            return s.string
-        }
-        return nil
+        guard case .scalar(let s) = node else { return nil }
+        if case .null? = resolve(node) { return nil }
+        return s.string
     }
 
     /// A mapping's entries with string keys, in file order; duplicate or non-text keys are errors.

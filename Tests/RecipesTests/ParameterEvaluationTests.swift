@@ -10,11 +10,11 @@ final class ParameterEvaluationTests: XCTestCase {
         let weight = ParameterSetting.gradient([0, 0.3, 1])
         let t = ParameterSetting.layerPosition(index: 10, count: 32)
         XCTAssertEqual(t, 10.0 / 31, accuracy: 1e-15)
-        XCTAssertEqual(number(weight, t: t)!, 0.194, accuracy: 1e-3)
+        XCTAssertEqual(number(weight, t: t) ?? .nan, 0.194, accuracy: 1e-3)
         // The exact value: s = 2·10/31, f = s → f·0.3.
-        XCTAssertEqual(number(weight, t: t)!, 20.0 / 31 * 0.3, accuracy: 1e-12)
+        XCTAssertEqual(number(weight, t: t) ?? .nan, 20.0 / 31 * 0.3, accuracy: 1e-12)
         // Past the middle the second segment applies: layer 20 → s = 40/31, f = 9/31 → (22/31)·0.3 + (9/31)·1.
-        XCTAssertEqual(number(weight, t: ParameterSetting.layerPosition(index: 20, count: 32))!, 22.0 / 31 * 0.3 + 9.0 / 31, accuracy: 1e-12)
+        XCTAssertEqual(number(weight, t: ParameterSetting.layerPosition(index: 20, count: 32)) ?? .nan, 22.0 / 31 * 0.3 + 9.0 / 31, accuracy: 1e-12)
     }
 
     func testGradientEndsAndSingleValue() {
@@ -22,7 +22,7 @@ final class ParameterEvaluationTests: XCTestCase {
         XCTAssertEqual(number(g, t: 0), 0.2)
         XCTAssertEqual(number(g, t: 1), 0.4)
         XCTAssertEqual(number(g, t: 0.5), 0.8)
-        XCTAssertEqual(number(g, t: 0.25)!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(number(g, t: 0.25) ?? .nan, 0.5, accuracy: 1e-12)
         XCTAssertEqual(number(.gradient([0.7]), t: 0), 0.7)
         XCTAssertEqual(number(.gradient([0.7]), t: 1), 0.7)
         // Out-of-range positions are clamped instead of indexing past the list.
@@ -147,7 +147,7 @@ final class ParameterEvaluationTests: XCTestCase {
         XCTAssertEqual(entries.map(\.filter), ["mlp", nil])
         XCTAssertEqual(entries[0].value, .gradient([0.1, 0.9]))
         XCTAssertEqual(entries[1].location.line, 10)
-        XCTAssertEqual(number(p["c"]?.setting, "model.layers.0.mlp.up_proj.weight", t: 0.5)!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(number(p["c"]?.setting, "model.layers.0.mlp.up_proj.weight", t: 0.5) ?? .nan, 0.5, accuracy: 1e-12)
         XCTAssertEqual(number(p["c"]?.setting, "model.layers.0.mlp.up_proj.weight", t: 1), 0.9)
         XCTAssertEqual(number(p["c"]?.setting, "model.norm.weight", t: 1), 0.5)
         XCTAssertEqual(recipe.warnings, [])

@@ -28,7 +28,7 @@ func assertRecipeError(_ text: String, line: Int, column: Int, mentions fragment
     }
 }
 
-/// The number a parameter evaluates to (nil when absent or not numeric).
+/// The number a parameter evaluates to (nil when absent or not numeric; callers compare `?? .nan`, which never passes).
 func number(_ setting: ParameterSetting?, _ tensor: String = "model.layers.0.mlp.up_proj.weight", t: Double = 0) -> Double? {
     setting?.evaluate(tensorName: tensor, t: t)?.number
 }
