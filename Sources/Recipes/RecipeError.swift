@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a recipe could not be read, always with the place to look: `recipe.yml:12:5: error: …`.
 ///
 /// Every case names the recipe file and, except for whole-file problems, the line and column of the
@@ -105,8 +107,6 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable, Sendable {
         return "\(file): error: \(reason)"
     }
 }
-
-import Foundation
 
 extension RecipeError: LocalizedError {
     /// So `error.localizedDescription` shows the located message too.
