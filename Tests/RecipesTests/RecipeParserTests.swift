@@ -121,6 +121,12 @@ final class RecipeParserTests: XCTestCase {
         XCTAssertEqual(recipe.models?.first?.parameters, [:])
     }
 
+    func testWindowsLineEndingsKeepLineNumbers() throws {
+        let recipe = try parseRecipe("merge_method: linear\r\nmodels:\r\n  - model: org/a\r\n    parameters: {weight: 0.5}\r\n")
+        XCTAssertEqual(recipe.models?.first?.model.location, SourceLocation(file: "test.yaml", line: 3, column: 12))
+        XCTAssertEqual(recipe.models?.first?.parameters["weight"]?.location, SourceLocation(file: "test.yaml", line: 4, column: 26))
+    }
+
     func testRecipeFileIsReadFromDisk() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("recipes-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -138,6 +144,9 @@ final class RecipeParserTests: XCTestCase {
             XCTAssertTrue(file.hasSuffix("missing.yaml"))
             XCTAssertEqual(reason, "no such file")
             XCTAssertTrue("\(error)".hasPrefix(file + ": error: cannot read the recipe"), "\(error)")
+        }
+        XCTAssertThrowsError(try RecipeParser.parse(file: folder.path)) { error in
+            XCTAssertTrue("\(error)".contains("it is a folder"), "\(error)")
         }
         try Data([0x6d, 0xff, 0xfe, 0x0a]).write(to: folder.appendingPathComponent("bad.yaml"))
         XCTAssertThrowsError(try RecipeParser.parse(file: folder.appendingPathComponent("bad.yaml").path)) { error in
