@@ -27,7 +27,9 @@ public struct ModelResolver: Sendable {
         self.init(recipeFolder: folder, workingDirectory: workingDirectory, environment: environment)
     }
 
-    /// The Hugging Face hub cache folder this resolver searches.
+    /// The Hugging Face hub cache folder this resolver searches, chosen as `huggingface_hub` does: `$HF_HUB_CACHE`
+    /// (or its older name `$HUGGINGFACE_HUB_CACHE`), else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`,
+    /// else `~/.cache/huggingface/hub`.
     public var hubCacheFolder: String {
         if let cache = nonEmpty("HF_HUB_CACHE") ?? nonEmpty("HUGGINGFACE_HUB_CACHE") { return expandTilde(cache) }
         if let home = nonEmpty("HF_HOME") { return (expandTilde(home) as NSString).appendingPathComponent("hub") }

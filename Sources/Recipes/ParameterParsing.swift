@@ -18,6 +18,11 @@ struct ParameterDecoder {
                     at: entry.keyLocation))
                 continue
             }
+            if case .null? = reader.resolve(entry.value) {
+                // An empty value has no useful position of its own; the key is where the user looks.
+                throw RecipeError.invalidParameter(entry.keyLocation, name: entry.key,
+                    reason: "no value given: expected a number, boolean, text, list of numbers or list of `{filter, value}` conditions")
+            }
             let setting = try self.setting(entry.value, name: entry.key, warnings: &warnings)
             result[entry.key] = LocatedSetting(setting, at: reader.location(entry.value))
         }

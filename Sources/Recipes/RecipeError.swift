@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a recipe could not be read, always with the place to look: `recipe.yml:12:5: error: …`.
 ///
 /// Every case names the recipe file and, except for whole-file problems, the line and column of the
@@ -104,4 +106,9 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable, Sendable {
         if let location { return "\(location): error: \(reason)" }
         return "\(file): error: \(reason)"
     }
+}
+
+extension RecipeError: LocalizedError {
+    /// So `error.localizedDescription` shows the located message too.
+    public var errorDescription: String? { description }
 }

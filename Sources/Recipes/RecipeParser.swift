@@ -79,7 +79,7 @@ private struct RecipeDecoder {
         }
 
         // Inputs: exactly one of models / slices (modules is mergekit's multi-module form, not supported yet).
-        if let modules = top["modules"] {
+        if let modules = top.given("modules") {
             throw RecipeError.unsupported(modules.keyLocation, feature: "`modules:` (per-module inputs for multi-module models such as vision-language models)",
                                           advice: "Crucible merges single-module causal LMs; use `models:` or `slices:`")
         }
@@ -92,7 +92,7 @@ private struct RecipeDecoder {
             throw RecipeError.missingInputs(top.location)
         }
 
-        let baseModel = try top["base_model"].map { try modelReference($0.value, key: "base_model") }
+        let baseModel = try top.given("base_model").map { try modelReference($0.value, key: "base_model") }
 
         var models: [InputModel]?
         var slices: [Slice]?
@@ -111,17 +111,17 @@ private struct RecipeDecoder {
         }
 
         let parameters = try top["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
-        let dtype = try top["dtype"].map { try self.dtype($0) }
-        let outDType = try top["out_dtype"].map { try self.dtype($0) }
+        let dtype = try top.given("dtype").map { try self.dtype($0) }
+        let outDType = try top.given("out_dtype").map { try self.dtype($0) }
 
-        if let tokenizer = top["tokenizer"] {
+        if let tokenizer = top.given("tokenizer") {
             throw RecipeError.unsupported(tokenizer.keyLocation, feature: "the `tokenizer:` block (vocabulary merging)",
                                           advice: "it comes with the tokenizer-merging feature; use `tokenizer_source: base` or `tokenizer_source: MODEL` for now")
         }
-        let tokenizerSource = try top["tokenizer_source"].map { try self.tokenizerSource($0.value) }
+        let tokenizerSource = try top.given("tokenizer_source").map { try self.tokenizerSource($0.value) }
 
         var chatTemplate: String?
-        if let entry = top["chat_template"] {
+        if let entry = top.given("chat_template") {
             guard let template = reader.text(entry.value) else {
                 throw RecipeError.wrongType(reader.location(entry.value), key: "chat_template",
                                             expected: "`auto`, a template name (`chatml`, `llama3`, …) or a Jinja template string",
@@ -131,7 +131,7 @@ private struct RecipeDecoder {
         }
 
         var randomSeed: UInt64?
-        if let entry = top["random_seed"] {
+        if let entry = top.given("random_seed") {
             guard case .int(let seed)? = reader.resolve(entry.value) else {
                 throw RecipeError.wrongType(reader.location(entry.value), key: "random_seed", expected: "a whole number", found: reader.describe(entry.value))
             }
@@ -144,7 +144,8 @@ private struct RecipeDecoder {
         return MergeRecipe(file: file, text: text, mergeMethod: mergeMethod, mergeMethodLocation: reader.location(methodEntry.value),
                            baseModel: baseModel, models: models, slices: slices, parameters: parameters, dtype: dtype, outDType: outDType,
                            tokenizerSource: tokenizerSource, chatTemplate: chatTemplate, randomSeed: randomSeed,
-                           warnings: warnings, keyLocations: keyLocations)
+                           warnings: warnings.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) },
+                           keyLocations: keyLocations)
     }
 
     // MARK: - YAML
@@ -167,7 +168,14 @@ private struct RecipeDecoder {
     private func convert(_ error: YamlError) -> RecipeError {
         func located(_ mark: Mark, _ problem: String, _ context: YamlError.Context?) -> RecipeError {
             var message = problem
-            if let context { message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
+            if let context, context.text.contains("single document") {
+                message = "a recipe is one YAML document, but another one starts here (after `---`)"
+            } else if let context {
+                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+            }
+            if character(atLine: mark.line, column: mark.column) == "\t" {
+                message += "; YAML indentation must use spaces, not tabs"
+            }
             return .malformedYAML(SourceLocation(file: file, line: mark.line, column: mark.column), problem: message)
         }
         switch error {
@@ -179,6 +187,14 @@ private struct RecipeDecoder {
         default:
             return .malformedYAML(SourceLocation(file: file, line: 1, column: 1), problem: "\(error)")
         }
+    }
+
+    /// The Unicode scalar at a 1-based libyaml position, if the text has one there.
+    private func character(atLine line: Int, column: Int) -> Unicode.Scalar? {
+        let lines = text.split(separator: "\n", maxSplits: line, omittingEmptySubsequences: false)
+        guard line >= 1, line <= lines.count, column >= 1 else { return nil }
+        let scalars = Array(lines[line - 1].unicodeScalars)
+        return column <= scalars.count ? scalars[column - 1] : nil
     }
 
     /// 1-based line and column (in Unicode scalars, as libyaml counts) of a Character offset into the text.
@@ -235,7 +251,7 @@ private struct RecipeDecoder {
             warnUnknown(entry, known: ["sources", "parameters", "base_model", "residual_weight"], context: "a slice")
             let sources = try sliceSources(sourcesEntry.value)
             let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
-            let base = try entry["base_model"].map { try modelReference($0.value, key: "base_model") }
+            let base = try entry.given("base_model").map { try modelReference($0.value, key: "base_model") }
             result.append(Slice(sources: sources, parameters: parameters, baseModel: base, location: entry.location))
         }
         return result
@@ -256,7 +272,7 @@ private struct RecipeDecoder {
             let model = try modelReference(modelEntry.value, key: "model")
             var range: Range<Int>?
             var rangeLocation: SourceLocation?
-            if let rangeEntry = entry["layer_range"] {
+            if let rangeEntry = entry.given("layer_range") {
                 range = try layerRange(rangeEntry.value)
                 rangeLocation = reader.location(rangeEntry.value)
             }

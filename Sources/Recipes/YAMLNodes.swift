@@ -64,10 +64,9 @@ struct NodeReader {
 
     /// The node's raw scalar text whatever its resolved type (a model named `2024` is still a name).
     func rawText(_ node: Node) -> String? {
-        if case .scalar(let s) = node, resolve(node).map({ if case .null = $0 { return false } else { return true } }) == true {
-            return s.string
-        }
-        return nil
+        guard case .scalar(let s) = node else { return nil }
+        if case .null? = resolve(node) { return nil }
+        return s.string
     }
 
     /// A mapping's entries with string keys, in file order; duplicate or non-text keys are errors.
@@ -77,7 +76,19 @@ struct NodeReader {
         }
         var result = YAMLMapping(location: location(node), entries: [])
         var seen: [String: SourceLocation] = [:]
+        var merged: [Node] = []
         for (keyNode, valueNode) in mapping {
+            if keyNode.tag.description == Tag.Name.merge.rawValue {
+                // YAML merge key `<<: *anchor` (or a list of anchors), as PyYAML's safe loader honours it.
+                switch valueNode {
+                case .mapping: merged.append(valueNode)
+                case .sequence(let sources) where sources.allSatisfy({ if case .mapping = $0 { return true } else { return false } }):
+                    merged.append(contentsOf: sources)
+                default:
+                    throw RecipeError.wrongType(location(valueNode), key: "<<", expected: "a mapping (or list of mappings) to merge in", found: describe(valueNode))
+                }
+                continue
+            }
             guard case .scalar(let keyScalar) = keyNode else {
                 throw RecipeError.wrongType(location(keyNode), key: "(key)", expected: "a plain text key", found: describe(keyNode))
             }
@@ -88,6 +99,13 @@ struct NodeReader {
             }
             seen[key] = keyLocation
             result.entries.append(YAMLMapping.Entry(key: key, keyLocation: keyLocation, value: valueNode))
+        }
+        // Keys written explicitly win over merged ones; among merged mappings the first listed wins (YAML merge semantics).
+        for source in merged {
+            for entry in try entries(of: source, what: "a merged mapping").entries where seen[entry.key] == nil {
+                seen[entry.key] = entry.keyLocation
+                result.entries.append(entry)
+            }
         }
         return result
     }
@@ -104,6 +122,13 @@ struct YAMLMapping {
     var entries: [Entry]
 
     subscript(key: String) -> Entry? { entries.first { $0.key == key } }
+
+    /// The entry for `key` unless it is absent or its value is empty/`null` (mergekit's optional fields treat both alike).
+    func given(_ key: String) -> Entry? {
+        guard let entry = self[key] else { return nil }
+        if case .scalar = entry.value, entry.value.tag.description == Tag.Name.null.rawValue { return nil }
+        return entry
+    }
 
     /// Keys not in `known`, with the closest known key when one is a likely typo.
     func unknownEntries(known: [String]) -> [(entry: Entry, suggestion: String?)] {
