@@ -108,12 +108,14 @@ public enum SyntheticCheckpoint {
         }
     }
 
-    /// Writes a "fine-tune" of `base`: every float tensor W becomes W + delta · rms(W) · N(0, 1), seeded.
+    /// Writes a "fine-tune" of `base` (a folder or a GGUF file): every float tensor W becomes
+    /// W + delta · rms(W) · N(0, 1), seeded.
     public static func writeFineTune(of basePath: String, delta: Float, seed: UInt64, dtype: DType?, to folder: String) throws {
-        let base = try CheckpointFolder(path: basePath)
+        let checkpoint = try Checkpoint.open(basePath)
+        let base = checkpoint.source
         let specs = base.tensorNames.map { ($0, base.info($0)!.shape) }
         let outDType = dtype ?? base.info(specs[0].0)!.dtype
-        var config = base.config
+        var config = checkpoint.config
         config["torch_dtype"] = .string(outDType.torchName)
         if config["dtype"] != nil { config["dtype"] = .string(outDType.torchName) }
         try writeFolder(folder, config: config, dtype: outDType, specs: specs) { name, shape, dest, range in

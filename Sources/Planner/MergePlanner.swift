@@ -335,7 +335,7 @@ public enum MergePlanner {
 
     private static func openModel(_ ref: ModelReference, resolver: ModelResolver) throws -> PlannedModel {
         let path = try resolver.resolve(ref)
-        let checkpoint = try openCheckpoint(path)
+        let checkpoint = try Checkpoint.open(path)
         let names = Set(checkpoint.source.tensorNames)
         guard let arch = ArchitectureRegistry.definition(config: checkpoint.config, tensorNames: names) else {
             let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
@@ -347,13 +347,6 @@ public enum MergePlanner {
         }
         return PlannedModel(reference: ref, path: path, source: checkpoint.source, config: checkpoint.config,
                             architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path)
-    }
-
-    // TEMPORARY until Checkpoint.open (GGUF-aware) lands.
-    private struct OpenedCheckpoint { let source: any TensorSource; let config: JSONObject; let configPath: String; let isGGUF: Bool }
-    private static func openCheckpoint(_ path: String) throws -> OpenedCheckpoint {
-        let f = try CheckpointFolder(path: path)
-        return OpenedCheckpoint(source: f, config: f.config, configPath: f.configPath, isGGUF: false)
     }
 
     static func estimateMemory(tasks: [TensorTask], method: any MergeMethod, threads: Int, budget: Int?) -> PlanEstimate {
