@@ -222,7 +222,7 @@ public enum MergePlanner {
             let compute: DType? = (recipe.dtype == .bf16 || recipe.dtype == .f16) ? recipe.dtype : nil
             return TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
                               global: global, operation: copy ? .copy : .merge, computeDType: compute, layer: layer, t: t,
-                              elementwise: method.isElementwise(global: global) && !cropped)
+                              elementwise: method.isElementwise(global: global, perModel: inputs.map(\.parameters)) && !cropped)
         }
 
         // Pre-weights from the first slice.

@@ -1,3 +1,4 @@
+import Architectures
 import Checkpoints
 import Foundation
 import MergeMethods
@@ -247,13 +248,16 @@ enum PlanExecutorTask {
         var warnings: [String] = []
         var nonFinite = 0
         let modelNames = task.inputs.map { plan.models[$0.model].reference.raw }
+        // Large tensors may use every core (results never depend on it); small ones run one per worker.
+        let threads = total >= 1 << 20 ? plan.threads : 1
 
         var offset = 0
         while offset < total || (total == 0 && offset == 0) {
             let count = min(block, total - offset)
             for k in 0..<n {
                 try inputs[k].withUnsafeMutableBufferPointer { buf in
-                    try read(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count), into: buf.baseAddress!)
+                    try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count),
+                                     into: buf.baseAddress!, threads: threads)
                     // Round to the recipe's compute dtype unless the input is already stored in it.
                     if let c = task.computeDType, c != task.inputs[k].info.dtype {
                         roundToPrecision(buf.baseAddress!, count: count, of: c)
@@ -265,7 +269,8 @@ enum PlanExecutorTask {
                     MergeInput(values: ptrs[k], parameters: task.inputs[k].parameters, modelIndex: task.inputs[k].model, modelName: modelNames[k])
                 }
                 let request = MergeRequest(tensorName: task.outputName, shape: task.shape, inputs: mergeInputs,
-                                           baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset)
+                                           baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset,
+                                           threads: threads)
                 return try output.withUnsafeMutableBufferPointer { outBuf in
                     do {
                         return try plan.method.merge(request, into: UnsafeMutableBufferPointer(rebasing: outBuf[0..<count]))
@@ -309,6 +314,26 @@ enum PlanExecutorTask {
             }
         }
         return try go(0)
+    }
+
+    /// `read` split into chunks across `threads` cores for large ranges.
+    private static func readParallel(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
+                                     into dest: UnsafeMutablePointer<Float>, threads: Int) throws {
+        let chunks = threads > 1 && range.count >= 1 << 21 ? threads * 4 : 1
+        if chunks == 1 {
+            try read(input, source: source, outputShape: outputShape, range: range, into: dest)
+            return
+        }
+        let failure = Locked<Error?>(nil)
+        parallelFor(chunks, threads: threads) { c in
+            let lo = range.lowerBound + range.count * c / chunks, hi = range.lowerBound + range.count * (c + 1) / chunks
+            do {
+                try read(input, source: source, outputShape: outputShape, range: lo..<hi, into: dest + (lo - range.lowerBound))
+            } catch {
+                failure.set(error)
+            }
+        }
+        if let e = failure.value { throw e }
     }
 
     /// Reads elements `range` of the (possibly cropped) output shape from an input tensor.
