@@ -106,7 +106,9 @@ final class GGUFHostileInputTests: XCTestCase {
         // Bytes after the last tensor's data are padding; the file is complete without them.
         let g = try GGUFFile(path: try write(full))
         let lastEnd = g.dataOffset + g.rawTensors.map { $0.offset + $0.byteCount }.max()!
-        for cut in 0..<lastEnd {
+        // Every byte of the header, then every 4th byte of the data section.
+        let cuts = Array(0..<g.dataOffset) + Array(stride(from: g.dataOffset, to: lastEnd, by: 4))
+        for cut in cuts {
             let path = try write(Array(full[0..<cut]), "cut.gguf")
             XCTAssertThrowsError(try GGUFFile(path: path), "cut at \(cut)") { error in
                 let text = "\(error)"
@@ -304,7 +306,7 @@ final class GGUFHostileInputTests: XCTestCase {
         let full = Self.valid()
         var rng = SplitMix64(seed: 7)
         var rejected = 0
-        for trial in 0..<400 {
+        for trial in 0..<250 {
             var b = full
             for _ in 0..<(1 + Int(rng.next() % 4)) {
                 let at = Int(rng.next() % UInt64(b.count))
