@@ -54,17 +54,17 @@ final class TaskArithmeticMethodTests: XCTestCase {
     }
 
     func testTiesTopKMatchesABruteForceSortEvenWithManyTies() throws {
-        // Values on a coarse grid produce many equal magnitudes at the cut-off; the kept set must be the k largest
-        // of the stable ascending order (equal magnitudes ranked by position), computed by sorting here.
+        // Values on a coarse grid produce many equal magnitudes at the cut-off; the kept set must be the first k of a
+        // stable descending sort by magnitude (equal magnitudes: earlier positions first), computed by sorting here.
         let n = 300_000
         var g = SplitMix64(seed: 42)
         let base = [Float](repeating: 0, count: n)
         let x = (0..<n).map { _ in Float(Int(g.next() % 41) - 20) / 8 }
         for density in [0.3, 0.5, 0.77] {
             let k = Int((density * Double(n)).rounded(.down))
-            let order = (0..<n).sorted { (abs(x[$0]), $0) < (abs(x[$1]), $1) }
+            let order = (0..<n).sorted { (abs(x[$0]), $1) > (abs(x[$1]), $0) }
             var expected = [Float](repeating: 0, count: n)
-            for i in order[(n - k)...] { expected[i] = x[i] }
+            for i in order[..<k] { expected[i] = x[i] }
             for threads in [1, 2] {
                 let r = try MergeHarness.run("ties", inputs: [base, x], baseIndex: 0,
                                              perModel: [[:], ["weight": w(1), "density": w(density)]], threads: threads)
@@ -99,8 +99,8 @@ final class TaskArithmeticMethodTests: XCTestCase {
                                      global: ["normalize": .bool(true)],
                                      perModel: [[:], ["weight": w(1), "density": w(0.5), "gamma": w(0.25)],
                                                 ["weight": w(1), "density": w(0.5), "gamma": w(0.25)]])
-        // Model 1 keeps |2|, |3| (drops 100 as the outlier, 1 as the smallest); model 2 keeps |1| at 0 and |1| at 3
-        // (ties ranked by position), drops 3 and 0.5.
+        // Model 1 keeps |2|, |3| (drops 100 as the outlier, 1 as the smallest); model 2 keeps |1| at 0 and |1| at 3,
+        // drops 3 and 0.5.
         XCTAssertEqual(r.values, [-1, 2, -3, 1])
     }
 
