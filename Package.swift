@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
-        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "TestSupport"]),
+        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Checkpoints", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Architectures", "Recipes", "Checkpoints", "TestSupport"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),

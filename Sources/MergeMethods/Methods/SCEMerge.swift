@@ -41,23 +41,28 @@ public struct SCEMerge: MergeMethod {
             if topk > 0 {
                 let keys = Scratch<UInt32>(n)
                 let kb = keys.buffer
+                @inline(__always) func variance(_ i: Int) -> Double {
+                    var mean = 0.0
+                    for x in xs { mean += Double(x[i] - base[i]) }
+                    mean /= Double(count)
+                    var v = 0.0
+                    for x in xs { let d = Double(x[i] - base[i]) - mean; v += d * d }
+                    return v / Double(count)
+                }
                 let nonzero = chunking.sum { r in
                     var c = 0.0
                     for i in r {
-                        var mean = 0.0
-                        for x in xs { mean += Double(x[i] - base[i]) }
-                        mean /= Double(count)
-                        var v = 0.0
-                        for x in xs { let d = Double(x[i] - base[i]) - mean; v += d * d }
-                        let variance = Float(v / Double(count))
-                        kb[i] = FloatKey.magnitude(variance)
-                        if variance != 0 { c += 1 }
+                        let v = Float(variance(i))
+                        kb[i] = FloatKey.magnitude(v)
+                        if v != 0 { c += 1 }
                     }
                     return c
                 }
                 let k = Int((Double(Int(nonzero)) * topk).rounded(.down))
                 if k > 0 {
-                    RankSelect.markWindow(UnsafeBufferPointer(kb), window: (n - k)..<n, into: selected, threads: threads)
+                    // Equal float32 variances are ranked by their double-precision values.
+                    RankSelect.markWindow(UnsafeBufferPointer(kb), window: (n - k)..<n, into: selected, threads: threads,
+                                          residual: { i in let v = variance(i); return v - Double(Float(v)) })
                 }
             }
             mask = selected

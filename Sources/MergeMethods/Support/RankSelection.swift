@@ -17,9 +17,11 @@ enum FloatKey {
 
 /// Selection by rank in O(n): a two-level radix select (16 high bits, then 16 low bits) instead of a sort.
 ///
-/// Every selection here is defined on one total order: elements sorted by key ascending, equal keys in index
-/// order (a stable sort). "The k largest" is the rank window [n−k, n) of that order, so the result never depends
-/// on thread scheduling, and equal magnitudes at a cut-off are resolved by position.
+/// Every selection here is defined on one total order, the reverse of a stable descending sort: keys ascending,
+/// and among equal keys the earlier position counts as the larger. "The k largest" is the rank window [n−k, n)
+/// of that order (so TIES keeps the first of equal magnitudes, like a stable descending argsort), the result never
+/// depends on thread scheduling, and equal magnitudes at a cut-off are resolved by position. (torch's unstable
+/// sort leaves such ties implementation-defined; the one tie in the fixtures, in `breadcrumbs`, agrees with this order.)
 enum RankSelect {
     private static let buckets = 1 << 16
 
@@ -77,29 +79,31 @@ enum RankSelect {
         return (b << 16 | UInt32(l), less, low[l])
     }
 
-    /// Sets in `mask` exactly the elements whose stable ascending rank lies in `window`.
-    /// `high` may be passed when the caller already built the high-bits histogram while producing the keys.
+    /// Sets in `mask` exactly the elements whose ascending rank lies in `window`.
+    ///
+    /// Equal keys are ordered by `residual` when given (the part of the exact value the 32-bit key rounded away,
+    /// e.g. |x − b| in double minus its float32 rounding), then by position, later positions first. `high` may be passed when the caller
+    /// already built the high-bits histogram.
     static func markWindow(_ keys: UnsafeBufferPointer<UInt32>, window: Range<Int>, into mask: Bitset,
-                           threads: Int, high: [Int]? = nil) {
+                           threads: Int, high: [Int]? = nil, residual: ((Int) -> Double)? = nil) {
         let n = keys.count
         let lo = max(0, window.lowerBound)
         let hi = min(n, window.upperBound)
         guard lo < hi else { return }
+        let words = mask.words
         let chunking = Chunking(n, threads: threads)
         if lo == 0 && hi == n {
-            mask.withWords { w in
-                for i in 0..<n { w[i >> 6] |= 1 << UInt64(i & 63) }
-            }
+            for i in 0..<n { words[i >> 6] |= 1 << UInt64(i & 63) }
             return
         }
         let hist = high ?? highHistogram(keys, threads: threads)
-        // Lower bound: keys above kLo pass; of the keys equal to kLo, those with ordinal >= skipLo pass.
+        // Lower bound: keys above kLo pass; of the keys equal to kLo, ordinals >= skipLo pass.
         var kLo: UInt32 = 0, skipLo = 0, eqLo = 0, hasLo = false
         if lo > 0 {
             let s = orderStatistic(keys, rank: lo, high: hist, threads: threads)
             kLo = s.key; skipLo = lo - s.less; eqLo = s.equal; hasLo = true
         }
-        // Upper bound: keys below kHi pass; of the keys equal to kHi, those with ordinal < takeHi pass.
+        // Upper bound: keys below kHi pass; of the keys equal to kHi, ordinals < takeHi pass.
         var kHi: UInt32 = 0, takeHi = 0, eqHi = 0, hasHi = false
         if hi < n {
             let s = orderStatistic(keys, rank: hi - 1, high: hist, threads: threads)
@@ -109,63 +113,65 @@ enum RankSelect {
         let allHiEqual = !hasHi || takeHi == eqHi
 
         // Pass 1 (parallel): everything strictly inside, plus boundary ties that are kept in full.
-        mask.withWords { w in
-            let words = w
-            chunking.forEach { r in
-                for i in r {
-                    let k = keys[i]
-                    var keep = true
-                    if hasLo {
-                        keep = k > kLo || (k == kLo && allLoEqual)
-                    }
-                    if keep && hasHi {
-                        keep = k < kHi || (k == kHi && allHiEqual)
-                    }
-                    if keep { words[i >> 6] |= 1 << UInt64(i & 63) }
-                }
+        chunking.forEach { r in
+            for i in r {
+                let k = keys[i]
+                var keep = true
+                if hasLo { keep = k > kLo || (k == kLo && allLoEqual) }
+                if keep && hasHi { keep = k < kHi || (k == kHi && allHiEqual) }
+                if keep { words[i >> 6] |= 1 << UInt64(i & 63) }
             }
         }
-        if allLoEqual && allHiEqual { return }
+        // Pass 2: boundary ties kept in part.
+        if hasLo && hasHi && kLo == kHi {
+            if !(allLoEqual && allHiEqual) {
+                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual)
+            }
+            return
+        }
+        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual) }
+        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual) }
+    }
 
-        // Pass 2 (sequential, touches only what it must): boundary ties kept in part, by index order.
-        mask.withWords { w in
-            if hasLo && hasHi && kLo == kHi {
-                // One key spans the whole window: ordinals skipLo ..< takeHi.
-                var ordinal = 0
-                var i = 0
-                while i < n && ordinal < takeHi {
-                    if keys[i] == kLo {
-                        if ordinal >= skipLo { w[i >> 6] |= 1 << UInt64(i & 63) }
-                        ordinal += 1
-                    }
-                    i += 1
+    /// Sets the bits of the elements whose key equals `key` and whose ordinal among them lies in `ordinals`,
+    /// ordering them by residual, then by position descending. Elements with a zero residual (the common case:
+    /// the key was exact) are never sorted, so a tensor of identical values costs one scan.
+    private static func markTies(_ keys: UnsafeBufferPointer<UInt32>, key: UInt32, ordinals: Range<Int>,
+                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?) {
+        let n = keys.count
+        @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
+        // Walks the elements equal to `key` (and with zero residual, when residuals are used) from the last
+        // position backwards, numbering them from `start`.
+        func scanBackwards(start: Int, zeroResidualOnly: Bool) {
+            var ordinal = start
+            var i = n - 1
+            while i >= 0 && ordinal < ordinals.upperBound {
+                if keys[i] == key && (!zeroResidualOnly || residual?(i) == 0) {
+                    if ordinal >= ordinals.lowerBound { set(i) }
+                    ordinal += 1
                 }
-                return
-            }
-            if !allLoEqual {
-                // Keep the equal keys from ordinal skipLo on: walk backwards, keeping the last eqLo − skipLo.
-                // (kLo < kHi here, so these elements also satisfy the upper bound.)
-                var remaining = eqLo - skipLo
-                var i = n - 1
-                while i >= 0 && remaining > 0 {
-                    if keys[i] == kLo {
-                        w[i >> 6] |= 1 << UInt64(i & 63)
-                        remaining -= 1
-                    }
-                    i -= 1
-                }
-            }
-            if !allHiEqual {
-                var remaining = takeHi
-                var i = 0
-                while i < n && remaining > 0 {
-                    if keys[i] == kHi {
-                        w[i >> 6] |= 1 << UInt64(i & 63)
-                        remaining -= 1
-                    }
-                    i += 1
-                }
+                i -= 1
             }
         }
+        guard let residual else {
+            scanBackwards(start: 0, zeroResidualOnly: false)
+            return
+        }
+        var negative: [(Double, Int)] = []
+        var positive: [(Double, Int)] = []
+        var zeros = 0
+        for i in 0..<n where keys[i] == key {
+            let r = residual(i)
+            if r < 0 { negative.append((r, -i)) } else if r > 0 { positive.append((r, -i)) } else { zeros += 1 }
+        }
+        negative.sort { $0 < $1 }
+        positive.sort { $0 < $1 }
+        for (o, e) in negative.enumerated() where ordinals.contains(o) { set(-e.1) }
+        let zeroStart = negative.count
+        if ordinals.overlaps(zeroStart..<(zeroStart + zeros)) {
+            scanBackwards(start: zeroStart, zeroResidualOnly: true)
+        }
+        let positiveStart = zeroStart + zeros
+        for (o, e) in positive.enumerated() where ordinals.contains(positiveStart + o) { set(-e.1) }
     }
 }

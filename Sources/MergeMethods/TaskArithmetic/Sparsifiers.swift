@@ -60,6 +60,12 @@ struct SparsifyContext {
         return (RankSelect.highHistogram(UnsafeBufferPointer(keys), threads: threads), l1)
     }
 
+    /// What float32 rounding removed from |x − b|: ranks equal float32 magnitudes by their exact values.
+    func magnitudeResidual(_ x: UnsafeBufferPointer<Float>) -> (Int) -> Double {
+        let base = self.base
+        return { i in abs(Double(x[i]) - Double(base[i])) - Double(abs(x[i] - base[i])) }
+    }
+
     /// ‖mask⊙δ‖₁.
     func maskedL1(_ x: UnsafeBufferPointer<Float>, _ mask: Bitset) -> Double {
         let base = self.base
@@ -124,7 +130,8 @@ struct SparsifyContext {
             }
             let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
             let mask = Bitset(count: n)
-            RankSelect.markWindow(UnsafeBufferPointer(keys), window: (n - k)..<n, into: mask, threads: threads, high: high)
+            RankSelect.markWindow(UnsafeBufferPointer(keys), window: (n - k)..<n, into: mask, threads: threads, high: high,
+                                    residual: magnitudeResidual(x))
             let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1, after: maskedL1(x, mask)) : 1
             return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
 
@@ -142,7 +149,8 @@ struct SparsifyContext {
             }
             let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
             let mask = Bitset(count: n)
-            RankSelect.markWindow(UnsafeBufferPointer(keys), window: bottom..<(n - top), into: mask, threads: threads, high: high)
+            RankSelect.markWindow(UnsafeBufferPointer(keys), window: bottom..<(n - top), into: mask, threads: threads, high: high,
+                                    residual: magnitudeResidual(x))
             let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1, after: maskedL1(x, mask)) : 1
             return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
 
