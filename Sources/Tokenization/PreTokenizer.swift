@@ -38,6 +38,19 @@ public struct PreTokenizer: Sendable, Equatable {
         }
     }
 
+    /// The pieces `text` is cut into (for inspection and tests; encoding works on scalars directly).
+    public func split(_ text: String) -> [String] {
+        let scalars = text.unicodeScalars.map(\.value)
+        let ends = scalars.withUnsafeBufferPointer { split($0) }
+        var start = 0
+        return ends.map { end in
+            defer { start = end }
+            var piece = String.UnicodeScalarView()
+            for v in scalars[start..<end] { piece.append(Unicode.Scalar(v)!) }
+            return String(piece)
+        }
+    }
+
     /// Splits `scalars` into pieces, returned as consecutive end offsets (exclusive, in scalars).
     func split(_ scalars: UnsafeBufferPointer<UInt32>) -> [Int] {
         var ends = scalars.isEmpty ? [] : [scalars.count]

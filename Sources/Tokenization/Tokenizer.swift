@@ -65,6 +65,8 @@ struct TokenizerSetup {
     /// Added tokens that swallow whitespace on their left / right when matched (tokenizer.json `lstrip`/`rstrip`).
     var stripLeft: Set<Int> = []
     var stripRight: Set<Int> = []
+    /// Compose the text to Unicode NFC before tokenizing (tokenizer.json `NFC` normalizer).
+    var composesNFC = false
 }
 
 /// The byte-level and SentencePiece BPE tokenizers (GPT-2, Llama 1/2/3, Mistral, Qwen2, SmolLM2).
@@ -79,6 +81,7 @@ public final class BPETokenizer: Tokenizer {
     let cleanup: SpaceCleanup
     let stripLeft: Set<Int>
     let stripRight: Set<Int>
+    let composesNFC: Bool
     private let specialOrder: [Int]
     /// Decoded bytes of every token (special tokens as their text).
     private let pieces: [[UInt8]]
@@ -93,6 +96,7 @@ public final class BPETokenizer: Tokenizer {
         cleanup = setup.cleanup
         stripLeft = setup.stripLeft
         stripRight = setup.stripRight
+        composesNFC = setup.composesNFC
         specialOrder = setup.vocabulary.specialMatchOrder()
         pieces = Self.decodedPieces(setup.vocabulary, setup.algorithm)
     }
@@ -115,7 +119,7 @@ public final class BPETokenizer: Tokenizer {
 
     public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int] {
         var output: [Int] = addSpecial ? prefixIDs : []
-        let bytes = Array(text.utf8)
+        let bytes = Array((composesNFC ? text.precomposedStringWithCanonicalMapping : text).utf8)
         bytes.withUnsafeBufferPointer { buffer in
             let fragments = partition(buffer, parseSpecial: parseSpecial)
             switch algorithm {
