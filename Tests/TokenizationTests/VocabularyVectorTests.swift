@@ -24,8 +24,17 @@ final class VocabularyVectorTests: XCTestCase {
         return Vectors(texts: texts, ids: ids)
     }
 
+    private static var loaded: [String: Tokenizer] = [:]
+    private static let lock = NSLock()
+
+    /// The vocabulary's tokenizer, loaded once per test run (the Llama 3 and Qwen2 files are large).
     static func tokenizer(_ name: String) throws -> Tokenizer {
-        try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-\(name).gguf"))
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = loaded[name] { return t }
+        let t = try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-\(name).gguf"))
+        loaded[name] = t
+        return t
     }
 
     func checkVectors(_ name: String) throws {

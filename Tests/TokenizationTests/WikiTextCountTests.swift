@@ -25,8 +25,26 @@ final class WikiTextCountTests: XCTestCase {
         XCTAssertEqual(ids.count, 303_415)
     }
 
+    func testSmolLM2ChatMarkersAreControlTokens() throws {
+        guard let path = Fixtures.smolLM2GGUF else { throw XCTSkip("SmolLM2 GGUF not cached") }
+        let tokenizer = try TokenizerLoader.load(path: path)
+        let start = try XCTUnwrap(tokenizer.tokenID("<|im_start|>"))
+        let end = try XCTUnwrap(tokenizer.tokenID("<|im_end|>"))
+        XCTAssertEqual(tokenizer.tokenKind(start), .control)
+        let text = "<|im_start|>user\nWhat is 12+30?<|im_end|>"
+        let parsed = tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+        XCTAssertEqual(parsed.first, start)
+        XCTAssertEqual(parsed.last, end)
+        let plain = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+        XCTAssertFalse(plain.contains(start) || plain.contains(end))
+        XCTAssertEqual(tokenizer.decode(plain), text)
+        XCTAssertEqual(tokenizer.decode(parsed), text)
+        XCTAssertEqual(tokenizer.decode(parsed, skipSpecial: true), "user\nWhat is 12+30?")
+        XCTAssertEqual(tokenizer.vocabularySize, 49_152)
+    }
+
     func testLlama3CountMatchesLlamaCpp() throws {
-        let tokenizer = try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-llama-bpe.gguf"))
+        let tokenizer = try VocabularyVectorTests.tokenizer("llama-bpe")
         XCTAssertTrue(tokenizer.addsBOS)
         let ids = try count(tokenizer)
         XCTAssertEqual(ids.count, 289_078)
@@ -34,13 +52,13 @@ final class WikiTextCountTests: XCTestCase {
     }
 
     func testQwen2CountMatchesLlamaCpp() throws {
-        let tokenizer = try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-qwen2.gguf"))
+        let tokenizer = try VocabularyVectorTests.tokenizer("qwen2")
         XCTAssertFalse(tokenizer.addsBOS)
         XCTAssertEqual(try count(tokenizer).count, 299_079)
     }
 
     func testLlamaSPMCountMatchesLlamaCpp() throws {
-        let tokenizer = try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-llama-spm.gguf"))
+        let tokenizer = try VocabularyVectorTests.tokenizer("llama-spm")
         XCTAssertTrue(tokenizer.addsBOS)
         let ids = try count(tokenizer)
         XCTAssertEqual(ids.count, 335_687)
