@@ -52,6 +52,20 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertEqual(llama3.split("٣٤٥٦"), ["٣٤٥", "٦"])  // Arabic-Indic digits are \p{N}
     }
 
+    func testLlamaCppDefaultRulesIsolatePunctuationThenNumbersThenTriples() {
+        let rules = PreTokenizer.forGGUF(pre: "default")
+        XCTAssertEqual(rules?.split("Hello, world! 12345 x$y"),
+                       ["Hello", ",", " world", "!", " ", "123", "45", " x", "$", "y"])
+    }
+
+    func testFalconRulesTreatBacktickAsPunctuation() {
+        let rules = PreTokenizer.forGGUF(pre: "falcon")
+        XCTAssertEqual(rules?.split("a`b 1234"), ["a", "`", "b", " ", "123", "4"])
+        // The backtick joins a punctuation run only for falcon; for default it is cut off by the run first.
+        XCTAssertEqual(rules?.split("a`!"), ["a", "`!"])
+        XCTAssertEqual(PreTokenizer.forGGUF(pre: "default")?.split("a`!"), ["a", "`", "!"])
+    }
+
     func testGGUFPreValuesMapToTheirRules() {
         XCTAssertEqual(PreTokenizer.forGGUF(pre: "llama-bpe"), llama3)
         XCTAssertEqual(PreTokenizer.forGGUF(pre: "qwen2"), qwen2)
