@@ -32,6 +32,12 @@ public final class BPETokenizer: Tokenizer {
         pieces = Self.decodedPieces(setup.vocabulary, setup.algorithm)
     }
 
+    /// The split rules of a byte-level vocabulary; nil for SentencePiece-style ones.
+    public var preTokenizer: PreTokenizer? {
+        if case let .byteLevel(_, rules) = algorithm { return rules }
+        return nil
+    }
+
     public var addsBOS: Bool { bosID.map { prefixIDs.contains($0) } ?? false }
     public var addsEOS: Bool { eosID.map { suffixIDs.contains($0) } ?? false }
     public var vocabularySize: Int { vocabulary.count }
