@@ -46,6 +46,10 @@ enum TokenizerJSONLoader {
             maxID = max(maxID, id)
         }
         guard maxID >= 0 else { throw malformed("the vocabulary is empty") }
+        // Ids index arrays; a stray huge id must not become a huge allocation.
+        guard maxID < max(1 << 20, 4 * (vocabObject.count + added.count)) else {
+            throw malformed("token id \(maxID) is far beyond the \(vocabObject.count + added.count) entries")
+        }
         let n = maxID + 1
         var tokens = [String](repeating: "", count: n)
         var kinds = [TokenKind](repeating: .undefined, count: n)
@@ -118,6 +122,9 @@ enum TokenizerJSONLoader {
         let bosID = tokenID(config?["bos_token"])
         let eosID = tokenID(config?["eos_token"])
         var (prefix, suffix) = try template(root["post_processor"], vocabulary: vocabulary, unsupported: unsupported, malformed: malformed)
+        if let bad = (prefix + suffix).first(where: { !(0..<n).contains($0) }) {
+            throw malformed("post_processor adds token id \(bad), outside the vocabulary")
+        }
         let tokenizerClass = config?["tokenizer_class"]?.stringValue ?? ""
         let configAddsBOS = config?["add_bos_token"]?.boolValue
         let configAddsEOS = config?["add_eos_token"]?.boolValue

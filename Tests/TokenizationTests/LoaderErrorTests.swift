@@ -141,3 +141,18 @@ final class LoaderErrorTests: XCTestCase {
         }
     }
 }
+
+extension LoaderErrorTests {
+    func testOutOfRangeIdsAreMalformed() throws {
+        let hugeID = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 9000000000}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}"#
+        XCTAssertThrowsError(try loadJSON(hugeID)) { error in
+            guard case let .malformed(_, reason)? = error as? TokenizerError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("9000000000"), reason)
+        }
+        let badTemplate = #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"<s>": {"id": "<s>", "ids": [7], "tokens": ["<s>"]}}}}"#
+        XCTAssertThrowsError(try loadJSON(badTemplate)) { error in
+            guard case let .malformed(_, reason)? = error as? TokenizerError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("token id 7"), reason)
+        }
+    }
+}
