@@ -1,0 +1,89 @@
+import XCTest
+import Tokenization
+import TestSupport
+
+/// llama.cpp's own tokenizer test vectors (`models/ggml-vocab-*.gguf.inp/.out` at c392e50): every string
+/// must encode to exactly the expected ids, with no BOS and special-token spellings taken as text.
+final class VocabularyVectorTests: XCTestCase {
+    struct Vectors {
+        let texts: [String]
+        let ids: [[Int]]
+    }
+
+    static func vectors(_ name: String) throws -> Vectors {
+        try Fixtures.requireShared()
+        let base = Fixtures.path("tokenizer-vectors/ggml-vocab-\(name).gguf")
+        let input = try String(contentsOfFile: base + ".inp", encoding: .utf8)
+        var texts = input.components(separatedBy: "\n__ggml_vocab_test__\n")
+        XCTAssertEqual(texts.last, "", "the piece after the last separator is empty")
+        texts.removeLast()
+        var lines = try String(contentsOfFile: base + ".out", encoding: .utf8).components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        let ids = lines.map { $0.split(separator: " ").map { Int($0)! } }
+        XCTAssertEqual(texts.count, ids.count, "one .out line per test string")
+        return Vectors(texts: texts, ids: ids)
+    }
+
+    private static var loaded: [String: Tokenizer] = [:]
+    private static let lock = NSLock()
+
+    /// The vocabulary's tokenizer, loaded once per test run (the Llama 3 and Qwen2 files are large).
+    static func tokenizer(_ name: String) throws -> Tokenizer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = loaded[name] { return t }
+        let t = try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-\(name).gguf"))
+        loaded[name] = t
+        return t
+    }
+
+    func checkVectors(_ name: String) throws {
+        let v = try Self.vectors(name)
+        let tokenizer = try Self.tokenizer(name)
+        XCTAssertEqual(v.texts.count, 46)
+        var failures = 0
+        for (text, expected) in zip(v.texts, v.ids) {
+            let got = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+            if got != expected {
+                failures += 1
+                XCTFail("\(name): \(text.debugDescription)\n  expected \(expected)\n  got      \(got)")
+            }
+        }
+        XCTAssertEqual(failures, 0, "\(name): \(failures) of \(v.texts.count) strings differ")
+    }
+
+    func testLlamaSPMVectorsMatchLlamaCpp() throws { try checkVectors("llama-spm") }
+    func testLlamaBPEVectorsMatchLlamaCpp() throws { try checkVectors("llama-bpe") }
+    func testQwen2VectorsMatchLlamaCpp() throws { try checkVectors("qwen2") }
+}
+
+/// Special-token handling on the real vocabularies, as llama.cpp's partition does it.
+final class VocabularySpecialTokenTests: XCTestCase {
+    func testLlama3ControlTokensAreParsedOnlyOnRequest() throws {
+        let t = try VocabularyVectorTests.tokenizer("llama-bpe")
+        XCTAssertEqual(t.tokenID("<|begin_of_text|>"), 128000)
+        XCTAssertEqual(t.bosID, 128000)
+        XCTAssertEqual(t.eosID, 128001)
+        let parsed = t.encode("<|begin_of_text|>Hi", addSpecial: false, parseSpecial: true)
+        XCTAssertEqual(parsed.first, 128000)
+        XCTAssertEqual(parsed.count, 2)
+        let plain = t.encode("<|begin_of_text|>Hi", addSpecial: false, parseSpecial: false)
+        XCTAssertFalse(plain.contains(128000))
+        XCTAssertEqual(t.decode(plain), "<|begin_of_text|>Hi")
+    }
+
+    func testQwen2UserDefinedTokensAreAlwaysMatched() throws {
+        // Qwen2's [PAD…] tokens are user-defined (type 4): llama.cpp cuts them out even without parse_special.
+        let t = try VocabularyVectorTests.tokenizer("qwen2")
+        XCTAssertEqual(t.tokenKind(151906), .userDefined)
+        XCTAssertEqual(t.encode("a[PAD151906]b", addSpecial: true, parseSpecial: false).filter { $0 == 151906 }.count, 1)
+        XCTAssertFalse(t.encode("<|endoftext|>", addSpecial: false, parseSpecial: false).contains(151643))
+        XCTAssertEqual(t.encode("<|endoftext|>", addSpecial: false, parseSpecial: true), [151643])
+    }
+
+    func testVocabularySizesMatchTheFiles() throws {
+        XCTAssertEqual(try VocabularyVectorTests.tokenizer("llama-spm").vocabularySize, 32000)
+        XCTAssertEqual(try VocabularyVectorTests.tokenizer("llama-bpe").vocabularySize, 128256)
+        XCTAssertEqual(try VocabularyVectorTests.tokenizer("qwen2").vocabularySize, 151936)
+    }
+}
