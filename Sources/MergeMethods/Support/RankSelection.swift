@@ -112,14 +112,24 @@ enum RankSelect {
         let allLoEqual = !hasLo || skipLo == 0
         let allHiEqual = !hasHi || takeHi == eqHi
 
-        // Pass 1 (parallel): everything strictly inside, plus boundary ties that are kept in full.
+        // Pass 1 (parallel): everything strictly inside, plus boundary ties that are kept in full. The bounds become
+        // inclusive integer ranges so each element costs two compares and no branch; words are built in registers.
+        let lowest: UInt64 = !hasLo ? 0 : (allLoEqual ? UInt64(kLo) : UInt64(kLo) + 1)
+        let highest: UInt64 = !hasHi ? UInt64(UInt32.max) : (allHiEqual ? UInt64(kHi) : UInt64(kHi) - 1)
         chunking.forEach { r in
-            for i in r {
-                let k = keys[i]
-                var keep = true
-                if hasLo { keep = k > kLo || (k == kLo && allLoEqual) }
-                if keep && hasHi { keep = k < kHi || (k == kHi && allHiEqual) }
-                if keep { words[i >> 6] |= 1 << UInt64(i & 63) }
+            var i = r.lowerBound
+            while i < r.upperBound {
+                let end = min(i + 64, r.upperBound)
+                var word: UInt64 = 0
+                var bit: UInt64 = 0
+                for j in i..<end {
+                    let k = UInt64(keys[j])
+                    let inside: UInt64 = (k >= lowest && k <= highest) ? 1 : 0
+                    word |= inside << bit
+                    bit += 1
+                }
+                words[i >> 6] |= word
+                i = end
             }
         }
         // Pass 2: boundary ties kept in part.

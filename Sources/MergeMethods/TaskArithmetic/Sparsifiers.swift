@@ -186,14 +186,27 @@ struct SparsifyContext {
             let words = w
             chunking.forEach { r in
                 var g = SplitMix64(seed: start &+ UInt64(r.lowerBound + offset) &* 0x9E37_79B9_7F4A_7C15)
-                if let perElement {
-                    for i in r where g.nextUnitDouble() < Double(perElement[i]) {
-                        words[i >> 6] |= 1 << UInt64(i & 63)
+                // Words are built in a register without branches (a coin flip defeats branch prediction).
+                var i = r.lowerBound
+                while i < r.upperBound {
+                    let end = min(i + 64, r.upperBound)
+                    var word: UInt64 = 0
+                    var bit: UInt64 = 0
+                    if let perElement {
+                        for j in i..<end {
+                            let kept: UInt64 = g.nextUnitDouble() < Double(perElement[j]) ? 1 : 0
+                            word |= kept << bit
+                            bit += 1
+                        }
+                    } else {
+                        for _ in i..<end {
+                            let kept: UInt64 = g.next() >> 11 < threshold ? 1 : 0
+                            word |= kept << bit
+                            bit += 1
+                        }
                     }
-                } else {
-                    for i in r where g.next() >> 11 < threshold {
-                        words[i >> 6] |= 1 << UInt64(i & 63)
-                    }
+                    words[i >> 6] |= word
+                    i = end
                 }
             }
         }
