@@ -73,6 +73,32 @@ final class TaskArithmeticMethodTests: XCTestCase {
         }
     }
 
+    func testBreadcrumbsWindowMatchesABruteForceSortEvenWithManyTies() throws {
+        let n = 300_000
+        var g = SplitMix64(seed: 43)
+        let base = [Float](repeating: 0, count: n)
+        let x = (0..<n).map { _ in Float(Int(g.next() % 33) - 16) / 4 }
+        // Ascending order = reverse of the stable descending sort.
+        let ascending = Array((0..<n).sorted { (abs(x[$0]), $1) > (abs(x[$1]), $0) }.reversed())
+        for (density, gamma) in [(0.5, 0.1), (0.8, 0.05), (0.3, 0.3)] {
+            let keep = Int((density * Double(n)).rounded(.down))
+            let top = Int((gamma * Double(n)).rounded(.down))
+            let bottom = n - keep - top
+            var expected = [Float](repeating: 0, count: n)
+            for i in ascending[bottom..<(n - top)] { expected[i] = x[i] }
+            let r = try MergeHarness.run("breadcrumbs", inputs: [base, x], baseIndex: 0,
+                                         perModel: [[:], ["weight": w(1), "density": w(density), "gamma": w(gamma)]], threads: 2)
+            XCTAssertEqual(r.values, expected, "density \(density), gamma \(gamma)")
+        }
+    }
+
+    func testTiesOfIdenticalModelsReturnsTheBase() throws {
+        let base = MergeHarness.gaussian(300_000, seed: 44)
+        let r = try MergeHarness.run("ties", inputs: [base, base, base], baseIndex: 0,
+                                     perModel: [[:], ["weight": w(1), "density": w(0.5)], ["weight": w(1), "density": w(0.2)]], threads: 2)
+        XCTAssertEqual(r.values, base)
+    }
+
     func testBreadcrumbsKeepsTheMiddleOfTheMagnitudeOrder() throws {
         let base = [Float](repeating: 0, count: 10)
         let x: [Float] = [3, -10, 1, 7, -2, 9, 5, -4, 8, 6]

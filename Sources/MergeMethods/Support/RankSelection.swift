@@ -25,6 +25,30 @@ enum FloatKey {
 enum RankSelect {
     private static let buckets = 1 << 16
 
+    /// Fills `keys` with the magnitude keys of x − base and returns their high-16-bit histogram, in one pass.
+    static func fillMagnitudeKeys(_ keys: UnsafeMutableBufferPointer<UInt32>, x: UnsafeBufferPointer<Float>,
+                                  base: UnsafeBufferPointer<Float>, threads: Int) -> [Int] {
+        let chunking = Chunking(keys.count, threads: threads)
+        var perWorker = [UInt32](repeating: 0, count: buckets * chunking.workers)
+        perWorker.withUnsafeMutableBufferPointer { h in
+            chunking.run { worker, chunks in
+                let hist = h.baseAddress! + worker * buckets
+                for c in chunks {
+                    for i in chunking.range(c) {
+                        let k = FloatKey.magnitude(x[i] - base[i])
+                        keys[i] = k
+                        hist[Int(k >> 16)] &+= 1
+                    }
+                }
+            }
+        }
+        var total = [Int](repeating: 0, count: buckets)
+        for w in 0..<chunking.workers {
+            for b in 0..<buckets { total[b] += Int(perWorker[w * buckets + b]) }
+        }
+        return total
+    }
+
     /// Histogram of the high 16 bits of every key.
     static func highHistogram(_ keys: UnsafeBufferPointer<UInt32>, threads: Int) -> [Int] {
         let chunking = Chunking(keys.count, threads: threads)
@@ -112,64 +136,96 @@ enum RankSelect {
         let allLoEqual = !hasLo || skipLo == 0
         let allHiEqual = !hasHi || takeHi == eqHi
 
-        // Pass 1 (parallel): everything strictly inside, plus boundary ties that are kept in full.
+        // Pass 1 (parallel): everything strictly inside, plus boundary ties that are kept in full. The bounds become
+        // inclusive integer ranges so each element costs two compares and no branch; words are built in registers.
+        let lowest: UInt64 = !hasLo ? 0 : (allLoEqual ? UInt64(kLo) : UInt64(kLo) + 1)
+        let highest: UInt64 = !hasHi ? UInt64(UInt32.max) : (allHiEqual ? UInt64(kHi) : UInt64(kHi) - 1)
         chunking.forEach { r in
-            for i in r {
-                let k = keys[i]
-                var keep = true
-                if hasLo { keep = k > kLo || (k == kLo && allLoEqual) }
-                if keep && hasHi { keep = k < kHi || (k == kHi && allHiEqual) }
-                if keep { words[i >> 6] |= 1 << UInt64(i & 63) }
+            var i = r.lowerBound
+            while i < r.upperBound {
+                let end = min(i + 64, r.upperBound)
+                var word: UInt64 = 0
+                var bit: UInt64 = 0
+                for j in i..<end {
+                    let k = UInt64(keys[j])
+                    let inside: UInt64 = (k >= lowest && k <= highest) ? 1 : 0
+                    word |= inside << bit
+                    bit += 1
+                }
+                words[i >> 6] |= word
+                i = end
             }
         }
         // Pass 2: boundary ties kept in part.
         if hasLo && hasHi && kLo == kHi {
             if !(allLoEqual && allHiEqual) {
-                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual)
+                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual, threads: threads)
             }
             return
         }
-        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual) }
-        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual) }
+        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, threads: threads) }
+        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, threads: threads) }
     }
 
     /// Sets the bits of the elements whose key equals `key` and whose ordinal among them lies in `ordinals`,
     /// ordering them by residual, then by position descending. Elements with a zero residual (the common case:
-    /// the key was exact) are never sorted, so a tensor of identical values costs one scan.
+    /// the key was exact, e.g. bf16 parents) are never sorted: each chunk counts them in parallel, and a second
+    /// parallel pass numbers them from the chunk's offset, so heavy ties cost two parallel scans.
     private static func markTies(_ keys: UnsafeBufferPointer<UInt32>, key: UInt32, ordinals: Range<Int>,
-                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?) {
+                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?, threads: Int) {
         let n = keys.count
+        let chunking = Chunking(n, threads: threads)
         @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
-        // Walks the elements equal to `key` (and with zero residual, when residuals are used) from the last
-        // position backwards, numbering them from `start`.
-        func scanBackwards(start: Int, zeroResidualOnly: Bool) {
-            var ordinal = start
-            var i = n - 1
-            while i >= 0 && ordinal < ordinals.upperBound {
-                if keys[i] == key && (!zeroResidualOnly || residual?(i) == 0) {
-                    if ordinal >= ordinals.lowerBound { set(i) }
-                    ordinal += 1
+        @inline(__always) func isZero(_ i: Int) -> Bool { residual.map { $0(i) == 0 } ?? true }
+
+        // Pass A: per chunk, the number of zero-residual ties and the (rare) non-zero ones.
+        var zeroCounts = [Int](repeating: 0, count: chunking.count)
+        var others = [[(Double, Int)]](repeating: [], count: chunking.count)
+        zeroCounts.withUnsafeMutableBufferPointer { zc in
+            others.withUnsafeMutableBufferPointer { ot in
+                chunking.run { _, chunks in
+                    for c in chunks {
+                        var count = 0
+                        for i in chunking.range(c) where keys[i] == key {
+                            if let residual {
+                                let r = residual(i)
+                                if r != 0 { ot[c].append((r, -i)); continue }
+                            }
+                            count += 1
+                        }
+                        zc[c] = count
+                    }
                 }
-                i -= 1
             }
         }
-        guard let residual else {
-            scanBackwards(start: 0, zeroResidualOnly: false)
-            return
-        }
-        var negative: [(Double, Int)] = []
-        var positive: [(Double, Int)] = []
-        var zeros = 0
-        for i in 0..<n where keys[i] == key {
-            let r = residual(i)
-            if r < 0 { negative.append((r, -i)) } else if r > 0 { positive.append((r, -i)) } else { zeros += 1 }
-        }
-        negative.sort { $0 < $1 }
-        positive.sort { $0 < $1 }
+        let nonZero = others.joined().sorted { $0 < $1 }
+        let negative = nonZero.filter { $0.0 < 0 }
+        let positive = nonZero.filter { $0.0 > 0 }
         for (o, e) in negative.enumerated() where ordinals.contains(o) { set(-e.1) }
         let zeroStart = negative.count
+        let zeros = zeroCounts.reduce(0, +)
         if ordinals.overlaps(zeroStart..<(zeroStart + zeros)) {
-            scanBackwards(start: zeroStart, zeroResidualOnly: true)
+            // Ordinals run from the last position backwards: chunk c starts after all zero ties of later chunks.
+            var after = [Int](repeating: 0, count: chunking.count)
+            var running = 0
+            for c in stride(from: chunking.count - 1, through: 0, by: -1) {
+                after[c] = running
+                running += zeroCounts[c]
+            }
+            chunking.forEach { r in
+                let c = r.lowerBound / Chunking.size
+                let first = zeroStart + after[c]
+                guard zeroCounts[c] > 0, ordinals.overlaps(first..<(first + zeroCounts[c])) else { return }
+                var ordinal = first
+                var i = r.upperBound - 1
+                while i >= r.lowerBound && ordinal < ordinals.upperBound {
+                    if keys[i] == key && isZero(i) {
+                        if ordinal >= ordinals.lowerBound { set(i) }
+                        ordinal += 1
+                    }
+                    i -= 1
+                }
+            }
         }
         let positiveStart = zeroStart + zeros
         for (o, e) in positive.enumerated() where ordinals.contains(positiveStart + o) { set(-e.1) }

@@ -51,13 +51,9 @@ struct SparsifyContext {
 
     /// Fills `keys` with the magnitude keys of δ = x − B and returns the high-bits histogram (and ‖δ‖₁ if asked).
     func magnitudeKeys(_ x: UnsafeBufferPointer<Float>, wantL1: Bool) -> (high: [Int], l1: Double) {
-        let keys = self.keys
         let base = self.base
-        chunking.forEach { r in
-            for i in r { keys[i] = FloatKey.magnitude(x[i] - base[i]) }
-        }
-        let l1 = wantL1 ? self.l1(x) : 0
-        return (RankSelect.highHistogram(UnsafeBufferPointer(keys), threads: threads), l1)
+        let high = RankSelect.fillMagnitudeKeys(keys, x: x, base: base, threads: threads)
+        return (high, wantL1 ? l1(x) : 0)
     }
 
     /// What float32 rounding removed from |x − b|: ranks equal float32 magnitudes by their exact values.
@@ -66,16 +62,33 @@ struct SparsifyContext {
         return { i in abs(Double(x[i]) - Double(base[i])) - Double(abs(x[i] - base[i])) }
     }
 
-    /// ‖mask⊙δ‖₁.
+    /// ‖mask⊙δ‖₁, branch-free (masks are often random) with four accumulators.
     func maskedL1(_ x: UnsafeBufferPointer<Float>, _ mask: Bitset) -> Double {
         let base = self.base
         let words = mask.words
         return chunking.sum { r in
-                var s = 0.0
-                for i in r where (words[i >> 6] >> UInt64(i & 63)) & 1 != 0 {
-                    s += Double(abs(x[i] - base[i]))
+            var acc = (0.0, 0.0, 0.0, 0.0)
+            var i = r.lowerBound
+            while i < r.upperBound {
+                let word = words[i >> 6]
+                let end = min(i + 64, r.upperBound)
+                var bit: UInt64 = 0
+                while i + 4 <= end {
+                    @inline(__always) func term(_ k: UInt64, _ j: Int) -> Double {
+                        let keep = UInt32(truncatingIfNeeded: (word >> (bit + k)) & 1) &* 0xFFFF_FFFF
+                        return Double(Float(bitPattern: abs(x[j] - base[j]).bitPattern & keep))
+                    }
+                    acc.0 += term(0, i); acc.1 += term(1, i + 1); acc.2 += term(2, i + 2); acc.3 += term(3, i + 3)
+                    i += 4
+                    bit += 4
                 }
-                return s
+                while i < end {
+                    if (word >> bit) & 1 != 0 { acc.0 += Double(abs(x[i] - base[i])) }
+                    i += 1
+                    bit += 1
+                }
+            }
+            return (acc.0 + acc.1) + (acc.2 + acc.3)
         }
     }
 
@@ -157,8 +170,8 @@ struct SparsifyContext {
         case .random:
             let mask = Bitset(count: n)
             let stream = SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)")
-            bernoulliMask(mask, stream: stream, constant: s.density)
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1(x), after: maskedL1(x, mask)) : 1
+            let l1 = bernoulliMask(mask, x: x, stream: stream, constant: s.density)
+            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1.before, after: l1.after) : 1
             return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
 
         case .dellaMagprune:
@@ -167,41 +180,95 @@ struct SparsifyContext {
             if lowP <= 0 || highP >= 1 {
                 warnings.append("\(method): tensor '\(request.tensorName)': density ± epsilon = [\(lowP), \(highP)] for model \(input.modelName) leaves (0, 1); mergekit rejects this, Crucible clamps the keep probabilities into [0, 1]")
             }
-            let mask = dellaMask(x, density: s.density, epsilon: s.epsilon,
-                                 stream: SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)"))
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1(x), after: maskedL1(x, mask)) : 1
+            let (mask, l1) = dellaMask(x, density: s.density, epsilon: s.epsilon,
+                                       stream: SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)"))
+            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1.before, after: l1.after) : 1
             return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
         }
     }
 
-    /// Bernoulli mask: element i (flat index within the whole tensor) is kept when the i-th draw of `stream`
-    /// is below its probability (`constant`, or `perElement[i]`). Draws are addressed by index (SplitMix64 is a
-    /// counter-based generator), so chunks fill in parallel and the mask depends only on seed, tensor name and model.
-    func bernoulliMask(_ mask: Bitset, stream: SplitMix64, constant: Double = 0, perElement: UnsafePointer<Float>? = nil) {
+    /// Bernoulli mask. With a constant probability p, element i keeps when half i mod 2 (low 32 bits for even i,
+    /// high for odd) of draw ⌊i/2⌋ of `stream` is below p·2³²; with per-element probabilities, when draw i (53 bits)
+    /// is below p. Draws are addressed by index (SplitMix64 is counter-based), so chunks fill in parallel and the mask
+    /// depends only on seed, tensor name and model index. Random masks are only drawn for whole tensors (a method
+    /// that needs them is never elementwise), so indices are those of the tensor.
+    /// Returns ‖δ‖₁ and ‖mask⊙δ‖₁ of δ = x − B, accumulated in the same pass.
+    @discardableResult
+    func bernoulliMask(_ mask: Bitset, x: UnsafeBufferPointer<Float>, stream: SplitMix64, constant: Double = 0,
+                       perElement: UnsafePointer<Float>? = nil) -> (before: Double, after: Double) {
         let start = stream.state
-        let offset = request.elementOffset
-        // Compare 53-bit integers: draw < p  <=>  (bits >> 11) < p·2^53.
-        let threshold = UInt64(min(max(constant, 0), 1) * 9_007_199_254_740_992.0)
-        mask.withWords { w in
-            let words = w
-            chunking.forEach { r in
-                var g = SplitMix64(seed: start &+ UInt64(r.lowerBound + offset) &* 0x9E37_79B9_7F4A_7C15)
+        let base = self.base
+        let threshold32 = UInt64(min(max(constant, 0), 1) * 4_294_967_296.0)
+        let words = mask.words
+        let sums = chunking.sums(width: 2) { r, acc in
+            var before = 0.0, after = 0.0
+            var i = r.lowerBound
+            let draws = perElement == nil ? i / 2 : i
+            var g = SplitMix64(seed: start &+ UInt64(draws) &* 0x9E37_79B9_7F4A_7C15)
+            while i < r.upperBound {
+                let len = min(64, r.upperBound - i)
+                var word: UInt64 = 0
                 if let perElement {
-                    for i in r where g.nextUnitDouble() < Double(perElement[i]) {
-                        words[i >> 6] |= 1 << UInt64(i & 63)
+                    for j in 0..<len {
+                        let kept = Double(g.next() >> 11) * (1.0 / 9_007_199_254_740_992.0) < Double(perElement[i + j])
+                        word |= (kept ? 1 : 0) << UInt64(j)
                     }
                 } else {
-                    for i in r where g.next() >> 11 < threshold {
-                        words[i >> 6] |= 1 << UInt64(i & 63)
+                    // Built in a register without branches: a coin flip defeats branch prediction.
+                    for pair in 0..<((len + 1) / 2) {
+                        let z = g.next()
+                        let low: UInt64 = z & 0xFFFF_FFFF < threshold32 ? 1 : 0
+                        let high: UInt64 = z >> 32 < threshold32 ? 1 : 0
+                        word |= (low | high << 1) << UInt64(2 * pair)
                     }
+                    if len < 64 { word &= (1 << UInt64(len)) - 1 }
                 }
+                words[i >> 6] |= word
+                let l1 = SparsifyContext.maskedL1(x: x.baseAddress! + i, base: base.baseAddress! + i, count: len, word: word)
+                before += l1.before
+                after += l1.after
+                i += len
             }
+            acc[0] = before
+            acc[1] = after
         }
+        return (sums[0], sums[1])
+    }
+
+    /// ‖δ‖₁ and ‖mask⊙δ‖₁ over up to 64 elements whose mask bits are `word`, with 8-lane float vectors
+    /// (exact enough for a rescale factor; totals are accumulated in double by the caller).
+    @inline(__always)
+    static func maskedL1(x: UnsafePointer<Float>, base: UnsafePointer<Float>, count: Int, word: UInt64)
+        -> (before: Double, after: Double) {
+        if count < 64 {
+            var before = 0.0, after = 0.0
+            for j in 0..<count {
+                let d = Double(abs(x[j] - base[j]))
+                before += d
+                after += (word >> UInt64(j)) & 1 != 0 ? d : 0
+            }
+            return (before, after)
+        }
+        var vb = SIMD8<Float>(), va = SIMD8<Float>()
+        for group in 0..<8 {
+            let xv = UnsafeRawPointer(x + group * 8).loadUnaligned(as: SIMD8<Float>.self)
+            let bv = UnsafeRawPointer(base + group * 8).loadUnaligned(as: SIMD8<Float>.self)
+            let diff: SIMD8<Float> = xv - bv
+            let d = unsafeBitCast(unsafeBitCast(diff, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x7FFF_FFFF),
+                                  to: SIMD8<Float>.self)
+            vb += d
+            let byte = UInt32(truncatingIfNeeded: word >> UInt64(group * 8))
+            let lanes = SIMD8<UInt32>(repeating: byte) &>> SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7) & SIMD8<UInt32>(repeating: 1)
+            let keep = SIMD8<UInt32>(repeating: 0) &- lanes
+            va += unsafeBitCast(unsafeBitCast(d, to: SIMD8<UInt32>.self) & keep, to: SIMD8<Float>.self)
+        }
+        return (Double(vb.sum()), Double(va.sum()))
     }
 
     /// DELLA's MagPrune: within each row (the tensor viewed as [shape[0], rest]; 1-D tensors are one row), rank |δ|
     /// ascending (ties by position) and keep with probability (density − ε) + 2ε·rank/(rowLength − 1), clamped to [0, 1].
-    func dellaMask(_ x: UnsafeBufferPointer<Float>, density: Double, epsilon: Double, stream: SplitMix64) -> Bitset {
+    func dellaMask(_ x: UnsafeBufferPointer<Float>, density: Double, epsilon: Double, stream: SplitMix64)
+        -> (Bitset, (before: Double, after: Double)) {
         let shape = request.shape
         let rows = shape.count >= 2 ? max(1, shape[0]) : 1
         let length = n / rows
@@ -222,7 +289,7 @@ struct SparsifyContext {
             }
         }
         let mask = Bitset(count: n)
-        bernoulliMask(mask, stream: stream, perElement: UnsafePointer(probabilities))
-        return mask
+        let l1 = bernoulliMask(mask, x: x, stream: stream, perElement: UnsafePointer(probabilities))
+        return (mask, l1)
     }
 }

@@ -115,14 +115,15 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
         let mask: UnsafePointer<UInt64>?
         let scale: Float
         let weight: Float
-
-        /// The weighted, sparsified delta at element i: ((δ·mask)·scale)·w, the order torch evaluates it in.
-        @inline(__always) func value(_ i: Int, base b: Float) -> Float {
-            if let mask, (mask[i >> 6] >> UInt64(i & 63)) & 1 == 0 { return 0 }
-            return ((x[i] - b) * scale) * weight
-        }
     }
 
+    /// Byte → eight all-ones/all-zeros lanes, so a mask word becomes a float mask with eight table copies.
+    private static let laneMasks: [UInt32] = (0..<(256 * 8)).map { e in ((e / 8) >> (e % 8)) & 1 == 1 ? 0xFFFF_FFFF : 0 }
+
+    /// Combines the sparsified deltas and adds them to the base, 64 elements (one mask word) at a time.
+    /// Per element this is exactly the float32 arithmetic mergekit does: ((δ·mask)·scale)·w per model, summed in model
+    /// order; with consensus, the elected sign (Σ ≥ 0 → +) keeps only same-signed non-zero terms and their weights;
+    /// then ÷ divisor (normalize), × λ, + base. The block form keeps the inner loops branch-free and vectorisable.
     private func combine(_ deltas: [SparseDelta], base: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
                          normalize: Bool, lambda: Float, threads: Int) {
         // A dropped delta still counts in the no-consensus divisor (mergekit stacks a zero tensor with its weight).
@@ -133,32 +134,77 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
             Term(x: $0.values.baseAddress!, mask: $0.mask.map { UnsafePointer($0.words.baseAddress!) },
                  scale: $0.scale, weight: $0.weight)
         }
-        let consensus = self.consensus
-        terms.withUnsafeBufferPointer { terms in
+        let useConsensus = consensus == .sum
+        let count = terms.count
+        let block = 64
+        let b = base.baseAddress!
+        let out = output.baseAddress!
+        TaskArithmeticFamilyMerge.laneMasks.withUnsafeBufferPointer { table in
+            let lanes = table.baseAddress!
             Chunking(output.count, threads: threads).forEach { r in
-                for i in r {
-                    let b = base[i]
-                    var sum: Float = 0
-                    for t in terms { sum += t.value(i, base: b) }
-                    var merged: Float
-                    if consensus == .none {
-                        merged = sum
-                        if normalize { merged /= weightSum }
-                    } else {
-                        let positive = sum >= 0
-                        merged = 0
-                        var divisor: Float = 0
-                        for t in terms {
-                            let d = t.value(i, base: b)
-                            if positive ? d > 0 : d < 0 {
-                                merged += d
-                                divisor += t.weight
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: block * (count + 3)) { scratch in
+                    let s = scratch.baseAddress!
+                    let sum = s, merged = s + block, divisor = s + 2 * block, d = s + 3 * block
+                    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: block) { maskLanes in
+                        let m = maskLanes.baseAddress!
+                        var start = r.lowerBound
+                        while start < r.upperBound {
+                            let len = min(block, r.upperBound - start)
+                            let x0 = b + start
+                            for j in 0..<len { sum[j] = 0 }
+                            for t in 0..<count {
+                                let term = terms[t]
+                                let xt = term.x + start
+                                let dt = d + t * block
+                                let scale = term.scale, weight = term.weight
+                                if let mask = term.mask {
+                                    let word = mask[start >> 6]
+                                    for byte in 0..<8 {
+                                        (m + byte * 8).update(from: lanes + Int((word >> UInt64(byte * 8)) & 0xFF) * 8, count: 8)
+                                    }
+                                    for j in 0..<len {
+                                        let v = ((xt[j] - x0[j]) * scale) * weight
+                                        dt[j] = Float(bitPattern: v.bitPattern & m[j])
+                                        sum[j] += dt[j]
+                                    }
+                                } else {
+                                    for j in 0..<len {
+                                        dt[j] = ((xt[j] - x0[j]) * scale) * weight
+                                        sum[j] += dt[j]
+                                    }
+                                }
                             }
+                            let o = out + start
+                            if useConsensus {
+                                for j in 0..<len { merged[j] = 0; divisor[j] = 0 }
+                                for t in 0..<count {
+                                    let dt = d + t * block
+                                    let weight = terms[t].weight
+                                    for j in 0..<len {
+                                        let v = dt[j]
+                                        // Zero deltas have no sign and never match.
+                                        let match = sum[j] >= 0 ? v > 0 : v < 0
+                                        merged[j] += match ? v : 0
+                                        divisor[j] += match ? weight : 0
+                                    }
+                                }
+                                for j in 0..<len {
+                                    var v = merged[j]
+                                    if normalize { v /= (divisor[j] == 0 ? 1 : divisor[j]) }
+                                    if lambda != 1 { v *= lambda }
+                                    o[j] = x0[j] + v
+                                }
+                            } else {
+                                for j in 0..<len {
+                                    var v = sum[j]
+                                    if normalize { v /= weightSum }
+                                    if lambda != 1 { v *= lambda }
+                                    o[j] = x0[j] + v
+                                }
+                            }
+                            start += len
                         }
-                        if normalize { merged /= (divisor == 0 ? 1 : divisor) }
                     }
-                    if lambda != 1 { merged *= lambda }
-                    output[i] = b + merged
                 }
             }
         }
