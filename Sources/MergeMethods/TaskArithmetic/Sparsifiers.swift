@@ -270,7 +270,7 @@ struct SparsifyContext {
     func dellaMask(_ x: UnsafeBufferPointer<Float>, density: Double, epsilon: Double, stream: SplitMix64)
         -> (Bitset, (before: Double, after: Double)) {
         let shape = request.shape
-        let rows = shape.count >= 2 ? max(1, shape[0]) : 1
+        let rows = shape.count >= 2 && shape[0] > 0 && n % shape[0] == 0 ? shape[0] : 1
         let length = n / rows
         // Keep probability per element, computed row by row into the float scratch (reinterpreted).
         let probabilities = UnsafeMutableRawPointer(keys.baseAddress!).bindMemory(to: Float.self, capacity: n)
