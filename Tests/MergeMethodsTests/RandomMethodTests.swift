@@ -49,6 +49,10 @@ final class RandomMethodTests: XCTestCase {
                                      perModel: [[:], ["weight": w(1), "density": w(0.4), "epsilon": w(0.2)]], shape: shape, seed: 9)
         XCTAssertEqual(keptFraction(r.values), 0.4, accuracy: 0.01)
         XCTAssertTrue(r.warnings.isEmpty)
+        // The L1 rescale holds for DELLA's magnitude-dependent mask too.
+        let before = deltaA.reduce(0.0) { $0 + Double(abs($1)) }
+        let after = r.values.reduce(0.0) { $0 + Double(abs($1)) }
+        XCTAssertEqual(after / before, 1, accuracy: 1e-5)
         // Keep probability rises from 0.2 (smallest in a row) to 0.6 (largest): compare the top and bottom fifths.
         var low = 0, lowKept = 0, high = 0, highKept = 0
         for row in 0..<shape[0] {

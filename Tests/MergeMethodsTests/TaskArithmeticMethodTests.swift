@@ -99,6 +99,17 @@ final class TaskArithmeticMethodTests: XCTestCase {
         XCTAssertEqual(r.values, base)
     }
 
+    func testSelectionCutInsideARunOfZeroDeltasIsWellDefined() throws {
+        let base = [Float](repeating: 1, count: 10)
+        let x: [Float] = [1, 1, 1, 1, 1, 1, 1, 1, 2, 3]   // δ = 0 ×8, 1, 2
+        // The five smallest |δ| are all zeros: the window's upper cut falls inside the run of zeros.
+        let crumbs = try MergeHarness.run("breadcrumbs", inputs: [base, x], baseIndex: 0,
+                                          perModel: [[:], ["weight": w(1), "density": w(0.5), "gamma": w(0.5)]])
+        XCTAssertEqual(crumbs.values, base)
+        let ties = try MergeHarness.run("ties", inputs: [base, x], baseIndex: 0, perModel: [[:], ["weight": w(1), "density": w(0.5)]])
+        XCTAssertEqual(ties.values, [1, 1, 1, 1, 1, 1, 1, 1, 2, 3])
+    }
+
     func testBreadcrumbsKeepsTheMiddleOfTheMagnitudeOrder() throws {
         let base = [Float](repeating: 0, count: 10)
         let x: [Float] = [3, -10, 1, 7, -2, 9, 5, -4, 8, 6]

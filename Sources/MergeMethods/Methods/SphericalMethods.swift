@@ -318,7 +318,7 @@ public struct KarcherMerge: MergeMethod {
 
         let tangent = Scratch<Float>(n)
         let tb = tangent.buffer
-        for _ in 0..<Int(maxIter) {
+        for _ in 0..<Int(min(maxIter, 1_000_000)) {
             var coefficients: [(k: Int, c: Float, dot: Float)] = []
             for (j, k) in valid.enumerated() {
                 let d = chunking.sum { r in

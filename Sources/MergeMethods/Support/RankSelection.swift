@@ -138,8 +138,9 @@ enum RankSelect {
 
         // Pass 1 (parallel): everything strictly inside, plus boundary ties that are kept in full. The bounds become
         // inclusive integer ranges so each element costs two compares and no branch; words are built in registers.
-        let lowest: UInt64 = !hasLo ? 0 : (allLoEqual ? UInt64(kLo) : UInt64(kLo) + 1)
-        let highest: UInt64 = !hasHi ? UInt64(UInt32.max) : (allHiEqual ? UInt64(kHi) : UInt64(kHi) - 1)
+        // (Signed 64-bit, so that "below key 0" is the empty range rather than an overflow.)
+        let lowest: Int64 = !hasLo ? 0 : (allLoEqual ? Int64(kLo) : Int64(kLo) + 1)
+        let highest: Int64 = !hasHi ? Int64(UInt32.max) : (allHiEqual ? Int64(kHi) : Int64(kHi) - 1)
         chunking.forEach { r in
             var i = r.lowerBound
             while i < r.upperBound {
@@ -147,7 +148,7 @@ enum RankSelect {
                 var word: UInt64 = 0
                 var bit: UInt64 = 0
                 for j in i..<end {
-                    let k = UInt64(keys[j])
+                    let k = Int64(keys[j])
                     let inside: UInt64 = (k >= lowest && k <= highest) ? 1 : 0
                     word |= inside << bit
                     bit += 1

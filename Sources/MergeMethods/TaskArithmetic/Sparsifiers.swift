@@ -150,7 +150,7 @@ struct SparsifyContext {
 
         case .magnitudeOutliers:
             let keep = Int((s.density * Double(n)).rounded(.down))
-            var top = Int((max(0, s.gamma) * Double(n)).rounded(.down))
+            var top = Int((min(max(0, s.gamma), 1) * Double(n)).rounded(.down))
             var bottom = n - keep - top
             if bottom < 0 {
                 top += bottom
@@ -158,7 +158,7 @@ struct SparsifyContext {
             }
             if top == 0 && keep > 0 && s.gamma > 0 {
                 // mergekit <= 0.1.4 sliced [bottom : -top], which is empty when top == 0, dropping the whole delta.
-                warnings.append("\(method): tensor '\(request.tensorName)': gamma \(s.gamma) removes no outliers from its \(n) entries (⌊gamma·n⌋ = 0); keeping the \(keep) largest of model \(input.modelName) (older mergekit dropped the whole delta here)")
+                warnings.append("\(method): tensor '\(request.tensorName)': gamma \(s.gamma) drops no outliers from its \(n) entries (top count rounds to 0); keeping the \(keep) largest of model \(input.modelName) (older mergekit dropped the whole delta here)")
             }
             let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
             let mask = Bitset(count: n)
@@ -270,7 +270,7 @@ struct SparsifyContext {
     func dellaMask(_ x: UnsafeBufferPointer<Float>, density: Double, epsilon: Double, stream: SplitMix64)
         -> (Bitset, (before: Double, after: Double)) {
         let shape = request.shape
-        let rows = shape.count >= 2 ? max(1, shape[0]) : 1
+        let rows = shape.count >= 2 && shape[0] > 0 && n % shape[0] == 0 ? shape[0] : 1
         let length = n / rows
         // Keep probability per element, computed row by row into the float scratch (reinterpreted).
         let probabilities = UnsafeMutableRawPointer(keys.baseAddress!).bindMemory(to: Float.self, capacity: n)
