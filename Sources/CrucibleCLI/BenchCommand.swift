@@ -44,6 +44,20 @@ struct BenchMerge: ParsableCommand {
             try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: 2, dtype: .bf16, to: ft1)
             try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: 3, dtype: .bf16, to: ft2)
         }
+        /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the issue's benchmark setting).
+        func taskVectorRecipe(_ method: String) -> String {
+            """
+            merge_method: \(method)
+            base_model: \(base)
+            models:
+              - model: \(base)
+              - model: \(ft1)
+                parameters: {density: 0.5, weight: 0.5}
+              - model: \(ft2)
+                parameters: {density: 0.5, weight: 0.5}
+            dtype: bfloat16
+            """
+        }
         let recipes: [String: String] = [
             "linear": """
                 merge_method: linear
@@ -63,29 +77,8 @@ struct BenchMerge: ParsableCommand {
                 parameters: {t: 0.5}
                 dtype: bfloat16
                 """,
-            "ties": """
-                merge_method: ties
-                base_model: \(base)
-                models:
-                  - model: \(base)
-                  - model: \(ft1)
-                    parameters: {density: 0.5, weight: 0.5}
-                  - model: \(ft2)
-                    parameters: {density: 0.5, weight: 0.5}
-                dtype: bfloat16
-                """,
-            "dare_ties": """
-                merge_method: dare_ties
-                base_model: \(base)
-                models:
-                  - model: \(base)
-                  - model: \(ft1)
-                    parameters: {density: 0.5, weight: 0.5}
-                  - model: \(ft2)
-                    parameters: {density: 0.5, weight: 0.5}
-                dtype: bfloat16
-                random_seed: 1
-                """,
+            "ties": taskVectorRecipe("ties"),
+            "dare_ties": taskVectorRecipe("dare_ties") + "\nrandom_seed: 1",
         ]
         let work = fm.temporaryDirectory.appendingPathComponent("crucible-bench-\(getpid())").path
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
