@@ -22,7 +22,7 @@ if [ ! -f parents/ft3/model.safetensors ]; then
 fi
 
 echo "== the plan for a TIES merge (dry run: nothing is read or written)"
-"$crucible" merge "$root/recipes/ties.yml" --out merged/ties --dry-run | tail -n 4
+"$crucible" merge "$root/recipes/ties.yml" --out merged/ties --dry-run | tail -n 3
 
 for recipe in "$root"/recipes/*.yml; do
   name="$(basename "$recipe" .yml)"

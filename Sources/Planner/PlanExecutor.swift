@@ -61,8 +61,12 @@ public enum PlanExecutor {
                 throw PlanError.output(out, "already exists and is not empty; choose another folder or pass --overwrite")
             }
         }
-        guard fm.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
-            throw PlanError.output(out, "its parent folder \(parent) does not exist")
+        if !fm.fileExists(atPath: parent, isDirectory: &isDir) {
+            do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+                throw PlanError.output(out, "cannot create its parent folder \(parent): \(error.localizedDescription)")
+            }
+        } else if !isDir.boolValue {
+            throw PlanError.output(out, "its parent \(parent) is not a folder")
         }
         let temp = (parent as NSString).appendingPathComponent(".\(leaf).crucible-partial-\(getpid())")
         try? fm.removeItem(atPath: temp)
