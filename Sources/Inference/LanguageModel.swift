@@ -23,6 +23,13 @@ public struct Logits: Sendable {
     public let vocabSize: Int
     public var values: [Float]
 
+    public init(rows: Int, vocabSize: Int, values: [Float]) {
+        precondition(values.count == rows * vocabSize, "Logits: values must hold rows × vocabSize floats")
+        self.rows = rows
+        self.vocabSize = vocabSize
+        self.values = values
+    }
+
     /// The logits of row `r`.
     public func row(_ r: Int) -> ArraySlice<Float> {
         values[(r * vocabSize)..<((r + 1) * vocabSize)]
