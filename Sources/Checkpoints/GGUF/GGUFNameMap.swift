@@ -1,0 +1,153 @@
+import Tensors
+
+/// A canonical tensor served from (part of) one stored GGUF tensor.
+struct GGUFServedTensor: Sendable {
+    /// Hugging Face name, shape (outermost first) and the type values are read as.
+    let info: TensorInfo
+    /// Index into `GGUFFile.rawTensors`.
+    let raw: Int
+    /// First stored element (non-zero for one expert of a stacked `*_exps` tensor).
+    let elementOffset: Int
+    /// Set for Llama Q/K projections: the head count of llama.cpp's row permutation, to be undone on read.
+    let permutedHeads: Int?
+}
+
+/// Maps llama.cpp's tensor names and layouts to the Hugging Face ones, once, at the border.
+///
+/// Names follow llama.cpp's `llama-arch.cpp` tables (`token_embd`, `blk.%d.attn_q`, `blk.%d.ffn_gate_exps`...).
+/// GGUF lists dimensions innermost first, so shapes are reversed. For the `llama` architecture the converter
+/// (`convert_hf_to_gguf.py`, `LlamaModel.permute`) reorders the rows of Q and K (weights and biases) within each
+/// head from the rotate-half RoPE layout to the interleaved one: row `h·d + i·d/2 + j` of Hugging Face's tensor
+/// (head `h`, half `i`, pair `j`, head size `d`) is stored at row `h·d + 2j + i`. Reading undoes it.
+enum GGUFNameMap {
+    /// Per-layer tensors: GGUF base name → Hugging Face name inside `model.layers.N.`.
+    static let layerNames: [String: String] = [
+        "attn_q": "self_attn.q_proj",
+        "attn_k": "self_attn.k_proj",
+        "attn_v": "self_attn.v_proj",
+        "attn_output": "self_attn.o_proj",
+        "attn_q_norm": "self_attn.q_norm",
+        "attn_k_norm": "self_attn.k_norm",
+        "attn_norm": "input_layernorm",
+        "ffn_norm": "post_attention_layernorm",
+        "ffn_gate": "mlp.gate_proj",
+        "ffn_up": "mlp.up_proj",
+        "ffn_down": "mlp.down_proj",
+        "ffn_gate_inp": "block_sparse_moe.gate",
+    ]
+
+    /// Mixtral expert tensors: GGUF base name → expert weight (w1 = gate, w2 = down, w3 = up).
+    static let expertNames: [String: String] = ["ffn_gate": "w1", "ffn_down": "w2", "ffn_up": "w3"]
+
+    /// Whole-model tensors.
+    static let globalNames: [String: String] = [
+        "token_embd.weight": "model.embed_tokens.weight",
+        "output_norm.weight": "model.norm.weight",
+        "output.weight": "lm_head.weight",
+    ]
+
+    /// Tensors llama.cpp derives from the config (RoPE frequency factors); Hugging Face has no counterpart.
+    static func isDerived(_ name: String) -> Bool {
+        name.hasPrefix("rope_freqs.") || name.hasPrefix("rope_factors_") || name.hasSuffix(".attn_rot_embd")
+    }
+
+    /// Architectures whose converter permutes the Q/K rows.
+    static let permutingArchitectures: Set<String> = ["llama"]
+
+    /// The stored GGUF row of Hugging Face row `row` of a Q or K tensor with `rows` rows and `heads` heads.
+    @inline(__always)
+    static func storedRow(_ row: Int, rows: Int, heads: Int) -> Int {
+        let headDim = rows / heads
+        let half = headDim / 2
+        let h = row / headDim
+        let rem = row - h * headDim
+        let i = rem / half
+        let j = rem - i * half
+        return h * headDim + 2 * j + i
+    }
+
+    /// The Hugging Face tensors served by a file, in file order (stacked experts expanded in expert order).
+    static func canonicalTensors(_ raws: [GGUFTensorInfo], metadata: [String: GGUFValue], file: String) throws -> [GGUFServedTensor] {
+        let arch = metadata["general.architecture"]?.stringValue ?? ""
+        let permutes = permutingArchitectures.contains(arch)
+        var result: [GGUFServedTensor] = []
+        var taken = Set<String>()
+
+        func add(_ name: String, _ shape: [Int], _ raw: Int, _ t: GGUFTensorInfo, offset: Int = 0, heads: Int? = nil) throws {
+            guard taken.insert(name).inserted else {
+                throw CheckpointError.invalidHeader(file: file, reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
+            }
+            let dtype = t.type.plainDType.flatMap { $0.isFloatingPoint ? $0 : nil } ?? .f32
+            result.append(GGUFServedTensor(info: TensorInfo(name: name, dtype: dtype, shape: shape, storage: t.type.name),
+                                           raw: raw, elementOffset: offset, permutedHeads: heads))
+        }
+
+        /// Head count for layer `layer` from `<arch>.attention.<key>` (a number or a per-layer array).
+        func headCount(_ key: String, layer: Int) -> Int? {
+            guard let v = metadata["\(arch).attention.\(key)"] else { return nil }
+            if let n = v.intValue { return n }
+            if let a = v.intArray, layer < a.count { return a[layer] }
+            return nil
+        }
+
+        for (index, t) in raws.enumerated() {
+            let shape = Array(t.dims.reversed())
+            if let global = globalNames[t.name] {
+                try add(global, shape, index, t)
+                continue
+            }
+            if isDerived(t.name) { continue }
+            guard let (layer, base, expert, suffix) = parseLayerName(t.name) else {
+                try add(t.name, shape, index, t)   // unknown: served under its GGUF name
+                continue
+            }
+            let prefix = "model.layers.\(layer)."
+            if let expert {
+                // Older Mixtral files: one tensor per expert, `blk.N.ffn_gate.E.weight`.
+                guard let w = expertNames[base] else { try add(t.name, shape, index, t); continue }
+                try add(prefix + "block_sparse_moe.experts.\(expert).\(w).\(suffix)", shape, index, t)
+                continue
+            }
+            if base.hasSuffix("_exps"), let w = expertNames[String(base.dropLast(5))] {
+                // Stacked experts: GGUF dims [inner, outer, experts] → per expert HF [outer, inner].
+                guard t.dims.count == 3 else {
+                    throw CheckpointError.invalidTensor(file: file, tensor: t.name,
+                        reason: "stacked expert tensor has \(t.dims.count) dimensions, expected 3")
+                }
+                let perExpert = t.dims[0] * t.dims[1]
+                for e in 0..<t.dims[2] {
+                    try add(prefix + "block_sparse_moe.experts.\(e).\(w).\(suffix)", [t.dims[1], t.dims[0]], index, t,
+                            offset: e * perExpert)
+                }
+                continue
+            }
+            guard let hf = layerNames[base] else { try add(t.name, shape, index, t); continue }
+            var heads: Int? = nil
+            if permutes, base == "attn_q" || base == "attn_k" {
+                let key = base == "attn_q" ? "head_count" : "head_count_kv"
+                guard let n = headCount(key, layer: layer) ?? (base == "attn_k" ? headCount("head_count", layer: layer) : nil),
+                      n > 0 else {
+                    throw CheckpointError.invalidHeader(file: file,
+                        reason: "\(arch).attention.head_count is missing, so the Q/K rows of '\(t.name)' cannot be restored")
+                }
+                let rows = shape.first ?? 0
+                guard rows % (2 * n) == 0 else {
+                    throw CheckpointError.invalidTensor(file: file, tensor: t.name,
+                        reason: "\(rows) rows cannot be split into \(n) heads of even size to undo the Q/K permutation")
+                }
+                heads = n
+            }
+            try add(prefix + hf + "." + suffix, shape, index, t, heads: heads)
+        }
+        return result
+    }
+
+    /// Splits `blk.N.base.suffix` or `blk.N.base.E.suffix` (per-expert) into its parts.
+    static func parseLayerName(_ name: String) -> (layer: Int, base: String, expert: Int?, suffix: String)? {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 || parts.count == 5, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0 else { return nil }
+        if parts.count == 4 { return (layer, String(parts[2]), nil, String(parts[3])) }
+        guard let e = Int(parts[3]), e >= 0 else { return nil }
+        return (layer, String(parts[2]), e, String(parts[4]))
+    }
+}
