@@ -1,0 +1,51 @@
+import Foundation
+import Checkpoints
+
+/// Opens the tokenizer of a model.
+public enum TokenizerLoader {
+    /// Loads the tokenizer at `path`: a model folder (`tokenizer.json`, plus `tokenizer_config.json` if
+    /// present), a `tokenizer.json` file, or a `.gguf` file (its `tokenizer.ggml.*` metadata).
+    /// - Throws: `TokenizerError` naming the file for missing files and unsupported or malformed
+    ///   tokenizers; `CheckpointError` for a GGUF file that cannot be read.
+    public static func load(path: String) throws -> Tokenizer {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw TokenizerError.fileNotFound(path: path)
+        }
+        if isFolder.boolValue {
+            let json = (path as NSString).appendingPathComponent("tokenizer.json")
+            guard FileManager.default.fileExists(atPath: json) else { throw TokenizerError.fileNotFound(path: json) }
+            return try loadTokenizerJSON(path: json)
+        }
+        if path.lowercased().hasSuffix(".gguf") {
+            let file = try GGUFFile(path: path)
+            return try load(ggufMetadata: file.metadata, file: path)
+        }
+        if path.lowercased().hasSuffix(".json") {
+            return try loadTokenizerJSON(path: path)
+        }
+        throw TokenizerError.unsupported(kind: "tokenizer file", value: (path as NSString).lastPathComponent, file: path)
+    }
+
+    /// Builds a tokenizer from GGUF metadata (the `tokenizer.ggml.*` keys); `file` is used in messages.
+    public static func load(ggufMetadata metadata: [String: GGUFValue], file: String) throws -> Tokenizer {
+        try GGUFVocabularyLoader.load(metadata: metadata, file: file)
+    }
+
+    /// Loads a Hugging Face `tokenizer.json`, reading `tokenizer_config.json` beside it when present.
+    static func loadTokenizerJSON(path: String) throws -> Tokenizer {
+        let root = try parseJSON(path)
+        let configPath = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
+        let config = FileManager.default.fileExists(atPath: configPath) ? try parseJSON(configPath) : nil
+        return try TokenizerJSONLoader.load(root, config: config, file: path)
+    }
+
+    private static func parseJSON(_ path: String) throws -> JSONValue {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
+        do {
+            return try JSONValue.parse(data)
+        } catch let e as JSONParseError {
+            throw TokenizerError.malformed(file: path, reason: e.description)
+        }
+    }
+}

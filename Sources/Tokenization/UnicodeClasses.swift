@@ -1,0 +1,35 @@
+/// The three Unicode classes the split patterns ask about: `\p{L}`, `\p{N}` and `\s` (the White_Space
+/// property, which is what both the Rust `regex` crate and llama.cpp's tables use for `\s`).
+/// Everything else (punctuation, symbols, marks, controls, unassigned code points) is "other".
+struct ScalarClass: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let letter = ScalarClass(rawValue: 1)
+    static let number = ScalarClass(rawValue: 2)
+    static let whitespace = ScalarClass(rawValue: 4)
+
+    /// Class of one scalar value. The Basic Multilingual Plane is looked up in a table built once;
+    /// the rare scalars above it ask the standard library directly.
+    @inline(__always)
+    static func of(_ value: UInt32) -> ScalarClass {
+        if value < 0x10000 { return ScalarClass(rawValue: bmpTable[Int(value)]) }
+        return compute(value)
+    }
+
+    private static let bmpTable: [UInt8] = (0..<0x10000).map { compute(UInt32($0)).rawValue }
+
+    private static func compute(_ value: UInt32) -> ScalarClass {
+        guard let scalar = Unicode.Scalar(value) else { return [] }  // surrogates never reach here
+        var result: ScalarClass = []
+        let properties = scalar.properties
+        switch properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
+            result.insert(.letter)
+        case .decimalNumber, .letterNumber, .otherNumber:
+            result.insert(.number)
+        default:
+            break
+        }
+        if properties.isWhitespace { result.insert(.whitespace) }
+        return result
+    }
+}
