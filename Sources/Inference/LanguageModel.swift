@@ -86,6 +86,14 @@ public final class LanguageModel {
         BLAS.setThreads(self.threads)
     }
 
+    /// Opens a checkpoint by path: a Hugging Face folder (`config.json` + safetensors) or a `.gguf` file
+    /// (its metadata turned into the equivalent config, tensors served under Hugging Face names).
+    public convenience init(path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let checkpoint = try Checkpoint.open(path)
+        let config = try ModelConfig(json: checkpoint.config, file: checkpoint.configPath)
+        try self.init(source: checkpoint.source, config: config, threads: threads)
+    }
+
     /// Opens a Hugging Face checkpoint folder (`config.json` + safetensors).
     public convenience init(folder path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         let folder = try CheckpointFolder(path: path)
