@@ -92,16 +92,27 @@ public struct PerplexityEvaluator {
                 throw EvaluationError.logitsFileMismatch(path: reference.path, reason: "vocabulary of \(reference.vocabSize) tokens, the model has \(out.vocabSize)")
             }
             let v = out.vocabSize
+            // Targets are the stream's own tokens (the BOS overwrite only touches position 0).
+            let targets = Array(tokens[(c * ctx + first + 1)..<(c * ctx + first + 1 + scored)])
+            if let bad = targets.firstIndex(where: { $0 < 0 || $0 >= v }) {
+                throw EvaluationError.invalidOption("token \(targets[bad]) at \(c * ctx + first + 1 + bad) is outside the vocabulary of \(v)")
+            }
             try out.values.withUnsafeBufferPointer { all in
-                for i in 0..<scored {
-                    let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
-                    // Targets are the stream's own tokens (the BOS overwrite only touches position 0).
-                    let target = tokens[c * ctx + first + i + 1]
-                    guard target >= 0 && target < v else {
-                        throw EvaluationError.invalidOption("token \(target) at \(c * ctx + first + i + 1) is outside the vocabulary of \(v)")
+                // Rows are scored in parallel, then added in order, so the sum does not depend on scheduling.
+                var nlls = [Double](repeating: 0, count: scored)
+                nlls.withUnsafeMutableBufferPointer { dest in
+                    let d = dest.baseAddress!
+                    parallelFor(scored) { i in
+                        let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
+                        d[i] = PerplexityProtocol.negativeLogLikelihood(row, target: targets[i])
                     }
-                    stats.add(PerplexityProtocol.negativeLogLikelihood(row, target: target))
-                    if let reference { kl?.add(logits: row, record: reference.record(chunk: c, position: i), target: target) }
+                }
+                for i in 0..<scored {
+                    stats.add(nlls[i])
+                    if let reference {
+                        let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
+                        kl?.add(logits: row, record: reference.record(chunk: c, position: i), target: targets[i])
+                    }
                 }
                 try saveLogits?.append(logits: UnsafeBufferPointer(rebasing: all[0..<(scored * v)]), rows: scored)
             }

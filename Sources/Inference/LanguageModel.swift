@@ -47,7 +47,8 @@ public final class LanguageModel {
     public let config: ModelConfig
     public let source: TensorSource
     public let rope: RotaryEmbedding
-    /// Cores used by matrix products (OpenBLAS) and attention heads.
+    /// Cores used by matrix products and attention heads. During `forward` OpenBLAS runs single-threaded
+    /// and the engine splits each product over these cores itself; afterwards OpenBLAS gets all cores back.
     public let threads: Int
     let layout: WeightLayout
     let reader: WeightReader
@@ -63,6 +64,7 @@ public final class LanguageModel {
     private let gathered = ScratchBuffer()   // [tokens, hidden] (MoE: rows routed to one expert)
     private let routerLogits = ScratchBuffer() // [tokens, experts]
     private var scores: [ScratchBuffer] = [] // per worker [queryBlock, keys]
+    private var logitsStorage: [Float] = []  // [rows, vocab], reused when the caller no longer holds it
     // Weights in float32, one matrix at a time.
     private let matrixScratch = ScratchBuffer()
     private let vectorScratch = ScratchBuffer()
@@ -83,7 +85,7 @@ public final class LanguageModel {
         self.layout = try WeightLayout(config: config, source: source)
         self.reader = WeightReader(source: source, threads: self.threads)
         scores = (0..<self.threads).map { _ in ScratchBuffer() }
-        BLAS.setThreads(self.threads)
+
     }
 
     /// Opens a checkpoint by path: a Hugging Face folder (`config.json` + safetensors) or a `.gguf` file
@@ -123,6 +125,8 @@ public final class LanguageModel {
             throw InferenceError.invalidArgument("logitsFrom \(logitsFrom) is outside 0...\(t)")
         }
         let cache = cache ?? makeCache(capacity: t)
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
         let start = cache.count
         guard start + t <= cache.capacity else {
             throw InferenceError.contextOverflow(needed: start + t, capacity: cache.capacity)
@@ -147,14 +151,14 @@ public final class LanguageModel {
 
             // h = x + o_proj(attention(rope(q), rope(k), v))  with q, k, v from input_layernorm(x)
             let inputNorm = try reader.floats(layer.inputNorm, range: 0..<h, scratch: vectorScratch)
-            Kernels.rmsNorm(x, weight: inputNorm, eps: eps, rows: t, width: h, into: xn)
+            Kernels.rmsNorm(x, weight: inputNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
             let q = query.reserve(t * c.queryWidth)
             try linear(layer.q, input: xn, rows: t, output: q, ldc: c.queryWidth)
             let keys = cache.keys[l] + start * c.kvWidth, values = cache.values[l] + start * c.kvWidth
             try linear(layer.k, input: xn, rows: t, output: keys, ldc: c.kvWidth)
             try linear(layer.v, input: xn, rows: t, output: values, ldc: c.kvWidth)
-            rope.apply(q, rows: t, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim, firstPosition: start)
-            rope.apply(keys, rows: t, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim, firstPosition: start)
+            rope.apply(q, rows: t, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim, firstPosition: start, threads: threads)
+            rope.apply(keys, rows: t, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim, firstPosition: start, threads: threads)
             let attn = attention.reserve(t * c.queryWidth)
             attend(query: q, layer: l, cache: cache, start: start, rows: t, output: attn)
             let o = projected.reserve(t * h)
@@ -163,7 +167,7 @@ public final class LanguageModel {
 
             // x = h + mlp(post_attention_layernorm(h))
             let postNorm = try reader.floats(layer.postAttentionNorm, range: 0..<h, scratch: vectorScratch)
-            Kernels.rmsNorm(x, weight: postNorm, eps: eps, rows: t, width: h, into: xn)
+            Kernels.rmsNorm(x, weight: postNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
             switch layer.feedForward {
             case let .dense(mlp):
                 try swiGLU(mlp, input: xn, rows: t, output: o)
@@ -175,7 +179,7 @@ public final class LanguageModel {
         cache.count = start + t
 
         let finalNorm = try reader.floats(layout.finalNorm, range: 0..<h, scratch: vectorScratch)
-        Kernels.rmsNorm(x, weight: finalNorm, eps: eps, rows: t, width: h, into: xn)
+        Kernels.rmsNorm(x, weight: finalNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
         tap?(.finalNorm, UnsafeBufferPointer(start: xn, count: t * h))
         return try outputLogits(normed: xn + logitsFrom * h, rows: t - logitsFrom)
     }
@@ -186,11 +190,30 @@ public final class LanguageModel {
     private func linear(_ w: LinearWeight, input: UnsafePointer<Float>, rows: Int,
                         output: UnsafeMutablePointer<Float>, ldc: Int) throws {
         let weight = try reader.floats(w.tensor, range: w.elements, scratch: matrixScratch)
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: w.rows, k: w.cols, alpha: 1,
-                   a: input, lda: w.cols, b: weight, ldb: w.cols, beta: 0, c: output, ldc: ldc)
+        product(input, weight, output, m: rows, n: w.rows, k: w.cols, ldc: ldc)
         if let biasName = w.bias {
             let bias = try reader.floats(biasName, range: 0..<w.rows, scratch: biasScratch)
             Kernels.addBias(output, bias: bias, rows: rows, width: w.rows, stride: ldc)
+        }
+    }
+
+    /// `c[m, n] = a[m, k] · b[n, k]ᵀ` (c rows `ldc` apart), the n output columns split over the cores, each
+    /// part a single-threaded sgemm. Sharing the cores out ourselves (instead of OpenBLAS's own threads)
+    /// keeps idle workers blocked rather than spinning, which matters on a machine shared with other work.
+    private func product(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                         m: Int, n: Int, k: Int, ldc: Int) {
+        let parts = m * n * k >= 1 << 18 ? min(threads, max(1, n / 16)) : 1
+        if parts == 1 {
+            BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1,
+                       a: a, lda: k, b: b, ldb: k, beta: 0, c: c, ldc: ldc)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            // Column boundaries on multiples of 16 keep the kernels' vector tiles whole.
+            let n0 = (n * part / parts) & ~15, n1 = part == parts - 1 ? n : (n * (part + 1) / parts) & ~15
+            guard n1 > n0 else { return }
+            BLAS.sgemm(transA: false, transB: true, m: m, n: n1 - n0, k: k, alpha: 1,
+                       a: a, lda: k, b: b + n0 * k, ldb: k, beta: 0, c: c + n0, ldc: ldc)
         }
     }
 
@@ -201,7 +224,7 @@ public final class LanguageModel {
         let gate = gateActs.reserve(rows * width), up = upActs.reserve(rows * width)
         try linear(mlp.gate, input: input, rows: rows, output: gate, ldc: width)
         try linear(mlp.up, input: input, rows: rows, output: up, ldc: width)
-        Kernels.siluMultiply(gate, up, count: rows * width)
+        Kernels.siluMultiply(gate, up, count: rows * width, threads: threads)
         try linear(mlp.down, input: gate, rows: rows, output: output, ldc: mlp.down.rows)
     }
 
@@ -256,9 +279,7 @@ public final class LanguageModel {
         let workers = min(threads, tasks)
         let buffers = (0..<workers).map { scores[$0].reserve(block * (start + rows)) }
 
-        // Each worker calls single-threaded sgemm; the cores are shared out by task instead.
-        if workers > 1 { BLAS.setThreads(1) }
-        defer { if workers > 1 { BLAS.setThreads(threads) } }
+        // Each worker calls single-threaded sgemm; the cores are shared out by task.
         let run = { (worker: Int) in
             let s = buffers[worker]
             var task = worker
@@ -301,17 +322,18 @@ public final class LanguageModel {
     private func outputLogits(normed: UnsafePointer<Float>, rows: Int) throws -> Logits {
         let v = config.vocabSize, h = config.hiddenSize
         guard rows > 0 else { return Logits(rows: 0, vocabSize: v, values: []) }
-        var values = [Float](repeating: 0, count: rows * v)
-        try values.withUnsafeMutableBufferPointer { out in
+        // The storage is kept between calls: once the caller has dropped the previous logits the array is
+        // uniquely referenced again and is refilled in place (no fresh 50 MB, no page faults, per window).
+        if logitsStorage.count != rows * v { logitsStorage = [Float](repeating: 0, count: rows * v) }
+        try logitsStorage.withUnsafeMutableBufferPointer { out in
             var r0 = 0
             while r0 < v {
                 let r1 = min(v, r0 + Self.headBlockRows)
                 let block = try reader.floats(layout.outputHead, range: (r0 * h)..<(r1 * h), scratch: matrixScratch)
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: r1 - r0, k: h, alpha: 1,
-                           a: normed, lda: h, b: block, ldb: h, beta: 0, c: out.baseAddress! + r0, ldc: v)
+                product(normed, block, out.baseAddress! + r0, m: rows, n: r1 - r0, k: h, ldc: v)
                 r0 = r1
             }
         }
-        return Logits(rows: rows, vocabSize: v, values: values)
+        return Logits(rows: rows, vocabSize: v, values: logitsStorage)
     }
 }

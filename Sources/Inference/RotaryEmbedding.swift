@@ -42,11 +42,13 @@ public struct RotaryEmbedding: Sendable {
 
     /// Rotates `rows` vectors in place. Row r holds `heads` heads of `headDim` values at stride
     /// `rowStride` and sits at absolute position `firstPosition + r`.
-    func apply(_ data: UnsafeMutablePointer<Float>, rows: Int, rowStride: Int, heads: Int, headDim: Int, firstPosition: Int) {
+    func apply(_ data: UnsafeMutablePointer<Float>, rows: Int, rowStride: Int, heads: Int, headDim: Int, firstPosition: Int,
+               threads: Int = 1) {
         let half = headDim / 2
+        Kernels.split(rows, cost: rows * heads * headDim * 4, threads: threads) { range in
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { table in
             let cosTable = table.baseAddress!, sinTable = table.baseAddress! + half
-            for r in 0..<rows {
+            for r in range {
                 let position = Float(firstPosition + r)
                 for i in 0..<half {
                     // float32 angle, as transformers forms position · invFreq in float32.
@@ -64,6 +66,7 @@ public struct RotaryEmbedding: Sendable {
                     }
                 }
             }
+        }
         }
     }
 }
