@@ -62,9 +62,8 @@ struct PerplexityCommand: ParsableCommand {
         let result: PerplexityResult
         do {
             result = try job.run { p in
-                let rate = Double(p.chunk * (self.ctx ?? 512)) / max(p.seconds, 1e-9)
                 FileHandle.standardError.write(Data(String(format: "[%d/%d] PPL %.4f  (%.1f s, %.0f tokens/s)\n",
-                                                           p.chunk, p.chunks, p.runningPerplexity, p.seconds, rate).utf8))
+                                                           p.chunk, p.chunks, p.runningPerplexity, p.seconds, p.tokensPerSecond).utf8))
             }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -152,7 +152,7 @@ public struct KLDivergenceReport: Sendable, Equatable {
         lines += ["", "====== Token probability statistics ======",
                   "Mean    Δp: \(f(100 * meanProbabilityDelta.mean, 3)) ± \(f(100 * meanProbabilityDelta.error, 3)) %"]
         for (label, v) in zip(Self.percentileLabels, probabilityDeltaPercentiles) {
-            lines.append("\(label.padding(toLength: 8, withPad: " ", startingAt: 0)) Δp: \(f(100 * v, 3))%")
+            lines.append("\(label.padding(toLength: 8, withPad: " ", startingAt: 0))Δp: \(f(100 * v, 3))%")
         }
         lines.append("RMS Δp    : \(f(100 * probabilityDeltaRMS.mean, 3)) ± \(f(100 * probabilityDeltaRMS.error, 3)) %")
         lines.append("Same top p: \(f(100 * sameTop.mean, 3)) ± \(f(100 * sameTop.error, 3)) %")

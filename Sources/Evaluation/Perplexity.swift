@@ -29,6 +29,8 @@ public struct PerplexityProgress: Sendable {
     public let chunks: Int
     public let runningPerplexity: Double
     public let seconds: Double
+    /// Window tokens processed per second so far.
+    public let tokensPerSecond: Double
 }
 
 /// The outcome of a perplexity run.
@@ -116,8 +118,9 @@ public struct PerplexityEvaluator {
                 }
                 try saveLogits?.append(logits: UnsafeBufferPointer(rebasing: all[0..<(scored * v)]), rows: scored)
             }
+            let elapsed = Date().timeIntervalSince(started)
             progress?(PerplexityProgress(chunk: c + 1, chunks: chunks, runningPerplexity: stats.perplexity,
-                                         seconds: Date().timeIntervalSince(started)))
+                                         seconds: elapsed, tokensPerSecond: Double((c + 1) * ctx) / max(elapsed, 1e-9)))
         }
         let seconds = Date().timeIntervalSince(started)
         return PerplexityResult(
