@@ -107,7 +107,7 @@ final class ModelPerplexityTests: XCTestCase {
         let dir = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("bad.kld").path
-        FileManager.default.createFile(atPath: path, contents: Data("_logits_".utf8) + Data(repeating: 1, count: 40))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("_logits_".utf8) + Data(repeating: 1, count: 40)))
         XCTAssertThrowsError(try LogitsFile(path: path)) { error in
             XCTAssertTrue("\(error)".contains(path), "\(error)")
         }
