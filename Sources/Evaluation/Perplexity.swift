@@ -14,12 +14,16 @@ public struct PerplexityOptions: Sendable, Equatable {
     public var maxChunks: Int?
     /// The BOS id written over each window's first token, or nil when the vocabulary adds no BOS.
     public var bosToken: Int?
+    /// Cores used to score the rows of a window (the model has its own setting).
+    public var threads: Int
 
-    public init(contextLength: Int = 512, batchSize: Int = 512, maxChunks: Int? = nil, bosToken: Int? = nil) {
+    public init(contextLength: Int = 512, batchSize: Int = 512, maxChunks: Int? = nil, bosToken: Int? = nil,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.contextLength = contextLength
         self.batchSize = batchSize
         self.maxChunks = maxChunks
         self.bosToken = bosToken
+        self.threads = max(1, threads)
     }
 }
 
@@ -104,7 +108,7 @@ public struct PerplexityEvaluator {
                 var nlls = [Double](repeating: 0, count: scored)
                 nlls.withUnsafeMutableBufferPointer { dest in
                     let d = dest.baseAddress!
-                    parallelFor(scored) { i in
+                    parallelFor(scored, threads: options.threads) { i in
                         let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
                         d[i] = PerplexityProtocol.negativeLogLikelihood(row, target: targets[i])
                     }

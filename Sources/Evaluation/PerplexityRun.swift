@@ -62,7 +62,7 @@ public struct PerplexityRun {
             guard let dataPath else { throw EvaluationError.invalidOption("--data FILE is required (unless --kl-ref gives the tokens)") }
             tokens = try Self.tokens(ofTextFile: dataPath, tokenizer: tokenizer)
         }
-        let options = PerplexityOptions(contextLength: ctx, batchSize: batchSize, maxChunks: maxChunks, bosToken: bos)
+        let options = PerplexityOptions(contextLength: ctx, batchSize: batchSize, maxChunks: maxChunks, bosToken: bos, threads: threads)
         let evaluator = PerplexityEvaluator(options: options)
         var writer: LogitsFileWriter? = nil
         if let saveLogitsPath {
