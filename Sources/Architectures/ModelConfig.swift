@@ -16,6 +16,9 @@ public struct ModelConfig: Sendable, Equatable {
         case linear(factor: Double)
         /// Llama 3.1 band-wise scaling (high frequencies kept, low divided by `factor`, smooth in between).
         case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalMaxPositions: Int)
+        /// Inverse frequency i divided by `divisors[i]`: how llama.cpp stores Llama 3.1 scaling in a GGUF
+        /// file (the `rope_freqs` tensor) instead of config keys.
+        case frequencyDivisors([Float])
     }
 
     /// Sparse mixture-of-experts feed-forward (Mixtral).

@@ -92,7 +92,20 @@ public final class LanguageModel {
     /// (its metadata turned into the equivalent config, tensors served under Hugging Face names).
     public convenience init(path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         let checkpoint = try Checkpoint.open(path)
-        let config = try ModelConfig(json: checkpoint.config, file: checkpoint.configPath)
+        var config = try ModelConfig(json: checkpoint.config, file: checkpoint.configPath)
+        // llama.cpp keeps Llama 3.1 RoPE scaling as a `rope_freqs` tensor (one divisor per frequency),
+        // which has no Hugging Face name and so is read here, from the file as stored.
+        if let gguf = checkpoint.source as? GGUFFile, let freqs = gguf.rawTensor("rope_freqs.weight") {
+            guard freqs.elementCount == config.headDim / 2 else {
+                throw InferenceError.weightShape(tensor: "rope_freqs.weight", expected: [config.headDim / 2],
+                                                 found: freqs.dims, checkpoint: path)
+            }
+            var divisors = [Float](repeating: 1, count: freqs.elementCount)
+            try divisors.withUnsafeMutableBufferPointer {
+                try gguf.readRawFloats("rope_freqs.weight", range: 0..<freqs.elementCount, into: $0.baseAddress!)
+            }
+            config.ropeScaling = .frequencyDivisors(divisors)
+        }
         try self.init(source: checkpoint.source, config: config, threads: threads)
     }
 

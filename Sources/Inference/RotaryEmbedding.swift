@@ -24,6 +24,8 @@ public struct RotaryEmbedding: Sendable {
         switch scaling {
         case .none:
             return base
+        case let .frequencyDivisors(divisors):
+            return base.enumerated().map { i, f in i < divisors.count && divisors[i] > 0 ? f / divisors[i] : f }
         case let .linear(factor):
             return base.map { $0 / Float(factor) }
         case let .llama3(factor, low, high, original):

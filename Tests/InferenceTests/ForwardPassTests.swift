@@ -78,7 +78,6 @@ final class ForwardPassTests: XCTestCase {
                 }
                 // index 0 = embeddings, i = output of layer i-1, last = final norm output.
                 seen.append(index)
-                if index == 0 && point != .layerInput(0) { return }
                 let reference = expected[(index * per)..<((index + 1) * per)]
                 let magnitude = reference.map { abs($0) }.max() ?? 1
                 var worst: Float = 0
@@ -118,6 +117,25 @@ final class ForwardPassTests: XCTestCase {
             for (a, b) in zip(ours, expected) {
                 XCTAssertEqual(Double(a), b, accuracy: max(abs(b), 1e-12) * 1e-6, "\(name) inv_freq")
             }
+        }
+    }
+}
+
+final class RopeScalingTests: XCTestCase {
+    /// llama.cpp's per-frequency divisors (GGUF `rope_freqs`) reproduce the llama3 band-wise scaling.
+    func testFrequencyDivisorsReproduceLlama3Scaling() throws {
+        let llama3 = ModelConfig.RopeScaling.llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 8192)
+        let base = RotaryEmbedding.inverseFrequencies(theta: 500_000, headDim: 128, scaling: .none)
+        let scaled = RotaryEmbedding.inverseFrequencies(theta: 500_000, headDim: 128, scaling: llama3)
+        let divisors = zip(base, scaled).map { $0 / $1 }
+        XCTAssertEqual(divisors.first!, 1, accuracy: 1e-6, "high frequencies are kept")
+        XCTAssertEqual(divisors.last!, 8, accuracy: 1e-4, "low frequencies are divided by the factor")
+        XCTAssertTrue(divisors.contains { $0 > 1.01 && $0 < 7.99 }, "a smooth band in between")
+        let viaDivisors = RotaryEmbedding.inverseFrequencies(theta: 500_000, headDim: 128, scaling: .frequencyDivisors(divisors))
+        for (a, b) in zip(viaDivisors, scaled) { XCTAssertEqual(a, b, accuracy: b * 1e-6) }
+        let linear = RotaryEmbedding.inverseFrequencies(theta: 10_000, headDim: 8, scaling: .linear(factor: 2))
+        for (a, b) in zip(linear, RotaryEmbedding.inverseFrequencies(theta: 10_000, headDim: 8, scaling: .none)) {
+            XCTAssertEqual(a, b / 2)
         }
     }
 }
