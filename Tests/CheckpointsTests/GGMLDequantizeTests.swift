@@ -62,6 +62,17 @@ final class GGMLDequantizeTests: XCTestCase {
         XCTAssertEqual(try run(.i8, [0xFF, 0x05]), [-1, 5])
     }
 
+    func testF16ConversionMatchesFloat16ForEveryBitPattern() throws {
+        var bytes: [UInt8] = []
+        for b in 0...0xFFFF { bytes += [UInt8(b & 0xFF), UInt8(b >> 8)] }
+        let x = try run(.f16, bytes)
+        for b in 0...0xFFFF {
+            let want = Float(Float16(bitPattern: UInt16(b)))
+            if want.isNaN { XCTAssertTrue(x[b].isNaN, "bits \(b)"); continue }
+            XCTAssertEqual(x[b].bitPattern, want.bitPattern, "bits \(b): \(x[b]) vs \(want)")
+        }
+    }
+
     func testQ4_0SubtractsEightFromEachNibbleAndScales() throws {
         // d = 0.5; byte j holds element j (low nibble = j) and element j+16 (high nibble = 15 - j).
         let bytes = f16(0.5) + (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }

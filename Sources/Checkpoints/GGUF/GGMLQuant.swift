@@ -43,9 +43,9 @@ func dequantizeBlocks(_ type: GGMLType, _ src: UnsafeRawPointer, blocks n: Int, 
     switch type {
     case .f32: y.update(from: src.assumingMemoryBound(to: Float.self), count: n)
     case .f16:
-        for i in 0..<n { y[i] = Float(Float16(bitPattern: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+        for i in 0..<n { y[i] = halfBitsToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
     case .bf16:
-        for i in 0..<n { y[i] = bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+        for i in 0..<n { y[i] = bf16ToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
     case .f64:
         for i in 0..<n { y[i] = Float(Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
     case .i8:
@@ -75,5 +75,24 @@ func dequantizeBlocks(_ type: GGMLType, _ src: UnsafeRawPointer, blocks n: Int, 
 /// The little-endian IEEE half at `offset`, as Float.
 @inline(__always)
 func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    halfBitsToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+}
+
+/// IEEE half → float by moving the bit fields. Without F16C the compiler lowers `Float(Float16)` to a
+/// library call, which made F16 tensors and the per-block scales the slowest part of dequantization.
+/// Normal numbers only need the exponent re-biased (15 → 127); subnormals are renormalised by letting the
+/// FPU subtract 2^-14; infinities and NaNs keep an all-ones exponent.
+@inline(__always)
+func halfBitsToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let magnitude = UInt32(h & 0x7FFF) << 13          // exponent and mantissa in float position
+    let exponent = magnitude & 0x0F80_0000
+    if exponent == 0x0F80_0000 {                      // Inf / NaN
+        return Float(bitPattern: sign | magnitude | 0x7F80_0000)
+    }
+    if exponent == 0 {                                // zero / subnormal: m · 2^-24 computed exactly
+        let value = Float(bitPattern: magnitude | 0x3880_0000) - Float(bitPattern: 0x3880_0000)
+        return Float(bitPattern: sign | value.bitPattern)
+    }
+    return Float(bitPattern: sign | (magnitude &+ 0x3800_0000))   // re-bias by (127 − 15) << 23
 }
