@@ -5,7 +5,7 @@ public struct CrucibleCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crucible",
         abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
-        subcommands: [PerplexityCommand.self, GenerateCommand.self]
+        subcommands: [PerplexityCommand.self, GenerateCommand.self, TokenizeCommand.self]
     )
     public init() {}
 }

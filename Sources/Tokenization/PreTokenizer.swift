@@ -13,6 +13,14 @@ public enum SplitRule: String, Sendable, CaseIterable {
     case qwen2
     /// `\p{N}`: every number character becomes its own piece (HF `Digits(individual_digits: true)`).
     case isolateDigits
+    /// `\p{N}+`: runs of number characters become pieces.
+    case numberRuns
+    /// `[0-9][0-9][0-9]`: groups of three ASCII digits, left to right, become pieces.
+    case digitTriples
+    /// `[\p{P}\$\+<=>\^~\|]+`: runs of punctuation and those ASCII symbols (llama.cpp's `default`).
+    case punctuationRuns
+    /// `[\p{P}\$\+<=>\^~\|`]+`: the same with the backtick (llama.cpp's `falcon`).
+    case punctuationRunsWithBacktick
 }
 
 /// A sequence of split rules (see `SplitRule`).
@@ -33,8 +41,25 @@ public struct PreTokenizer: Sendable, Equatable {
             return PreTokenizer(rules: [.gpt2])
         case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b":
             return PreTokenizer(rules: [.isolateDigits, .gpt2])
+        case "default":
+            return PreTokenizer(rules: [.punctuationRuns, .gpt2, .numberRuns, .digitTriples])
+        case "falcon":
+            return PreTokenizer(rules: [.punctuationRunsWithBacktick, .gpt2, .digitTriples])
         default:
             return nil
+        }
+    }
+
+    /// The pieces `text` is cut into (for inspection and tests; encoding works on scalars directly).
+    public func split(_ text: String) -> [String] {
+        let scalars = text.unicodeScalars.map(\.value)
+        let ends = scalars.withUnsafeBufferPointer { split($0) }
+        var start = 0
+        return ends.map { end in
+            defer { start = end }
+            var piece = String.UnicodeScalarView()
+            for v in scalars[start..<end] { piece.append(Unicode.Scalar(v)!) }
+            return String(piece)
         }
     }
 
@@ -66,7 +91,7 @@ private struct PieceScanner {
     @inline(__always) func isNumber(_ i: Int) -> Bool { i < hi && cls(i).contains(.number) }
     @inline(__always) func isSpace(_ i: Int) -> Bool { i < hi && cls(i).contains(.whitespace) }
     /// `[^\s\p{L}\p{N}]`
-    @inline(__always) func isOther(_ i: Int) -> Bool { i < hi && cls(i).isEmpty }
+    @inline(__always) func isOther(_ i: Int) -> Bool { i < hi && cls(i).isDisjoint(with: .word) }
     @inline(__always) func isNewline(_ i: Int) -> Bool { i < hi && (scalars[i] == 0x0A || scalars[i] == 0x0D) }
 
     func scan(_ rule: SplitRule, into ends: inout [Int]) {
@@ -75,6 +100,10 @@ private struct PieceScanner {
         case .llama3: scanLlama3(maxDigits: 3, into: &ends)
         case .qwen2: scanLlama3(maxDigits: 1, into: &ends)
         case .isolateDigits: scanDigits(into: &ends)
+        case .numberRuns: scanRuns(of: { $0.isNumber($1) }, into: &ends)
+        case .punctuationRuns: scanRuns(of: { $0.isPunctuation($1, backtick: false) }, into: &ends)
+        case .punctuationRunsWithBacktick: scanRuns(of: { $0.isPunctuation($1, backtick: true) }, into: &ends)
+        case .digitTriples: scanDigitTriples(into: &ends)
         }
     }
 
@@ -170,6 +199,43 @@ private struct PieceScanner {
             }
             ends.append(pos)
         }
+    }
+
+    /// `\p{P}` or one of the ASCII symbols `$ + < = > ^ ~ |` (and `` ` `` when asked).
+    func isPunctuation(_ i: Int, backtick: Bool) -> Bool {
+        guard i < hi else { return false }
+        switch scalars[i] {
+        case 0x24, 0x2B, 0x3C, 0x3D, 0x3E, 0x5E, 0x7E, 0x7C: return true
+        case 0x60: return backtick
+        default: return cls(i).contains(.punctuation)
+        }
+    }
+
+    /// Maximal runs of matching scalars are pieces; so are the stretches between them.
+    func scanRuns(of matches: (PieceScanner, Int) -> Bool, into ends: inout [Int]) {
+        var pos = lo
+        while pos < hi {
+            let inRun = matches(self, pos)
+            while pos < hi && matches(self, pos) == inRun { pos += 1 }
+            ends.append(pos)
+        }
+    }
+
+    func scanDigitTriples(into ends: inout [Int]) {
+        func isDigit(_ i: Int) -> Bool { i < hi && scalars[i] >= 0x30 && scalars[i] <= 0x39 }
+        var pos = lo
+        var gapStart = lo
+        while pos < hi {
+            if isDigit(pos) && isDigit(pos + 1) && isDigit(pos + 2) {
+                if gapStart < pos { ends.append(pos) }
+                pos += 3
+                ends.append(pos)
+                gapStart = pos
+            } else {
+                pos += 1
+            }
+        }
+        if gapStart < hi { ends.append(hi) }
     }
 
     func scanDigits(into ends: inout [Int]) {

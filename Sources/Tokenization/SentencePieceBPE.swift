@@ -7,8 +7,20 @@ struct SentencePieceBPE: Sendable {
     /// Token for each byte value: `<0xXX>`, else the one-byte string, else nil.
     private let byteTokens: [Int?]
     private let unknownID: Int?
+    /// True when no token has a `▁` right after another character, so no token can span a point in the
+    /// text where a `▁` follows a non-`▁` character. The text is then cut into words there and each word
+    /// merged on its own (and cached), which gives the same tokens as one pass over the whole text.
+    private let splitsAtWordStarts: Bool
 
     init(vocabulary: Vocabulary, unknownID: Int?) {
+        splitsAtWordStarts = !vocabulary.bytes.contains { token in
+            var p = 1
+            while p + 3 <= token.count {
+                if Self.isSpaceMark(token, at: p) && !(p >= 3 && Self.isSpaceMark(token, at: p - 3)) { return true }
+                p += 1
+            }
+            return false
+        }
         byteTokens = (0..<256).map { b -> Int? in
             let hex = String(b, radix: 16, uppercase: true)
             let name = "<0x" + (hex.count == 1 ? "0" + hex : hex) + ">"
@@ -29,7 +41,47 @@ struct SentencePieceBPE: Sendable {
         static func == (a: Candidate, b: Candidate) -> Bool { a.score == b.score && a.left == b.left }
     }
 
+    @inline(__always)
+    static func isSpaceMark<C: RandomAccessCollection>(_ bytes: C, at p: C.Index) -> Bool where C.Element == UInt8, C.Index == Int {
+        bytes[p] == 0xE2 && bytes[p + 1] == 0x96 && bytes[p + 2] == 0x81
+    }
+
+    /// Appends the tokens of `text` (spaces already spelled `▁`) to `output`.
     func encode(_ text: UnsafeBufferPointer<UInt8>, vocabulary: Vocabulary, output: inout [Int]) {
+        guard splitsAtWordStarts else {
+            encodeWord(text, vocabulary: vocabulary, output: &output)
+            return
+        }
+        var cache: [[UInt8]: [Int]] = [:]
+        var word: [Int] = []
+        var start = 0
+        var p = 1
+        func flush(_ end: Int) {
+            let piece = UnsafeBufferPointer(rebasing: text[start..<end])
+            let key = Array(piece)
+            if let cached = cache[key] {
+                output.append(contentsOf: cached)
+            } else {
+                word.removeAll(keepingCapacity: true)
+                encodeWord(piece, vocabulary: vocabulary, output: &word)
+                cache[key] = word
+                output.append(contentsOf: word)
+            }
+            start = end
+        }
+        while p + 3 <= text.count {
+            if Self.isSpaceMark(text, at: p) && !(p >= 3 && Self.isSpaceMark(text, at: p - 3)) {
+                flush(p)
+                p += 3
+            } else {
+                p += 1
+            }
+        }
+        if start < text.count { flush(text.count) }
+    }
+
+    /// The merge loop over one stretch of text.
+    private func encodeWord(_ text: UnsafeBufferPointer<UInt8>, vocabulary: Vocabulary, output: inout [Int]) {
         guard !text.isEmpty else { return }
         var start: [Int32] = []
         var length: [Int32] = []

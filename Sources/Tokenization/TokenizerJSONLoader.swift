@@ -23,6 +23,9 @@ enum TokenizerJSONLoader {
         let modelType = model["type"]?.stringValue ?? "BPE"
         guard modelType == "BPE" else { throw unsupported("model type", modelType) }
         guard let vocabObject = model["vocab"]?.objectValue else { throw malformed("model.vocab is not an object") }
+        for option in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let value = model[option]?.stringValue, !value.isEmpty { throw unsupported("BPE option", "\(option) = \(value)") }
+        }
 
         // Vocabulary: model.vocab plus added_tokens (which may extend it).
         var idOf: [String: Int] = [:]
@@ -43,6 +46,10 @@ enum TokenizerJSONLoader {
             maxID = max(maxID, id)
         }
         guard maxID >= 0 else { throw malformed("the vocabulary is empty") }
+        // Ids index arrays; a stray huge id must not become a huge allocation.
+        guard maxID < max(1 << 20, 4 * (vocabObject.count + added.count)) else {
+            throw malformed("token id \(maxID) is far beyond the \(vocabObject.count + added.count) entries")
+        }
         let n = maxID + 1
         var tokens = [String](repeating: "", count: n)
         var kinds = [TokenKind](repeating: .undefined, count: n)
@@ -83,8 +90,13 @@ enum TokenizerJSONLoader {
         let preTokenizerJSON = root["pre_tokenizer"].flatMap { $0.isNull ? nil : $0 }
         let algorithm: MergeAlgorithm
         var vocabulary: Vocabulary
+        var normalizesNFC = false
         if let rules = try byteLevelRules(preTokenizerJSON, unsupported: unsupported) {
-            if let normalizer { throw unsupported("normalizer", normalizer["type"]?.stringValue ?? "?") }
+            if let normalizer {
+                // Qwen2 composes text (NFC) before splitting; nothing else is implemented.
+                guard normalizer["type"]?.stringValue == "NFC" else { throw unsupported("normalizer", normalizer["type"]?.stringValue ?? "?") }
+                normalizesNFC = true
+            }
             vocabulary = Vocabulary(tokens: tokens, kinds: kinds, scores: [Float](repeating: 0, count: n))
             let ignoreMerges = model["ignore_merges"]?.boolValue ?? false
             algorithm = .byteLevel(ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: ignoreMerges),
@@ -110,6 +122,9 @@ enum TokenizerJSONLoader {
         let bosID = tokenID(config?["bos_token"])
         let eosID = tokenID(config?["eos_token"])
         var (prefix, suffix) = try template(root["post_processor"], vocabulary: vocabulary, unsupported: unsupported, malformed: malformed)
+        if let bad = (prefix + suffix).first(where: { !(0..<n).contains($0) }) {
+            throw malformed("post_processor adds token id \(bad), outside the vocabulary")
+        }
         let tokenizerClass = config?["tokenizer_class"]?.stringValue ?? ""
         let configAddsBOS = config?["add_bos_token"]?.boolValue
         let configAddsEOS = config?["add_eos_token"]?.boolValue
@@ -123,7 +138,7 @@ enum TokenizerJSONLoader {
         let cleanup: SpaceCleanup = config?["clean_up_tokenization_spaces"]?.boolValue == true ? .huggingFace : .none
         return BPETokenizer(TokenizerSetup(vocabulary: vocabulary, algorithm: algorithm, bosID: bosID, eosID: eosID,
                                            prefixIDs: prefix, suffixIDs: suffix, cleanup: cleanup,
-                                           stripLeft: stripLeft, stripRight: stripRight))
+                                           stripLeft: stripLeft, stripRight: stripRight, composesNFC: normalizesNFC))
     }
 
     /// The split rules of a byte-level pre-tokenizer, or nil when there is none (SentencePiece style).
@@ -176,6 +191,7 @@ enum TokenizerJSONLoader {
                 : pre["pretokenizers"]?.arrayValue?.first { $0["type"]?.stringValue == "Metaspace" }
             guard let metaspace else { throw unsupported("pre-tokenizer", pre["type"]?.stringValue ?? "?") }
             if metaspace["split"]?.boolValue == true { throw unsupported("pre-tokenizer option", "Metaspace.split = true") }
+            if let normalizer { throw unsupported("normalizer", normalizer["type"]?.stringValue ?? "?") }
             if let scheme = metaspace["prepend_scheme"]?.stringValue { return scheme != "never" }
             return metaspace["add_prefix_space"]?.boolValue ?? true
         }

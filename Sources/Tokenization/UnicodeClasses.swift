@@ -1,11 +1,16 @@
-/// The three Unicode classes the split patterns ask about: `\p{L}`, `\p{N}` and `\s` (the White_Space
+/// The Unicode classes the split patterns ask about: `\p{L}`, `\p{N}`, `\p{P}` and `\s` (the White_Space
 /// property, which is what both the Rust `regex` crate and llama.cpp's tables use for `\s`).
-/// Everything else (punctuation, symbols, marks, controls, unassigned code points) is "other".
+/// Anything that is not a letter, number or whitespace (punctuation, symbols, marks, controls,
+/// unassigned code points) is "other" to the GPT-2-style patterns.
 struct ScalarClass: OptionSet, Sendable {
     let rawValue: UInt8
     static let letter = ScalarClass(rawValue: 1)
     static let number = ScalarClass(rawValue: 2)
     static let whitespace = ScalarClass(rawValue: 4)
+    /// `\p{P}` (only llama.cpp's `default` and `falcon` split rules ask about it).
+    static let punctuation = ScalarClass(rawValue: 8)
+    /// Letters, numbers and whitespace: a scalar with none of these is "other" (`[^\s\p{L}\p{N}]`).
+    static let word: ScalarClass = [.letter, .number, .whitespace]
 
     /// Class of one scalar value. The Basic Multilingual Plane is looked up in a table built once;
     /// the rare scalars above it ask the standard library directly.
@@ -26,6 +31,9 @@ struct ScalarClass: OptionSet, Sendable {
             result.insert(.letter)
         case .decimalNumber, .letterNumber, .otherNumber:
             result.insert(.number)
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
+             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            result.insert(.punctuation)
         default:
             break
         }

@@ -24,8 +24,17 @@ final class VocabularyVectorTests: XCTestCase {
         return Vectors(texts: texts, ids: ids)
     }
 
+    private static var loaded: [String: Tokenizer] = [:]
+    private static let lock = NSLock()
+
+    /// The vocabulary's tokenizer, loaded once per test run (the Llama 3 and Qwen2 files are large).
     static func tokenizer(_ name: String) throws -> Tokenizer {
-        try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-\(name).gguf"))
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = loaded[name] { return t }
+        let t = try TokenizerLoader.load(path: Fixtures.path("tokenizer-vectors/ggml-vocab-\(name).gguf"))
+        loaded[name] = t
+        return t
     }
 
     func checkVectors(_ name: String) throws {
@@ -46,4 +55,35 @@ final class VocabularyVectorTests: XCTestCase {
     func testLlamaSPMVectorsMatchLlamaCpp() throws { try checkVectors("llama-spm") }
     func testLlamaBPEVectorsMatchLlamaCpp() throws { try checkVectors("llama-bpe") }
     func testQwen2VectorsMatchLlamaCpp() throws { try checkVectors("qwen2") }
+}
+
+/// Special-token handling on the real vocabularies, as llama.cpp's partition does it.
+final class VocabularySpecialTokenTests: XCTestCase {
+    func testLlama3ControlTokensAreParsedOnlyOnRequest() throws {
+        let t = try VocabularyVectorTests.tokenizer("llama-bpe")
+        XCTAssertEqual(t.tokenID("<|begin_of_text|>"), 128000)
+        XCTAssertEqual(t.bosID, 128000)
+        XCTAssertEqual(t.eosID, 128001)
+        let parsed = t.encode("<|begin_of_text|>Hi", addSpecial: false, parseSpecial: true)
+        XCTAssertEqual(parsed.first, 128000)
+        XCTAssertEqual(parsed.count, 2)
+        let plain = t.encode("<|begin_of_text|>Hi", addSpecial: false, parseSpecial: false)
+        XCTAssertFalse(plain.contains(128000))
+        XCTAssertEqual(t.decode(plain), "<|begin_of_text|>Hi")
+    }
+
+    func testQwen2UserDefinedTokensAreAlwaysMatched() throws {
+        // Qwen2's [PAD…] tokens are user-defined (type 4): llama.cpp cuts them out even without parse_special.
+        let t = try VocabularyVectorTests.tokenizer("qwen2")
+        XCTAssertEqual(t.tokenKind(151906), .userDefined)
+        XCTAssertEqual(t.encode("a[PAD151906]b", addSpecial: true, parseSpecial: false).filter { $0 == 151906 }.count, 1)
+        XCTAssertFalse(t.encode("<|endoftext|>", addSpecial: false, parseSpecial: false).contains(151643))
+        XCTAssertEqual(t.encode("<|endoftext|>", addSpecial: false, parseSpecial: true), [151643])
+    }
+
+    func testVocabularySizesMatchTheFiles() throws {
+        XCTAssertEqual(try VocabularyVectorTests.tokenizer("llama-spm").vocabularySize, 32000)
+        XCTAssertEqual(try VocabularyVectorTests.tokenizer("llama-bpe").vocabularySize, 128256)
+        XCTAssertEqual(try VocabularyVectorTests.tokenizer("qwen2").vocabularySize, 151936)
+    }
 }
