@@ -350,3 +350,23 @@ public final class LanguageModel {
         return Logits(rows: rows, vocabSize: v, values: logitsStorage)
     }
 }
+
+extension LanguageModel {
+    /// The hidden states at the last position of `tokens` (run from position 0, no LM head): element
+    /// l < layerCount is the residual stream entering layer l (l = 0 is the token embedding), element
+    /// layerCount is the final-norm output. This is what mergekit-moe's `gate_mode: hidden` averages
+    /// over prompts (in float32 here).
+    public func lastPositionHiddenStates(_ tokens: [Int]) throws -> [[Float]] {
+        let h = config.hiddenSize
+        var states = [[Float]](repeating: [], count: config.layerCount + 1)
+        _ = try forward(tokens, logitsFrom: tokens.count) { point, rows in
+            let index: Int
+            switch point {
+            case let .layerInput(l): index = l
+            case .finalNorm: index = self.config.layerCount
+            }
+            states[index] = Array(rows[(rows.count - h)..<rows.count])
+        }
+        return states
+    }
+}

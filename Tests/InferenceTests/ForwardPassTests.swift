@@ -88,6 +88,21 @@ final class ForwardPassTests: XCTestCase {
         }
     }
 
+    func testLastPositionHiddenStatesAreTheTappedRows() throws {
+        let golden = try ForwardGolden("llama-base")
+        let model = try LanguageModel(folder: golden.checkpoint)
+        let ids = try golden.ids("text.input_ids")[0]
+        let expected = try golden.floats("text.hidden_states")
+        let h = model.config.hiddenSize, per = ids.count * h
+        let states = try model.lastPositionHiddenStates(ids)
+        XCTAssertEqual(states.count, model.config.layerCount + 1)
+        for (i, row) in states.enumerated() {
+            let reference = expected[(i * per + per - h)..<(i * per + per)]
+            let magnitude = reference.map { abs($0) }.max()!
+            for (a, b) in zip(row, reference) { XCTAssertEqual(a, b, accuracy: magnitude * 1e-4, "state \(i)") }
+        }
+    }
+
     func testLegacyConfigGivesIdenticalLogits() throws {
         try Fixtures.requireShared()
         var checked = 0
