@@ -1,0 +1,372 @@
+import Architectures
+import Checkpoints
+import Foundation
+import Tensors
+
+/// Where a `HiddenStateTap` is called during the forward pass.
+public enum HiddenStatePoint: Sendable, Equatable {
+    /// The residual stream entering decoder layer `i` (i = 0 is the token embedding; the input of
+    /// layer i is the output of layer i − 1).
+    case layerInput(Int)
+    /// The output of the final RMSNorm (what the LM head sees).
+    case finalNorm
+}
+
+/// Receives hidden states during `forward`: `rows` is `[tokens, hiddenSize]` row-major for the tokens
+/// of that call, valid only during the callback. Used for debugging and by MoE gate construction
+/// (`gate_mode: hidden`), so both read exactly what the engine computes.
+public typealias HiddenStateTap = (_ point: HiddenStatePoint, _ rows: UnsafeBufferPointer<Float>) -> Void
+
+/// Logits for a run of positions: `values` is `[rows, vocabSize]` row-major.
+public struct Logits: Sendable {
+    public let rows: Int
+    public let vocabSize: Int
+    public var values: [Float]
+
+    public init(rows: Int, vocabSize: Int, values: [Float]) {
+        precondition(values.count == rows * vocabSize, "Logits: values must hold rows × vocabSize floats")
+        self.rows = rows
+        self.vocabSize = vocabSize
+        self.values = values
+    }
+
+    /// The logits of row `r`.
+    public func row(_ r: Int) -> ArraySlice<Float> {
+        values[(r * vocabSize)..<((r + 1) * vocabSize)]
+    }
+}
+
+/// A Llama-family causal language model run on the CPU in float32: Llama, Mistral (sliding window),
+/// Qwen2 (q/k/v biases), tied embeddings, linear/llama3 RoPE scaling, explicit head_dim and Mixtral
+/// sparse MoE, from any `TensorSource` (safetensors folder, GGUF file).
+///
+/// Weights are never held as a whole float32 model: each matrix is read in its stored form and, unless it
+/// is float32 already, converted into a reused scratch just before its product. Not thread-safe: one
+/// `forward` at a time per instance (it uses itself all the cores it is given).
+public final class LanguageModel {
+    public let config: ModelConfig
+    public let source: TensorSource
+    public let rope: RotaryEmbedding
+    /// Cores used by matrix products and attention heads. During `forward` OpenBLAS runs single-threaded
+    /// and the engine splits each product over these cores itself; afterwards OpenBLAS gets all cores back.
+    public let threads: Int
+    let layout: WeightLayout
+    let reader: WeightReader
+
+    // Activations, allocated once and grown on demand ("allocate once, reuse per token").
+    private let residual = ScratchBuffer()   // [tokens, hidden]
+    private let normed = ScratchBuffer()     // [tokens, hidden]
+    private let query = ScratchBuffer()      // [tokens, heads * headDim]
+    private let attention = ScratchBuffer()  // [tokens, heads * headDim]
+    private let projected = ScratchBuffer()  // [tokens, hidden]
+    private let gateActs = ScratchBuffer()   // [tokens, intermediate]
+    private let upActs = ScratchBuffer()     // [tokens, intermediate]
+    private let gathered = ScratchBuffer()   // [tokens, hidden] (MoE: rows routed to one expert)
+    private let routerLogits = ScratchBuffer() // [tokens, experts]
+    private var scores: [ScratchBuffer] = [] // per worker [queryBlock, keys]
+    private var logitsStorage: [Float] = []  // [rows, vocab], reused when the caller no longer holds it
+    // Weights in float32, one matrix at a time.
+    private let matrixScratch = ScratchBuffer()
+    private let vectorScratch = ScratchBuffer()
+    private let biasScratch = ScratchBuffer()
+
+    /// Query rows per attention task: blocks let causal attention skip the keys after the block.
+    static let queryBlock = 64
+    /// LM-head rows converted and multiplied at a time (bounds the float32 copy of a quantized head).
+    static let headBlockRows = 4096
+
+    /// Builds the model over `source`, checking every tensor the config implies (names, shapes, types).
+    public init(source: TensorSource, config: ModelConfig,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        self.config = config
+        self.source = source
+        self.threads = max(1, threads)
+        self.rope = RotaryEmbedding(config: config)
+        self.layout = try WeightLayout(config: config, source: source)
+        self.reader = WeightReader(source: source, threads: self.threads)
+        scores = (0..<self.threads).map { _ in ScratchBuffer() }
+
+    }
+
+    /// Opens a checkpoint by path: a Hugging Face folder (`config.json` + safetensors) or a `.gguf` file
+    /// (its metadata turned into the equivalent config, tensors served under Hugging Face names).
+    public convenience init(path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let checkpoint = try Checkpoint.open(path)
+        var config = try ModelConfig(json: checkpoint.config, file: checkpoint.configPath)
+        // llama.cpp keeps Llama 3.1 RoPE scaling as a `rope_freqs` tensor (one divisor per frequency),
+        // which has no Hugging Face name and so is read here, from the file as stored.
+        if let gguf = checkpoint.source as? GGUFFile, let freqs = gguf.rawTensor("rope_freqs.weight") {
+            guard freqs.elementCount == config.headDim / 2 else {
+                throw InferenceError.weightShape(tensor: "rope_freqs.weight", expected: [config.headDim / 2],
+                                                 found: freqs.dims, checkpoint: path)
+            }
+            var divisors = [Float](repeating: 1, count: freqs.elementCount)
+            try divisors.withUnsafeMutableBufferPointer {
+                try gguf.readRawFloats("rope_freqs.weight", range: 0..<freqs.elementCount, into: $0.baseAddress!)
+            }
+            config.ropeScaling = .frequencyDivisors(divisors)
+        }
+        try self.init(source: checkpoint.source, config: config, threads: threads)
+    }
+
+    /// Opens a Hugging Face checkpoint folder (`config.json` + safetensors).
+    public convenience init(folder path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let folder = try CheckpointFolder(path: path)
+        let config = try ModelConfig(json: folder.config, file: folder.configPath)
+        try self.init(source: folder, config: config, threads: threads)
+    }
+
+    /// A KV cache sized for `capacity` positions of this model.
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(config: config, capacity: capacity)
+    }
+
+    /// Runs `tokens` through the model at positions `cache.count ..< cache.count + tokens.count`
+    /// (a fresh cache when nil), appending their keys and values to the cache.
+    ///
+    /// - Parameters:
+    ///   - logitsFrom: the first of this call's positions whose logits are computed (the LM head is the
+    ///     largest product; perplexity only needs the second half of a window). `tokens.count` skips it.
+    ///   - tap: called with the residual entering each layer and the final-norm output.
+    /// - Returns: logits for positions `logitsFrom ..< tokens.count` of this call.
+    public func forward(_ tokens: [Int], cache: KVCache? = nil, logitsFrom: Int = 0,
+                        tap: HiddenStateTap? = nil) throws -> Logits {
+        let c = config
+        let t = tokens.count
+        guard t > 0 else { throw InferenceError.invalidArgument("forward needs at least one token") }
+        guard logitsFrom >= 0, logitsFrom <= t else {
+            throw InferenceError.invalidArgument("logitsFrom \(logitsFrom) is outside 0...\(t)")
+        }
+        let cache = cache ?? makeCache(capacity: t)
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let start = cache.count
+        guard start + t <= cache.capacity else {
+            throw InferenceError.contextOverflow(needed: start + t, capacity: cache.capacity)
+        }
+        for (i, token) in tokens.enumerated() where token < 0 || token >= c.vocabSize {
+            throw InferenceError.tokenOutOfRange(token: token, position: start + i, vocabSize: c.vocabSize)
+        }
+
+        let h = c.hiddenSize
+        let x = residual.reserve(t * h)       // [t, hidden]
+        let xn = normed.reserve(t * h)        // [t, hidden]
+        let eps = Float(c.rmsNormEps)
+
+        // Token embeddings: only the rows of the tokens present are converted.
+        for (i, token) in tokens.enumerated() {
+            let row = try reader.floats(layout.embedding, range: (token * h)..<((token + 1) * h), scratch: vectorScratch)
+            (x + i * h).update(from: row, count: h)
+        }
+
+        for (l, layer) in layout.layers.enumerated() {
+            tap?(.layerInput(l), UnsafeBufferPointer(start: x, count: t * h))
+
+            // h = x + o_proj(attention(rope(q), rope(k), v))  with q, k, v from input_layernorm(x)
+            let inputNorm = try reader.floats(layer.inputNorm, range: 0..<h, scratch: vectorScratch)
+            Kernels.rmsNorm(x, weight: inputNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+            let q = query.reserve(t * c.queryWidth)
+            try linear(layer.q, input: xn, rows: t, output: q, ldc: c.queryWidth)
+            let keys = cache.keys[l] + start * c.kvWidth, values = cache.values[l] + start * c.kvWidth
+            try linear(layer.k, input: xn, rows: t, output: keys, ldc: c.kvWidth)
+            try linear(layer.v, input: xn, rows: t, output: values, ldc: c.kvWidth)
+            rope.apply(q, rows: t, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim, firstPosition: start, threads: threads)
+            rope.apply(keys, rows: t, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim, firstPosition: start, threads: threads)
+            let attn = attention.reserve(t * c.queryWidth)
+            attend(query: q, layer: l, cache: cache, start: start, rows: t, output: attn)
+            let o = projected.reserve(t * h)
+            try linear(layer.o, input: attn, rows: t, output: o, ldc: h)
+            Kernels.add(x, o, count: t * h)
+
+            // x = h + mlp(post_attention_layernorm(h))
+            let postNorm = try reader.floats(layer.postAttentionNorm, range: 0..<h, scratch: vectorScratch)
+            Kernels.rmsNorm(x, weight: postNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+            switch layer.feedForward {
+            case let .dense(mlp):
+                try swiGLU(mlp, input: xn, rows: t, output: o)
+                Kernels.add(x, o, count: t * h)
+            case let .mixture(router, experts, topK):
+                try mixtureOfExperts(router: router, experts: experts, topK: topK, input: xn, rows: t, residual: x)
+            }
+        }
+        cache.count = start + t
+
+        let finalNorm = try reader.floats(layout.finalNorm, range: 0..<h, scratch: vectorScratch)
+        Kernels.rmsNorm(x, weight: finalNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+        tap?(.finalNorm, UnsafeBufferPointer(start: xn, count: t * h))
+        return try outputLogits(normed: xn + logitsFrom * h, rows: t - logitsFrom)
+    }
+
+    // MARK: - Blocks
+
+    /// `output[rows, w.rows] = input[rows, w.cols] · Wᵀ (+ bias)`, output rows `ldc` apart.
+    private func linear(_ w: LinearWeight, input: UnsafePointer<Float>, rows: Int,
+                        output: UnsafeMutablePointer<Float>, ldc: Int) throws {
+        let weight = try reader.floats(w.tensor, range: w.elements, scratch: matrixScratch)
+        product(input, weight, output, m: rows, n: w.rows, k: w.cols, ldc: ldc)
+        if let biasName = w.bias {
+            let bias = try reader.floats(biasName, range: 0..<w.rows, scratch: biasScratch)
+            Kernels.addBias(output, bias: bias, rows: rows, width: w.rows, stride: ldc)
+        }
+    }
+
+    /// `c[m, n] = a[m, k] · b[n, k]ᵀ` (c rows `ldc` apart), the n output columns split over the cores, each
+    /// part a single-threaded sgemm. Sharing the cores out ourselves (instead of OpenBLAS's own threads)
+    /// keeps idle workers blocked rather than spinning, which matters on a machine shared with other work.
+    private func product(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                         m: Int, n: Int, k: Int, ldc: Int) {
+        let parts = m * n * k >= 1 << 18 ? min(threads, max(1, n / 16)) : 1
+        if parts == 1 {
+            BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1,
+                       a: a, lda: k, b: b, ldb: k, beta: 0, c: c, ldc: ldc)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            // Column boundaries on multiples of 16 keep the kernels' vector tiles whole.
+            let n0 = (n * part / parts) & ~15, n1 = part == parts - 1 ? n : (n * (part + 1) / parts) & ~15
+            guard n1 > n0 else { return }
+            BLAS.sgemm(transA: false, transB: true, m: m, n: n1 - n0, k: k, alpha: 1,
+                       a: a, lda: k, b: b + n0 * k, ldb: k, beta: 0, c: c + n0, ldc: ldc)
+        }
+    }
+
+    /// `down_proj(silu(gate_proj(x)) * up_proj(x))` into `output[rows, hidden]`.
+    private func swiGLU(_ mlp: ExpertWeights, input: UnsafePointer<Float>, rows: Int,
+                        output: UnsafeMutablePointer<Float>) throws {
+        let width = mlp.gate.rows
+        let gate = gateActs.reserve(rows * width), up = upActs.reserve(rows * width)
+        try linear(mlp.gate, input: input, rows: rows, output: gate, ldc: width)
+        try linear(mlp.up, input: input, rows: rows, output: up, ldc: width)
+        Kernels.siluMultiply(gate, up, count: rows * width, threads: threads)
+        try linear(mlp.down, input: gate, rows: rows, output: output, ldc: mlp.down.rows)
+    }
+
+    /// Mixtral sparse MoE (Jiang et al., "Mixtral of Experts", 2024), as transformers computes it:
+    /// `routing_weights = softmax(gate(x)); topk(routing_weights, k); routing_weights /= sum` and
+    /// `out += routing_weight · expert(x)` over the selected experts. Adds the result to `residual`.
+    private func mixtureOfExperts(router: LinearWeight, experts: [ExpertWeights], topK: Int,
+                                  input: UnsafePointer<Float>, rows: Int, residual: UnsafeMutablePointer<Float>) throws {
+        let h = config.hiddenSize, e = experts.count
+        let logits = routerLogits.reserve(rows * e)
+        try linear(router, input: input, rows: rows, output: logits, ldc: e)
+        var assigned: [[(row: Int, weight: Float)]] = Array(repeating: [], count: e)
+        var order = [Int](repeating: 0, count: e)
+        for r in 0..<rows {
+            let p = logits + r * e
+            Kernels.softmax(p, count: e)
+            for i in 0..<e { order[i] = i }
+            // Stable: equal probabilities keep the lower expert index first.
+            order.sort { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
+            var total: Float = 0
+            for i in 0..<topK { total += p[order[i]] }
+            for i in 0..<topK { assigned[order[i]].append((r, p[order[i]] / total)) }
+        }
+        for (index, expert) in experts.enumerated() where !assigned[index].isEmpty {
+            let routed = assigned[index]
+            let n = routed.count
+            let xs = gathered.reserve(n * h)
+            for (i, item) in routed.enumerated() { (xs + i * h).update(from: input + item.row * h, count: h) }
+            let out = projected.reserve(n * h)
+            try swiGLU(expert, input: xs, rows: n, output: out)
+            for (i, item) in routed.enumerated() {
+                let dst = residual + item.row * h, src = out + i * h
+                for j in 0..<h { dst[j] += item.weight * src[j] }
+            }
+        }
+    }
+
+    /// Causal (optionally sliding-window) grouped-query attention for `rows` queries at positions
+    /// `start ..< start + rows` against the cache: `softmax(q·Kᵀ/√d + mask)·V` per head in float32.
+    /// Query head h reads key/value head h / (heads / kvHeads). Work is split over (head, query block)
+    /// pairs, each block only touching the keys it can see.
+    private func attend(query q: UnsafePointer<Float>, layer: Int, cache: KVCache, start: Int, rows: Int,
+                        output: UnsafeMutablePointer<Float>) {
+        let c = config
+        let d = c.headDim, qw = c.queryWidth, kw = c.kvWidth
+        let keys = UnsafePointer(cache.keys[layer]), values = UnsafePointer(cache.values[layer])
+        let block = Self.queryBlock
+        let blocks = (rows + block - 1) / block
+        let tasks = c.headCount * blocks
+        let scale = 1 / Float(d).squareRoot()
+        let window = c.slidingWindow
+        let workers = min(threads, tasks)
+        let buffers = (0..<workers).map { scores[$0].reserve(block * (start + rows)) }
+
+        // Each worker calls single-threaded sgemm; the cores are shared out by task.
+        let run = { (worker: Int) in
+            let s = buffers[worker]
+            var task = worker
+            while task < tasks {
+                let head = task / blocks, b = task % blocks
+                task += workers
+                let kvHead = head / c.headsPerKVHead
+                let r0 = b * block, r1 = min(rows, r0 + block), m = r1 - r0
+                let p0 = start + r0, p1 = start + r1
+                let lo = window.map { max(0, p0 - $0 + 1) } ?? 0
+                let n = p1 - lo
+                // scores[m, n] = q_block · K[lo..<p1]ᵀ / √d
+                BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: d, alpha: scale,
+                           a: q + r0 * qw + head * d, lda: qw, b: keys + lo * kw + kvHead * d, ldb: kw,
+                           beta: 0, c: s, ldc: n)
+                for i in 0..<m {
+                    let position = p0 + i
+                    let first = window.map { max(lo, position - $0 + 1) } ?? 0
+                    let row = s + i * n
+                    let visible = (first - lo)..<(position - lo + 1)
+                    for j in 0..<visible.lowerBound { row[j] = 0 }
+                    Kernels.softmax(row + visible.lowerBound, count: visible.count)
+                    for j in visible.upperBound..<n { row[j] = 0 }
+                }
+                // out[m, d] = P[m, n] · V[lo..<p1]
+                BLAS.sgemm(transA: false, transB: false, m: m, n: d, k: n, alpha: 1,
+                           a: s, lda: n, b: values + lo * kw + kvHead * d, ldb: kw,
+                           beta: 0, c: output + r0 * qw + head * d, ldc: qw)
+            }
+        }
+        if workers == 1 {
+            run(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: run)
+        }
+    }
+
+    /// `logits[rows, vocab] = normed · headᵀ`, streaming the head (lm_head or the tied embedding) in
+    /// row blocks so a quantized head is never converted whole.
+    private func outputLogits(normed: UnsafePointer<Float>, rows: Int) throws -> Logits {
+        let v = config.vocabSize, h = config.hiddenSize
+        guard rows > 0 else { return Logits(rows: 0, vocabSize: v, values: []) }
+        // The storage is kept between calls: once the caller has dropped the previous logits the array is
+        // uniquely referenced again and is refilled in place (no fresh 50 MB, no page faults, per window).
+        if logitsStorage.count != rows * v { logitsStorage = [Float](repeating: 0, count: rows * v) }
+        try logitsStorage.withUnsafeMutableBufferPointer { out in
+            var r0 = 0
+            while r0 < v {
+                let r1 = min(v, r0 + Self.headBlockRows)
+                let block = try reader.floats(layout.outputHead, range: (r0 * h)..<(r1 * h), scratch: matrixScratch)
+                product(normed, block, out.baseAddress! + r0, m: rows, n: r1 - r0, k: h, ldc: v)
+                r0 = r1
+            }
+        }
+        return Logits(rows: rows, vocabSize: v, values: logitsStorage)
+    }
+}
+
+extension LanguageModel {
+    /// The hidden states at the last position of `tokens` (run from position 0, no LM head): element
+    /// l < layerCount is the residual stream entering layer l (l = 0 is the token embedding), element
+    /// layerCount is the final-norm output. This is what mergekit-moe's `gate_mode: hidden` averages
+    /// over prompts (in float32 here).
+    public func lastPositionHiddenStates(_ tokens: [Int]) throws -> [[Float]] {
+        let h = config.hiddenSize
+        var states = [[Float]](repeating: [], count: config.layerCount + 1)
+        _ = try forward(tokens, logitsFrom: tokens.count) { point, rows in
+            let index: Int
+            switch point {
+            case let .layerInput(l): index = l
+            case .finalNorm: index = self.config.layerCount
+            }
+            states[index] = Array(rows[(rows.count - h)..<rows.count])
+        }
+        return states
+    }
+}

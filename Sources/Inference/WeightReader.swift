@@ -1,0 +1,88 @@
+import Checkpoints
+import Foundation
+import Tensors
+
+/// A growable float32 buffer, allocated once and reused for every layer and call (llama2.c's `RunState`
+/// idea): the forward pass never allocates per token.
+final class ScratchBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init(_ capacity: Int = 0) {
+        self.capacity = max(capacity, 1)
+        pointer = .allocate(capacity: self.capacity)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// The buffer with room for at least `count` floats (contents are not kept when it grows).
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count
+            pointer = .allocate(capacity: count)
+        }
+        return pointer
+    }
+}
+
+/// Reads weights from a `TensorSource` in their stored form. Plain float32 tensors are used in place
+/// (the mmap'd bytes); anything else (F16, BF16, GGUF quantized blocks) is converted into a reused
+/// float32 scratch, layer by layer, so the process holds about one file's worth of memory.
+struct WeightReader {
+    let source: TensorSource
+    let threads: Int
+
+    /// The float32 values of `range` of `tensor`: a pointer into the mapped file when it is stored as
+    /// aligned float32, otherwise converted into `scratch` (whose contents are replaced).
+    func floats(_ tensor: String, range: Range<Int>, scratch: ScratchBuffer) throws -> UnsafePointer<Float> {
+        if let direct = try directFloats(tensor, range: range) { return direct }
+        let dest = scratch.reserve(range.count)
+        try convert(tensor, range: range, into: dest)
+        return UnsafePointer(dest)
+    }
+
+    /// Converts `range` of `tensor` into `dest`, splitting the work over the cores: dequantization of a
+    /// 512-token chunk's weights is a noticeable share of a perplexity run.
+    func convert(_ tensor: String, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
+        let rowLength = source.info(tensor)?.rowLength ?? 1
+        let count = range.count
+        // Split on row boundaries so a block-quantized row is never cut in half.
+        let rows = count / max(rowLength, 1)
+        let parts = (count >= 1 << 16 && rows >= threads && count % max(rowLength, 1) == 0) ? threads : 1
+        if parts == 1 {
+            try source.readFloats(tensor, range: range, into: dest)
+            return
+        }
+        let errors = ErrorBox()
+        parallelFor(parts, threads: parts) { part in
+            let r0 = rows * part / parts, r1 = rows * (part + 1) / parts
+            let lo = r0 * rowLength, hi = r1 * rowLength
+            do {
+                try source.readFloats(tensor, range: (range.lowerBound + lo)..<(range.lowerBound + hi), into: dest + lo)
+            } catch {
+                errors.set(error)
+            }
+        }
+        if let error = errors.error { throw error }
+    }
+
+    private func directFloats(_ tensor: String, range: Range<Int>) throws -> UnsafePointer<Float>? {
+        guard let info = source.info(tensor), info.dtype == .f32, info.storage == DType.f32.rawValue,
+              let raw = try source.rawBytes(tensor), raw.count == info.elementCount * 4,
+              let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0
+        else { return nil }
+        return base.assumingMemoryBound(to: Float.self) + range.lowerBound
+    }
+}
+
+/// Collects the first error thrown inside a `parallelFor` body.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: Error?
+    func set(_ e: Error) {
+        lock.lock()
+        if error == nil { error = e }
+        lock.unlock()
+    }
+}
