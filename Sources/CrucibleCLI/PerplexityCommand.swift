@@ -33,6 +33,9 @@ struct PerplexityCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Take the tokenizer from here (folder, tokenizer.json or .gguf) instead of MODEL.")
+    var tokenizer: String?
+
     @Flag(help: "Print the result as one JSON object on stdout.")
     var json = false
 
@@ -59,6 +62,7 @@ struct PerplexityCommand: ParsableCommand {
         if let threads { job.threads = threads }
         job.saveLogitsPath = saveLogits
         job.klReferencePath = klRef
+        job.tokenizerPath = tokenizer
         let result: PerplexityResult
         do {
             result = try job.run { p in

@@ -19,6 +19,9 @@ public struct PerplexityRun {
     public var saveLogitsPath: String?
     /// Compare against this KL base file.
     public var klReferencePath: String?
+    /// Where the tokenizer comes from when not from the model (a folder, tokenizer.json or .gguf): merges
+    /// of GGUF parents carry no tokenizer files of their own.
+    public var tokenizerPath: String?
 
     public init(modelPath: String, dataPath: String?) {
         self.modelPath = modelPath
@@ -43,7 +46,7 @@ public struct PerplexityRun {
             throw EvaluationError.invalidOption("--save-logits and --kl-ref cannot be combined: save the base with one run, compare with another")
         }
         let model = try LanguageModel(path: modelPath, threads: threads)
-        let tokenizer = try TokenizerLoader.load(path: modelPath)
+        let tokenizer = try TokenizerLoader.load(path: tokenizerPath ?? modelPath)
         let bos = tokenizer.addsBOS ? tokenizer.bosID : nil
 
         let tokens: [Int]
