@@ -45,6 +45,11 @@ public struct ExecutionOptions: Sendable {
 public enum PlanExecutor {
     /// Elements per block when a method can stream a tensor.
     public static let blockElements = 1 << 22
+    /// Elements per block for streaming (non-elementwise) methods: small enough that a block of every input stays
+    /// in cache between the read and the combine, large enough to split across cores.
+    public static let streamBlockElements = 1 << 20
+    /// Workspace slot of the converted output bytes.
+    static let outputBytesSlot = 1000
 
     public static func execute(_ plan: MergePlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
@@ -90,12 +95,14 @@ public enum PlanExecutor {
         // Big tensors first: they bound the peak, and small ones then fill the gaps.
         let order = plan.tasks.indices.sorted { (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1) }
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
+            let workspace = MergeWorkspace()
             while let i = state.next(order) {
                 let task = plan.tasks[i]
-                let need = MergePlanner.workingSet(task)
+                let need = MergePlanner.workingSet(task, method: plan.method)
                 state.acquire(need)
                 do {
-                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard])
+                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace)
                     state.finish(task, warnings: warnings, bytes: need)
                 } catch {
                     state.fail(error, bytes: need)
@@ -222,7 +229,7 @@ final class ExecutionState: @unchecked Sendable {
 enum PlanExecutorTask {
     static func cost(_ t: TensorTask) -> Int { t.elementCount * max(1, t.inputs.count) }
 
-    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter) throws -> [String] {
+    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace) throws -> [String] {
         let sources = task.inputs.map { plan.models[$0.model].source }
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
 
@@ -230,15 +237,106 @@ enum PlanExecutorTask {
             let inp = task.inputs[0]
             guard let bytes = try sources[0].rawBytes(inp.tensorName) else {
                 // Quantized storage: dequantize and write as the output dtype.
-                return try merge(task, plan: plan, sources: sources, writer: writer)
+                return try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace)
             }
             try writer.write(task.outputName, bytes: bytes)
             return []
         }
-        return try merge(task, plan: plan, sources: sources, writer: writer)
+        if let streaming = streamingMethod(task, plan: plan) {
+            return try mergeStreaming(task, method: streaming, plan: plan, sources: sources, writer: writer, workspace: workspace)
+        }
+        return try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace)
     }
 
-    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter) throws -> [String] {
+    /// The plan's method when this task goes through the streaming path (non-elementwise merges it supports).
+    static func streamingMethod(_ task: TensorTask, plan: MergePlan) -> (any StreamingMergeMethod)? {
+        streamingMethod(task, method: plan.method)
+    }
+
+    static func streamingMethod(_ task: TensorTask, method: any MergeMethod) -> (any StreamingMergeMethod)? {
+        guard task.operation != .copy, !task.elementwise, let m = method as? any StreamingMergeMethod,
+              m.supportsStreaming(global: task.global) else { return nil }
+        return m
+    }
+
+    /// Merges through `StreamingMergeMethod.mergeStreaming`: inputs are read block by block on demand.
+    private static func mergeStreaming(_ task: TensorTask, method: any StreamingMergeMethod, plan: MergePlan,
+                                       sources: [any TensorSource], writer: SafetensorsWriter,
+                                       workspace: MergeWorkspace) throws -> [String] {
+        let total = task.elementCount
+        let threads = total >= 1 << 20 ? plan.threads : 1
+        let reader = TaskInputReader(task: task, sources: sources, threads: threads)
+        let output = TaskOutputWriter(task: task, writer: writer, workspace: workspace)
+        let inputs = task.inputs.map { inp in
+            StreamingInput(parameters: inp.parameters, modelIndex: inp.model, modelName: plan.models[inp.model].reference.raw)
+        }
+        let request = StreamingMergeRequest(tensorName: task.outputName, shape: task.shape, count: total, inputs: inputs,
+                                            baseIndex: task.baseIndex, global: task.global, seed: plan.seed, threads: threads,
+                                            blockElements: PlanExecutor.streamBlockElements, workspace: workspace)
+        var warnings: [String]
+        do {
+            warnings = try method.mergeStreaming(request, inputs: reader, output: output).map { "tensor '\(task.outputName)': \($0)" }
+        } catch let e as MergeMethodError {
+            throw PlanError.tensor(task.outputName, e.message)
+        }
+        guard output.written == total else {
+            throw PlanError.tensor(task.outputName, "the \(plan.method.name) method wrote \(output.written) of \(total) elements")
+        }
+        if output.nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(output.nonFinite) values are NaN or infinite") }
+        return warnings
+    }
+
+    /// Reads blocks of a task's inputs (cropped, rounded to the compute dtype) for streaming methods.
+    final class TaskInputReader: MergeInputReader {
+        let task: TensorTask
+        let sources: [any TensorSource]
+        let threads: Int
+        init(task: TensorTask, sources: [any TensorSource], threads: Int) {
+            self.task = task
+            self.sources = sources
+            self.threads = threads
+        }
+        func read(_ k: Int, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
+            guard task.inputs.indices.contains(k), range.lowerBound >= 0, range.upperBound <= task.elementCount else {
+                throw PlanError.tensor(task.outputName, "a method asked for elements \(range) of input \(k)")
+            }
+            let input = task.inputs[k]
+            try PlanExecutorTask.readParallel(input, source: sources[k], outputShape: task.shape, range: range, into: dest,
+                                              threads: threads)
+            if let c = task.computeDType, c != input.info.dtype { roundToPrecision(dest, count: range.count, of: c) }
+        }
+    }
+
+    /// Converts output blocks to the output dtype and writes them into the shard.
+    final class TaskOutputWriter: MergeOutputWriter {
+        let task: TensorTask
+        let writer: SafetensorsWriter
+        let workspace: MergeWorkspace
+        private(set) var written = 0
+        private(set) var nonFinite = 0
+        init(task: TensorTask, writer: SafetensorsWriter, workspace: MergeWorkspace) {
+            self.task = task
+            self.writer = writer
+            self.workspace = workspace
+        }
+        func write(range: Range<Int>, values: UnsafePointer<Float>) throws {
+            guard range.lowerBound == written, range.upperBound <= task.elementCount else {
+                throw PlanError.tensor(task.outputName, "output block \(range) out of order (next expected at \(written))")
+            }
+            let size = task.outputDType.byteSize
+            let bytes = workspace.buffer(PlanExecutor.outputBytesSlot, count: range.count * size, of: UInt8.self)
+            var bad = 0
+            for i in 0..<range.count where !values[i].isFinite { bad += 1 }
+            nonFinite += bad
+            convertFromFloat(values, count: range.count, to: task.outputDType, into: UnsafeMutableRawPointer(bytes))
+            try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(start: bytes, count: range.count * size),
+                             byteOffset: range.lowerBound * size)
+            written = range.upperBound
+        }
+    }
+
+    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter,
+                              workspace: MergeWorkspace) throws -> [String] {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
         let n = task.inputs.count
@@ -317,7 +415,7 @@ enum PlanExecutorTask {
     }
 
     /// `read` split into chunks across `threads` cores for large ranges.
-    private static func readParallel(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
+    static func readParallel(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
                                      into dest: UnsafeMutablePointer<Float>, threads: Int) throws {
         let chunks = threads > 1 && range.count >= 1 << 21 ? threads * 4 : 1
         if chunks == 1 {

@@ -40,16 +40,7 @@ public struct SlerpMerge: MergeMethod {
         // A vector with norm <= 1e-8 is left unnormalised, as mergekit does.
         let d0 = n0 > 1e-8 ? n0 : 1, d1 = n1 > 1e-8 ? n1 : 1
         let dot = Reduce.dot(v0, v1, threads: threads) / (d0 * d1)
-        let c0: Float, c1: Float
-        if abs(dot) > SlerpMerge.colinearThreshold {
-            c0 = Float(1 - t)
-            c1 = Float(t)
-        } else {
-            let theta = acos(dot)
-            let s = sin(theta)
-            c0 = Float(sin(theta - theta * t) / s)
-            c1 = Float(sin(theta * t) / s)
-        }
+        let (c0, c1) = SlerpMerge.coefficients(dot: dot, t: t)
         Chunking(output.count, threads: threads).forEach { r in
             for i in r { output[i] = c0 * v0[i] + c1 * v1[i] }
         }

@@ -107,9 +107,11 @@ enum RankSelect {
     ///
     /// Equal keys are ordered by `residual` when given (the part of the exact value the 32-bit key rounded away,
     /// e.g. |x − b| in double minus its float32 rounding), then by position, later positions first. `high` may be passed when the caller
-    /// already built the high-bits histogram.
+    /// already built the high-bits histogram. `inexact`, when given, has a bit set for every element whose residual may be
+    /// non-zero; `residual` is then only called for those (streaming methods read the values back one by one).
     static func markWindow(_ keys: UnsafeBufferPointer<UInt32>, window: Range<Int>, into mask: Bitset,
-                           threads: Int, high: [Int]? = nil, residual: ((Int) -> Double)? = nil) {
+                           threads: Int, high: [Int]? = nil, residual: ((Int) -> Double)? = nil,
+                           inexact: UnsafePointer<UInt64>? = nil) {
         let n = keys.count
         let lo = max(0, window.lowerBound)
         let hi = min(n, window.upperBound)
@@ -160,12 +162,12 @@ enum RankSelect {
         // Pass 2: boundary ties kept in part.
         if hasLo && hasHi && kLo == kHi {
             if !(allLoEqual && allHiEqual) {
-                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual, threads: threads)
+                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual, inexact: inexact, threads: threads)
             }
             return
         }
-        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, threads: threads) }
-        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, threads: threads) }
+        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, inexact: inexact, threads: threads) }
+        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, inexact: inexact, threads: threads) }
     }
 
     /// Sets the bits of the elements whose key equals `key` and whose ordinal among them lies in `ordinals`,
@@ -173,11 +175,15 @@ enum RankSelect {
     /// the key was exact, e.g. bf16 parents) are never sorted: each chunk counts them in parallel, and a second
     /// parallel pass numbers them from the chunk's offset, so heavy ties cost two parallel scans.
     private static func markTies(_ keys: UnsafeBufferPointer<UInt32>, key: UInt32, ordinals: Range<Int>,
-                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?, threads: Int) {
+                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?, inexact: UnsafePointer<UInt64>? = nil, threads: Int) {
         let n = keys.count
         let chunking = Chunking(n, threads: threads)
         @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
-        @inline(__always) func isZero(_ i: Int) -> Bool { residual.map { $0(i) == 0 } ?? true }
+        @inline(__always) func mayBeInexact(_ i: Int) -> Bool { inexact.map { ($0[i >> 6] >> UInt64(i & 63)) & 1 != 0 } ?? true }
+        @inline(__always) func isZero(_ i: Int) -> Bool {
+            guard let residual, mayBeInexact(i) else { return true }
+            return residual(i) == 0
+        }
 
         // Pass A: per chunk, the number of zero-residual ties and the (rare) non-zero ones.
         var zeroCounts = [Int](repeating: 0, count: chunking.count)
@@ -188,7 +194,7 @@ enum RankSelect {
                     for c in chunks {
                         var count = 0
                         for i in chunking.range(c) where keys[i] == key {
-                            if let residual {
+                            if let residual, mayBeInexact(i) {
                                 let r = residual(i)
                                 if r != 0 { ot[c].append((r, -i)); continue }
                             }
