@@ -84,8 +84,11 @@ enum RankSelect {
             chunking.run { worker, chunks in
                 let hist = h.baseAddress! + worker * buckets
                 for c in chunks {
-                    for i in chunking.range(c) where keys[i] >> 16 == b {
-                        hist[Int(keys[i] & 0xFFFF)] &+= 1
+                    let r = chunking.range(c)
+                    let q = keys.baseAddress! + r.lowerBound
+                    for j in 0..<r.count {
+                        let key = q[j]
+                        if key >> 16 == b { hist[Int(key & 0xFFFF)] &+= 1 }
                     }
                 }
             }
@@ -185,20 +188,38 @@ enum RankSelect {
             return residual(i) == 0
         }
 
-        // Pass A: per chunk, the number of zero-residual ties and the (rare) non-zero ones.
+        // Pass A: per chunk, the number of zero-residual ties and the (rare) non-zero ones. Equal keys are counted
+        // with a branch-free loop; residuals are only evaluated where they may be non-zero (all ties without `inexact`,
+        // only the flagged elements with it).
         var zeroCounts = [Int](repeating: 0, count: chunking.count)
         var others = [[(Double, Int)]](repeating: [], count: chunking.count)
         zeroCounts.withUnsafeMutableBufferPointer { zc in
             others.withUnsafeMutableBufferPointer { ot in
+                let k = keys.baseAddress!
                 chunking.run { _, chunks in
                     for c in chunks {
+                        let r = chunking.range(c)
                         var count = 0
-                        for i in chunking.range(c) where keys[i] == key {
-                            if let residual, mayBeInexact(i) {
-                                let r = residual(i)
-                                if r != 0 { ot[c].append((r, -i)); continue }
+                        let q = k + r.lowerBound
+                        for j in 0..<r.count { count &+= q[j] == key ? 1 : 0 }
+                        if let residual {
+                            if let inexact {
+                                for w in (r.lowerBound >> 6)..<((r.upperBound + 63) >> 6) {
+                                    var bits = inexact[w]
+                                    while bits != 0 {
+                                        let i = w << 6 + bits.trailingZeroBitCount
+                                        bits &= bits &- 1
+                                        guard i < r.upperBound, k[i] == key else { continue }
+                                        let v = residual(i)
+                                        if v != 0 { ot[c].append((v, -i)); count -= 1 }
+                                    }
+                                }
+                            } else if count > 0 {
+                                for i in r where k[i] == key {
+                                    let v = residual(i)
+                                    if v != 0 { ot[c].append((v, -i)); count -= 1 }
+                                }
                             }
-                            count += 1
                         }
                         zc[c] = count
                     }
@@ -223,14 +244,38 @@ enum RankSelect {
                 let c = r.lowerBound / Chunking.size
                 let first = zeroStart + after[c]
                 guard zeroCounts[c] > 0, ordinals.overlaps(first..<(first + zeroCounts[c])) else { return }
+                // Word by word from the end: a word's zero-residual ties are numbered together unless the ordinal
+                // window starts or ends inside it.
                 var ordinal = first
-                var i = r.upperBound - 1
-                while i >= r.lowerBound && ordinal < ordinals.upperBound {
-                    if keys[i] == key && isZero(i) {
-                        if ordinal >= ordinals.lowerBound { set(i) }
-                        ordinal += 1
+                let k = keys.baseAddress!
+                var w = (r.upperBound - 1) >> 6
+                while w >= r.lowerBound >> 6 && ordinal < ordinals.upperBound {
+                    let lo = w << 6, hi = min(lo + 64, r.upperBound)
+                    var m: UInt64 = 0
+                    for j in lo..<hi { m |= (k[j] == key ? 1 : 0) << UInt64(j - lo) }
+                    if residual != nil {
+                        var candidates = inexact.map { m & $0[w] } ?? m
+                        while candidates != 0 {
+                            let t = candidates.trailingZeroBitCount
+                            candidates &= candidates &- 1
+                            if !isZero(lo + t) { m &= ~(1 << UInt64(t)) }
+                        }
                     }
-                    i -= 1
+                    let tied = m.nonzeroBitCount
+                    if ordinal + tied <= ordinals.lowerBound {
+                        ordinal += tied
+                    } else if ordinal >= ordinals.lowerBound && ordinal + tied <= ordinals.upperBound {
+                        words[w] |= m
+                        ordinal += tied
+                    } else {
+                        while m != 0 && ordinal < ordinals.upperBound {
+                            let t = 63 - m.leadingZeroBitCount
+                            m &= ~(1 << UInt64(t))
+                            if ordinal >= ordinals.lowerBound { words[w] |= 1 << UInt64(t) }
+                            ordinal += 1
+                        }
+                    }
+                    w -= 1
                 }
             }
         }

@@ -283,20 +283,36 @@ struct StreamingSparsifier {
             try forEachBlock(k, ranges: stream.blocks, capacity: min(n, stream.block)) { blk, x, b in
                 StreamingChunks.forEachWithWorker(blk, threads: threads) { worker, c, r in
                     let hist = perWorker + worker * buckets
-                    var i = r.lowerBound
-                    while i < r.upperBound {
-                        let end = min(i + 64, r.upperBound)
-                        var word: UInt64 = 0
-                        for j in i..<end {
-                            let d = x[j] - b[j]
-                            let key = FloatKey.magnitude(d)
-                            keys[j] = key
-                            hist[Int(key >> 16)] &+= 1
-                            let residual = abs(Double(x[j]) - Double(b[j])) - Double(abs(d))
-                            word |= (residual != 0 ? 1 : 0) << UInt64(j - i)
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { flagBuffer in
+                        let flags = flagBuffer.baseAddress!
+                        var i = r.lowerBound
+                        while i < r.upperBound {
+                            let len = min(64, r.upperBound - i)
+                            let xi = x + i, bi = b + i, ki = keys + i
+                            // Keys, and whether float32 rounded x − b, in a branch-free loop the compiler vectorises.
+                            // TwoSum's error term of x + (−b) is zero exactly when the float32 difference is exact;
+                            // then the double-precision residual of `magnitudeResidual` is zero too, so the flags
+                            // cover every element whose residual may be non-zero.
+                            for j in 0..<len {
+                                let xv = xi[j], bv = bi[j]
+                                let d = xv - bv
+                                ki[j] = d.bitPattern & 0x7FFF_FFFF
+                                let a2 = d + bv
+                                let c2 = d - a2
+                                let err = (xv - a2) + (-bv - c2)
+                                flags[j] = err == 0 ? 0 : 1
+                            }
+                            for j in len..<64 { flags[j] = 0 }
+                            // Eight 0/1 bytes → eight bits (byte j → bit j) with one multiply.
+                            var word: UInt64 = 0
+                            for g in 0..<8 {
+                                let v = UnsafeRawPointer(flags + 8 * g).loadUnaligned(as: UInt64.self)
+                                word |= ((v &* 0x0102_0408_1020_4080) >> 56) << UInt64(8 * g)
+                            }
+                            inexactWords[i >> 6] = word
+                            for j in 0..<len { hist[Int(ki[j] >> 16)] &+= 1 }
+                            i += len
                         }
-                        inexactWords[i >> 6] = word
-                        i = end
                     }
                     if rescale { p[c] = SparsifyContext.l1(x: x, base: b, range: r) }
                 }
