@@ -300,17 +300,53 @@ struct SparsifyContext {
     }
 
     /// DELLA keep probabilities of the row of `length` elements starting at `start` (indices of the whole tensor).
+    /// Ranks come from a stable LSD radix sort of the 32-bit magnitude keys (four byte passes, a pass skipped when
+    /// every key shares that byte): with positions in ascending order to start with, that is exactly the order of
+    /// sorting (key, position), i.e. ties by position.
     static func dellaRow(x: UnsafePointer<Float>, base: UnsafePointer<Float>, start lo: Int, length: Int,
                          into probabilities: UnsafeMutablePointer<Float>, density: Double, epsilon: Double) {
-        var order = [UInt64](repeating: 0, count: length)
-        for j in 0..<length {
-            order[j] = UInt64(FloatKey.magnitude(x[lo + j] - base[lo + j])) << 32 | UInt64(j)
-        }
-        order.sort()
-        for (rank, packed) in order.enumerated() {
-            let j = Int(packed & 0xFFFF_FFFF)
-            let r = length > 1 ? Double(rank) / Double(length - 1) : 0.5
-            probabilities[lo + j] = Float(min(max(density - epsilon + 2 * epsilon * r, 0), 1))
+        guard length > 0 else { return }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * length + 4 * 256) { scratch in
+            let s = scratch.baseAddress!
+            var keys = s, keys2 = s + length, order = s + 2 * length, order2 = s + 3 * length
+            // All four byte histograms in one pass (independent counters, no store-to-load chains between passes).
+            let counts = s + 4 * length
+            counts.initialize(repeating: 0, count: 4 * 256)
+            for j in 0..<length {
+                let k = FloatKey.magnitude(x[lo + j] - base[lo + j])
+                keys[j] = k
+                order[j] = UInt32(truncatingIfNeeded: j)
+                counts[Int(k & 0xFF)] &+= 1
+                counts[256 + Int((k >> 8) & 0xFF)] &+= 1
+                counts[512 + Int((k >> 16) & 0xFF)] &+= 1
+                counts[768 + Int(k >> 24)] &+= 1
+            }
+            for pass in 0..<4 {
+                let shift = UInt32(8 * pass)
+                let c = counts + 256 * pass
+                if c[Int((keys[0] >> shift) & 0xFF)] == UInt32(truncatingIfNeeded: length) { continue }
+                var total: UInt32 = 0
+                for d in 0..<256 {
+                    let n = c[d]
+                    c[d] = total
+                    total &+= n
+                }
+                for j in 0..<length {
+                    let d = Int((keys[j] >> shift) & 0xFF)
+                    let at = Int(c[d])
+                    c[d] = UInt32(truncatingIfNeeded: at + 1)
+                    keys2[at] = keys[j]
+                    order2[at] = order[j]
+                }
+                swap(&keys, &keys2)
+                swap(&order, &order2)
+            }
+            let low = density - epsilon, span = 2 * epsilon
+            for rank in 0..<length {
+                let j = Int(order[rank])
+                let r = length > 1 ? Double(rank) / Double(length - 1) : 0.5
+                probabilities[lo + j] = Float(min(max(low + span * r, 0), 1))
+            }
         }
     }
 }
