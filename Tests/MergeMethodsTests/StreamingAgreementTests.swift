@@ -162,6 +162,18 @@ final class StreamingAgreementTests: XCTestCase {
         try check("task_arithmetic", parents: 3, global: ["normalize": .bool(true)], perModel: ["weight": .number(0.3)])
     }
 
+    func testStreamedModelStockIsBitIdentical() throws {
+        try check("model_stock", parents: 3, perModel: [:])
+        try check("model_stock", parents: 2, global: ["filter_wise": .bool(true)], perModel: [:],
+                  shapes: [[352, 411], [3, 70_000], [7, 13]])
+    }
+
+    func testStreamedSCEIsBitIdentical() throws {
+        try check("sce", parents: 3, global: ["select_topk": .number(0.3)], perModel: [:])
+        try check("sce", parents: 2, global: ["select_topk": .number(1.0)], perModel: [:])
+        try check("sce", parents: 2, global: ["select_topk": .number(0)], perModel: [:], shapes: [[352, 411]])
+    }
+
     func testStreamedSlerpIsBitIdentical() throws {
         try check("slerp", parents: 1, global: ["t": .number(0.3)], perModel: [:])
         // Nearly colinear inputs take the linear fallback.
