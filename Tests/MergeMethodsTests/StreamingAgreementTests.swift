@@ -50,7 +50,7 @@ final class StreamingAgreementTests: XCTestCase {
         return (g, p)
     }
 
-    static func whole(_ name: String, _ data: [[Float]], shape: [Int], baseIndex: Int, global: [String: ParameterValue],
+    static func whole(_ name: String, _ data: [[Float]], shape: [Int], baseIndex: Int?, global: [String: ParameterValue],
                       perModel: [[String: ParameterValue]], threads: Int) throws -> Outcome {
         let m = try XCTUnwrap(MergeMethodRegistry.method(named: name))
         let (g, p) = filled(m, global: global, perModel: perModel)
@@ -67,7 +67,7 @@ final class StreamingAgreementTests: XCTestCase {
         }
     }
 
-    static func streamed(_ name: String, _ data: [[Float]], shape: [Int], baseIndex: Int, global: [String: ParameterValue],
+    static func streamed(_ name: String, _ data: [[Float]], shape: [Int], baseIndex: Int?, global: [String: ParameterValue],
                          perModel: [[String: ParameterValue]], threads: Int, block: Int, workspace: MergeWorkspace) throws -> Outcome {
         let m = try XCTUnwrap(MergeMethodRegistry.method(named: name) as? any StreamingMergeMethod, "\(name) does not stream")
         let (g, p) = filled(m, global: global, perModel: perModel)
@@ -172,6 +172,26 @@ final class StreamingAgreementTests: XCTestCase {
         try check("sce", parents: 3, global: ["select_topk": .number(0.3)], perModel: [:])
         try check("sce", parents: 2, global: ["select_topk": .number(1.0)], perModel: [:])
         try check("sce", parents: 2, global: ["select_topk": .number(0)], perModel: [:], shapes: [[352, 411]])
+    }
+
+    func testStreamedNuSlerpIsBitIdenticalInEveryLayout() throws {
+        for layout: [String: ParameterValue] in [[:], ["nuslerp_flatten": .bool(false)],
+                                                 ["nuslerp_flatten": .bool(false), "nuslerp_row_wise": .bool(true)]] {
+            try check("nuslerp", parents: 2, global: layout, perModel: ["weight": .number(0.4)])
+        }
+        // Without a base model the parents themselves are interpolated.
+        let data = StreamingAgreementTests.parents(count: 352 * 411, parents: 1, seed: 9)
+        let models: [[String: ParameterValue]] = [["weight": .number(0.3)], ["weight": .number(0.5)]]
+        let reference = try StreamingAgreementTests.whole("nuslerp", data, shape: [352, 411], baseIndex: nil,
+                                                          global: ["nuslerp_flatten": .bool(false)], perModel: models, threads: 1)
+        let got = try StreamingAgreementTests.streamed("nuslerp", data, shape: [352, 411], baseIndex: nil,
+                                                       global: ["nuslerp_flatten": .bool(false)], perModel: models, threads: 2,
+                                                       block: 65_536, workspace: MergeWorkspace())
+        XCTAssertEqual(got.bits, reference.bits)
+    }
+
+    func testStreamedArceeFusionIsBitIdentical() throws {
+        try check("arcee_fusion", parents: 1, perModel: [:])
     }
 
     func testStreamedSlerpIsBitIdentical() throws {

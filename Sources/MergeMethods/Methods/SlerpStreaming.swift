@@ -79,3 +79,147 @@ extension SlerpMerge: StreamingMergeMethod {
         return (Float(sin(theta - theta * t) / s), Float(sin(theta * t) / s))
     }
 }
+
+/// NuSLERP streamed: the per-vector sums are accumulated element by element in increasing index order (as the
+/// whole-tensor kernel does), block after block, so every layout (flattened, rows, columns) streams; a second
+/// pass writes the output. Scratch: three doubles per vector.
+extension NuSlerpMerge: StreamingMergeMethod {
+    public func streamingScratchBytes(count: Int, inputCount: Int) -> Int { 0 }
+
+    public func mergeStreaming(_ stream: StreamingMergeRequest, inputs reader: any MergeInputReader,
+                               output writer: any MergeOutputWriter) throws -> [String] {
+        let request = stream.parameterView
+        let n = stream.count
+        let ws = stream.workspace
+        let cap = min(n, stream.block)
+        let blocks = stream.blocks
+        let bufA = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
+        if stream.inputs.count == 1 {
+            for blk in blocks {
+                try reader.read(0, range: blk, into: bufA)
+                try writer.write(range: blk, values: bufA)
+            }
+            return []
+        }
+        let others = stream.inputs.indices.filter { $0 != stream.baseIndex }
+        guard others.count == 2 else {
+            throw MergeMethodError.tensor(name, request, "needs exactly two models besides the base, got \(others.count)")
+        }
+        let flatten = try request.flag(name, "nuslerp_flatten", default: true)
+        let rowWise = try request.flag(name, "nuslerp_row_wise", default: false)
+        let w1 = try request.modelNumber(name, request.inputs[others[0]], "weight")
+        let w2 = try request.modelNumber(name, request.inputs[others[1]], "weight")
+        let t = abs(w1 + w2) < 1e-6 ? 0.5 : w2 / (w1 + w2)
+        let shape = stream.shape.isEmpty ? [n] : stream.shape
+        let alongFirst = !flatten && rowWise && shape.count > 1
+        let length = flatten ? n : (alongFirst ? shape[0] : shape[shape.count - 1])
+        guard length > 0, n % length == 0 else {
+            throw MergeMethodError.tensor(name, request, "shape \(stream.shape) does not match \(n) elements")
+        }
+        let vectors = n / length
+        let inner = n / length
+        let bufB = ws.buffer(WorkspaceSlot.inputs + 1, count: cap, of: Float.self)
+        let bufBase = ws.buffer(WorkspaceSlot.inputs + 2, count: cap, of: Float.self)
+        let baseIndex = stream.baseIndex
+        // Task vectors of both models for one block (x − base, or x without a base), in place.
+        func readBlock(_ blk: Range<Int>) throws {
+            try reader.read(others[0], range: blk, into: bufA)
+            try reader.read(others[1], range: blk, into: bufB)
+            if let baseIndex {
+                try reader.read(baseIndex, range: blk, into: bufBase)
+            }
+        }
+        var s00 = [Double](repeating: 0, count: vectors)
+        var s11 = [Double](repeating: 0, count: vectors)
+        var s01 = [Double](repeating: 0, count: vectors)
+        for blk in blocks {
+            try readBlock(blk)
+            for j in 0..<blk.count {
+                let i = blk.lowerBound + j
+                let v = alongFirst ? i % inner : i / length
+                let p = Double(baseIndex == nil ? bufA[j] : bufA[j] - bufBase[j])
+                let q = Double(baseIndex == nil ? bufB[j] : bufB[j] - bufBase[j])
+                s00[v] += p * p
+                s11[v] += q * q
+                s01[v] += p * q
+            }
+        }
+        let (ca, cb, cs) = NuSlerpMerge.coefficients(s00: s00, s11: s11, s01: s01, t: t)
+        let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        for blk in blocks {
+            try readBlock(blk)
+            for j in 0..<blk.count {
+                let i = blk.lowerBound + j
+                let v = alongFirst ? i % inner : i / length
+                let xa = baseIndex == nil ? bufA[j] : bufA[j] - bufBase[j]
+                let xb = baseIndex == nil ? bufB[j] : bufB[j] - bufBase[j]
+                let r = (ca[v] * xa + cb[v] * xb) / cs[v]
+                out[j] = baseIndex == nil ? r : bufBase[j] + r
+            }
+            try writer.write(range: blk, values: out)
+        }
+        return []
+    }
+}
+
+/// arcee_fusion streamed: importances row by row from blocks of whole rows into one UInt32 key buffer (the
+/// softmax/KL of a row needs only that row), quartiles from the keys, then a blockwise output pass.
+extension ArceeFusionMerge: StreamingMergeMethod {
+    public func streamingScratchBytes(count: Int, inputCount: Int) -> Int { 4 * count }
+
+    public func mergeStreaming(_ stream: StreamingMergeRequest, inputs reader: any MergeInputReader,
+                               output writer: any MergeOutputWriter) throws -> [String] {
+        let request = stream.parameterView
+        let n = stream.count
+        let ws = stream.workspace
+        let cap0 = min(n, stream.block)
+        if stream.inputs.count == 1 {
+            let a = ws.buffer(WorkspaceSlot.inputs, count: cap0, of: Float.self)
+            for blk in stream.blocks {
+                try reader.read(0, range: blk, into: a)
+                try writer.write(range: blk, values: a)
+            }
+            return []
+        }
+        _ = try request.requireBase(name)
+        guard stream.inputs.count == 2 else {
+            throw MergeMethodError.tensor(name, request, "needs exactly two inputs (base and one other), got \(stream.inputs.count)")
+        }
+        if n == 0 { return [] }
+        let baseIndex = stream.baseIndex!, other = 1 - baseIndex
+        let length = stream.shape.count >= 1 ? max(1, stream.shape[stream.shape.count - 1]) : n
+        guard n % length == 0 else {
+            throw MergeMethodError.tensor(name, request, "shape \(stream.shape) does not match \(n) elements")
+        }
+        let rows = n / length
+        let threads = stream.threads
+        let keys = ws.buffer(WorkspaceSlot.keys, count: n, of: UInt32.self)
+        let rowsPerBlock = max(1, stream.block / length)
+        let cap = min(n, max(stream.block, length))
+        let xBuf = ws.buffer(WorkspaceSlot.inputs + 1, count: cap, of: Float.self)
+        let bBuf = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
+        for first in stride(from: 0, to: rows, by: rowsPerBlock) {
+            let r = (first * length)..<(min(rows, first + rowsPerBlock) * length)
+            try reader.read(other, range: r, into: xBuf)
+            try reader.read(baseIndex, range: r, into: bBuf)
+            let x = UnsafePointer(xBuf - r.lowerBound), b = UnsafePointer(bBuf - r.lowerBound)
+            parallelFor(r.count / length, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
+                ArceeFusionMerge.importanceKeys(x: x, base: b, start: (first + row) * length, length: length, into: keys)
+            }
+        }
+        let threshold = ArceeFusionMerge.threshold(UnsafeBufferPointer(start: keys, count: n), seed: stream.seed,
+                                                   tensorName: stream.tensorName, threads: threads)
+        let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
+        for blk in stream.blocks {
+            try reader.read(other, range: blk, into: xBuf)
+            try reader.read(baseIndex, range: blk, into: bBuf)
+            let s = blk.lowerBound
+            let x = UnsafePointer(xBuf - s), b = UnsafePointer(bBuf - s), o = out - s
+            StreamingChunks.forEach(blk, threads: threads) { _, r in
+                ArceeFusionMerge.select(x: x, base: b, keys: keys, threshold: threshold, range: r, into: o)
+            }
+            try writer.write(range: blk, values: out)
+        }
+        return []
+    }
+}
