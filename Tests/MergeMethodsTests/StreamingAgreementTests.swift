@@ -128,6 +128,14 @@ final class StreamingAgreementTests: XCTestCase {
         }
     }
 
+    func testEveryMethodThatIsNotElementwiseStreams() {
+        for name in MergeMethodRegistry.names {
+            guard let m = MergeMethodRegistry.method(named: name) else { continue }
+            if m.isElementwise(global: [:]) { continue }
+            XCTAssertTrue(m is any StreamingMergeMethod, "\(name) holds every parent in memory")
+        }
+    }
+
     func testStreamedTiesIsBitIdenticalToWholeTensorTies() throws {
         try check("ties", perModel: ["weight": .number(0.5), "density": .number(0.5)])
         try check("ties", perModel: ["weight": .number(0.5), "density": .number(0.1)])
@@ -192,6 +200,37 @@ final class StreamingAgreementTests: XCTestCase {
 
     func testStreamedArceeFusionIsBitIdentical() throws {
         try check("arcee_fusion", parents: 1, perModel: [:])
+    }
+
+    /// Streams `data` with every block size and thread count and compares with the whole-tensor merge.
+    func compareAll(_ name: String, _ data: [[Float]], shape: [Int], baseIndex: Int?, global: [String: ParameterValue],
+                    perModel: [[String: ParameterValue]], file: StaticString = #filePath, line: UInt = #line) throws {
+        let reference = try StreamingAgreementTests.whole(name, data, shape: shape, baseIndex: baseIndex, global: global,
+                                                          perModel: perModel, threads: 1)
+        let workspace = MergeWorkspace()
+        for threads in [1, 2] {
+            for block in [65_536, 100_000, 1 << 22] {
+                let got = try StreamingAgreementTests.streamed(name, data, shape: shape, baseIndex: baseIndex, global: global,
+                                                               perModel: perModel, threads: threads, block: block, workspace: workspace)
+                let mismatches = zip(got.bits, reference.bits).filter { $0 != $1 }.count
+                XCTAssertEqual(mismatches, 0, "\(name) threads \(threads) block \(block)", file: file, line: line)
+                XCTAssertEqual(got.warnings, reference.warnings, file: file, line: line)
+            }
+        }
+    }
+
+    func testStreamedMultiSlerpIsBitIdenticalWithAndWithoutBase() throws {
+        let data = StreamingAgreementTests.parents(count: 300_001, parents: 3, seed: 21)
+        let weights: [[String: ParameterValue]] = [[:], ["weight": .number(0.2)], ["weight": .number(0.5)], ["weight": .number(0.3)]]
+        try compareAll("multislerp", data, shape: [300_001], baseIndex: 0, global: [:], perModel: weights)
+        try compareAll("multislerp", Array(data.dropFirst()), shape: [300_001], baseIndex: nil,
+                       global: ["normalize_weights": .bool(false)], perModel: Array(weights.dropFirst()))
+    }
+
+    func testStreamedKarcherIsBitIdentical() throws {
+        let data = StreamingAgreementTests.parents(count: 200_003, parents: 2, seed: 22)
+        try compareAll("karcher", data, shape: [200_003], baseIndex: nil, global: ["max_iter": .number(5)],
+                       perModel: [[:], [:], [:]])
     }
 
     func testStreamedSlerpIsBitIdentical() throws {
