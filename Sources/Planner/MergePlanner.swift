@@ -361,18 +361,19 @@ public enum MergePlanner {
                             memoryBudget: memoryBudget, peakMemory: inFlight + 40_000_000)
     }
 
-    /// Bytes one task holds while it runs. A streamed task holds one block per input, the output block and its
-    /// bytes, plus the method's whole-tensor scratch (selection keys, masks), independent of the number of parents.
+    /// Bytes one task holds while it runs: the parents' mapped pages of its tensor (resident until the task releases
+    /// them), plus its buffers. A streamed task holds one block per input, the output block and its bytes, plus the
+    /// method's whole-tensor scratch (selection keys, masks), independent of the number of parents.
     static func workingSet(_ task: TensorTask, method: any MergeMethod) -> Int {
-        if task.operation == .copy { return 0 }
+        if task.operation == .copy { return task.inputBytes }
         if let m = PlanExecutorTask.streamingMethod(task, method: method) {
             let block = min(task.elementCount, PlanExecutor.streamBlockElements)
-            return block * 4 * (task.inputs.count + 1) + block * task.outputDType.byteSize
+            return task.inputBytes + block * 4 * (task.inputs.count + 1) + block * task.outputDType.byteSize
                 + m.streamingScratchBytes(count: task.elementCount, inputCount: task.inputs.count)
         }
         let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
         // float32 inputs + output + one scratch copy, plus the converted output bytes.
-        return n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
+        return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
     }
 
     /// The name in `candidates` closest to `name` by edit distance, if reasonably close.

@@ -340,9 +340,11 @@ enum PlanExecutorTask {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
         let n = task.inputs.count
-        var inputs = (0..<n).map { _ in uninitializedArray(Float.self, count: block) }
-        var output = uninitializedArray(Float.self, count: block)
-        var bytes = uninitializedArray(UInt8.self, count: block * task.outputDType.byteSize)
+        // Blocks live in the worker's workspace, reused from tensor to tensor (no fresh page faults per tensor).
+        let size = task.outputDType.byteSize
+        let inputs = (0..<n).map { workspace.buffer(PlanExecutor.outputBytesSlot + 2 + $0, count: block, of: Float.self) }
+        let output = workspace.buffer(PlanExecutor.outputBytesSlot + 1, count: block, of: Float.self)
+        let bytes = workspace.buffer(PlanExecutor.outputBytesSlot, count: block * size, of: UInt8.self)
         var warnings: [String] = []
         var nonFinite = 0
         let modelNames = task.inputs.map { plan.models[$0.model].reference.raw }
@@ -353,65 +355,35 @@ enum PlanExecutorTask {
         while offset < total || (total == 0 && offset == 0) {
             let count = min(block, total - offset)
             for k in 0..<n {
-                try inputs[k].withUnsafeMutableBufferPointer { buf in
-                    try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count),
-                                     into: buf.baseAddress!, threads: threads)
-                    // Round to the recipe's compute dtype unless the input is already stored in it.
-                    if let c = task.computeDType, c != task.inputs[k].info.dtype {
-                        roundToPrecision(buf.baseAddress!, count: count, of: c)
-                    }
+                try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count),
+                                 into: inputs[k], threads: threads)
+                // Round to the recipe's compute dtype unless the input is already stored in it.
+                if let c = task.computeDType, c != task.inputs[k].info.dtype {
+                    roundToPrecision(inputs[k], count: count, of: c)
                 }
             }
-            let w: [String] = try withBuffers(inputs, count: count) { ptrs in
-                let mergeInputs = (0..<n).map { k in
-                    MergeInput(values: ptrs[k], parameters: task.inputs[k].parameters, modelIndex: task.inputs[k].model, modelName: modelNames[k])
-                }
-                let request = MergeRequest(tensorName: task.outputName, shape: task.shape, inputs: mergeInputs,
-                                           baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset,
-                                           threads: threads)
-                return try output.withUnsafeMutableBufferPointer { outBuf in
-                    do {
-                        return try plan.method.merge(request, into: UnsafeMutableBufferPointer(rebasing: outBuf[0..<count]))
-                    } catch let e as MergeMethodError {
-                        throw PlanError.tensor(task.outputName, e.message)
-                    }
-                }
+            let mergeInputs = (0..<n).map { k in
+                MergeInput(values: UnsafeBufferPointer(start: inputs[k], count: count), parameters: task.inputs[k].parameters,
+                           modelIndex: task.inputs[k].model, modelName: modelNames[k])
+            }
+            let request = MergeRequest(tensorName: task.outputName, shape: task.shape, inputs: mergeInputs,
+                                       baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset,
+                                       threads: threads)
+            let w: [String]
+            do {
+                w = try plan.method.merge(request, into: UnsafeMutableBufferPointer(start: output, count: count))
+            } catch let e as MergeMethodError {
+                throw PlanError.tensor(task.outputName, e.message)
             }
             warnings.append(contentsOf: w.map { "tensor '\(task.outputName)': \($0)" })
             for i in 0..<count where !output[i].isFinite { nonFinite += 1 }
-            let size = task.outputDType.byteSize
-            try output.withUnsafeBufferPointer { o in
-                try bytes.withUnsafeMutableBytes { b in
-                    convertFromFloat(o.baseAddress!, count: count, to: task.outputDType, into: b.baseAddress!)
-                    try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(rebasing: b[0..<(count * size)]), byteOffset: offset * size)
-                }
-            }
+            convertFromFloat(output, count: count, to: task.outputDType, into: UnsafeMutableRawPointer(bytes))
+            try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(start: bytes, count: count * size), byteOffset: offset * size)
             offset += count
             if total == 0 { break }
         }
         if nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(nonFinite) values are NaN or infinite") }
         return warnings
-    }
-
-    /// An array whose contents are about to be overwritten (skips zero-filling large buffers).
-    private static func uninitializedArray<T: Numeric>(_: T.Type, count: Int) -> [T] {
-        [T](unsafeUninitializedCapacity: count) { buf, n in
-            n = count
-        }
-    }
-
-    private static func withBuffers<R>(_ arrays: [[Float]], count: Int, _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
-        // The arrays outlive the call; their storage is stable while not mutated.
-        var ptrs: [UnsafeBufferPointer<Float>] = []
-        ptrs.reserveCapacity(arrays.count)
-        func go(_ i: Int) throws -> R {
-            if i == arrays.count { return try body(ptrs) }
-            return try arrays[i].withUnsafeBufferPointer { p in
-                ptrs.append(UnsafeBufferPointer(rebasing: p[0..<count]))
-                return try go(i + 1)
-            }
-        }
-        return try go(0)
     }
 
     /// `read` split into chunks across `threads` cores for large ranges.
