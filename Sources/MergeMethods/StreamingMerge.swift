@@ -116,6 +116,12 @@ public final class MergeWorkspace: @unchecked Sendable {
     /// Bytes currently held.
     public var bytesHeld: Int { slots.values.reduce(0) { $0 + $1.bytes } }
 
+    /// Frees every buffer (the next `buffer` call allocates afresh).
+    public func releaseAll() {
+        for s in slots.values { s.pointer.deallocate() }
+        slots.removeAll()
+    }
+
     /// A buffer of at least `count` elements of `T` in slot `slot` (contents undefined; valid until the next call for that slot).
     public func buffer<T>(_ slot: Int, count: Int, of _: T.Type = T.self) -> UnsafeMutablePointer<T> {
         let bytes = max(64, count * MemoryLayout<T>.stride)

@@ -103,6 +103,8 @@ public enum PlanExecutor {
                 state.acquire(need)
                 do {
                     let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace)
+                    // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
+                    if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
                     state.finish(task, warnings: warnings, bytes: need)
                 } catch {
                     state.fail(error, bytes: need)
