@@ -115,3 +115,65 @@ public struct ArceeFusionMerge: MergeMethod {
         for i in r { output[i] = keys[i] >= threshold ? base[i] + (x[i] - base[i]) : base[i] }
     }
 }
+
+/// arcee_fusion streamed: importances row by row from blocks of whole rows into one UInt32 key buffer (the
+/// softmax/KL of a row needs only that row), quartiles from the keys, then a blockwise output pass.
+extension ArceeFusionMerge: StreamingMergeMethod {
+    public func streamingScratchBytes(count: Int, inputCount: Int) -> Int { 4 * count }
+
+    public func mergeStreaming(_ stream: StreamingMergeRequest, inputs reader: any MergeInputReader,
+                               output writer: any MergeOutputWriter) throws -> [String] {
+        let request = stream.parameterView
+        let n = stream.count
+        let ws = stream.workspace
+        let cap0 = min(n, stream.block)
+        if stream.inputs.count == 1 {
+            let a = ws.buffer(WorkspaceSlot.inputs, count: cap0, of: Float.self)
+            for blk in stream.blocks {
+                try reader.read(0, range: blk, into: a)
+                try writer.write(range: blk, values: a)
+            }
+            return []
+        }
+        _ = try request.requireBase(name)
+        guard stream.inputs.count == 2 else {
+            throw MergeMethodError.tensor(name, request, "needs exactly two inputs (base and one other), got \(stream.inputs.count)")
+        }
+        if n == 0 { return [] }
+        let baseIndex = stream.baseIndex!, other = 1 - baseIndex
+        let length = stream.shape.count >= 1 ? max(1, stream.shape[stream.shape.count - 1]) : n
+        guard n % length == 0 else {
+            throw MergeMethodError.tensor(name, request, "shape \(stream.shape) does not match \(n) elements")
+        }
+        let rows = n / length
+        let threads = stream.threads
+        let keys = ws.buffer(WorkspaceSlot.keys, count: n, of: UInt32.self)
+        let rowsPerBlock = max(1, stream.block / length)
+        let cap = min(n, max(stream.block, length))
+        let xBuf = ws.buffer(WorkspaceSlot.inputs + 1, count: cap, of: Float.self)
+        let bBuf = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
+        for first in stride(from: 0, to: rows, by: rowsPerBlock) {
+            let r = (first * length)..<(min(rows, first + rowsPerBlock) * length)
+            try reader.read(other, range: r, into: xBuf)
+            try reader.read(baseIndex, range: r, into: bBuf)
+            let x = UnsafePointer(xBuf - r.lowerBound), b = UnsafePointer(bBuf - r.lowerBound)
+            parallelFor(r.count / length, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
+                ArceeFusionMerge.importanceKeys(x: x, base: b, start: (first + row) * length, length: length, into: keys)
+            }
+        }
+        let threshold = ArceeFusionMerge.threshold(UnsafeBufferPointer(start: keys, count: n), seed: stream.seed,
+                                                   tensorName: stream.tensorName, threads: threads)
+        let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
+        for blk in stream.blocks {
+            try reader.read(other, range: blk, into: xBuf)
+            try reader.read(baseIndex, range: blk, into: bBuf)
+            let s = blk.lowerBound
+            let x = UnsafePointer(xBuf - s), b = UnsafePointer(bBuf - s), o = out - s
+            StreamingChunks.forEach(blk, threads: threads) { _, r in
+                ArceeFusionMerge.select(x: x, base: b, keys: keys, threshold: threshold, range: r, into: o)
+            }
+            try writer.write(range: blk, values: out)
+        }
+        return []
+    }
+}
