@@ -85,11 +85,7 @@ enum RankSelect {
                 let hist = h.baseAddress! + worker * buckets
                 for c in chunks {
                     let r = chunking.range(c)
-                    let q = keys.baseAddress! + r.lowerBound
-                    for j in 0..<r.count {
-                        let key = q[j]
-                        if key >> 16 == b { hist[Int(key & 0xFFFF)] &+= 1 }
-                    }
+                    RankSelect.lowHistogram(keys.baseAddress! + r.lowerBound, r.count, high: b, into: hist)
                 }
             }
         }
@@ -199,9 +195,7 @@ enum RankSelect {
                 chunking.run { _, chunks in
                     for c in chunks {
                         let r = chunking.range(c)
-                        var count = 0
-                        let q = k + r.lowerBound
-                        for j in 0..<r.count { count &+= q[j] == key ? 1 : 0 }
+                        var count = RankSelect.countEqual(k + r.lowerBound, r.count, key)
                         if let residual {
                             if let inexact {
                                 for w in (r.lowerBound >> 6)..<((r.upperBound + 63) >> 6) {
@@ -281,5 +275,37 @@ enum RankSelect {
         }
         let positiveStart = zeroStart + zeros
         for (o, e) in positive.enumerated() where ordinals.contains(positiveStart + o) { set(-e.1) }
+    }
+
+    /// How many of `count` keys equal `key` (a plain counting loop the compiler vectorises).
+    @inline(never)
+    static func countEqual(_ keys: UnsafePointer<UInt32>, _ count: Int, _ key: UInt32) -> Int {
+        var total = 0
+        var j = 0
+        while j < count {
+            total &+= keys[j] == key ? 1 : 0
+            j &+= 1
+        }
+        return total
+    }
+
+    /// Adds the low 16 bits of the keys whose high 16 bits are `high` to `hist`.
+    @inline(never)
+    /// Keys with all low bits zero (common: differences of bf16 values are often bf16) are counted in a register, so
+    /// runs of them do not serialise on one histogram slot.
+    static func lowHistogram(_ keys: UnsafePointer<UInt32>, _ count: Int, high: UInt32, into hist: UnsafeMutablePointer<UInt32>) {
+        let round = high << 16
+        var roundCount: UInt32 = 0
+        var j = 0
+        while j < count {
+            let key = keys[j]
+            if key == round {
+                roundCount &+= 1
+            } else if key >> 16 == high {
+                hist[Int(key & 0xFFFF)] &+= 1
+            }
+            j &+= 1
+        }
+        hist[0] &+= roundCount
     }
 }
