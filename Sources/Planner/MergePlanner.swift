@@ -352,20 +352,28 @@ public enum MergePlanner {
     static func estimateMemory(tasks: [TensorTask], method: any MergeMethod, threads: Int, budget: Int?) -> PlanEstimate {
         let read = tasks.reduce(0) { $0 + $1.inputBytes }
         let written = tasks.reduce(0) { $0 + $1.outputBytes }
-        let largest = tasks.map { workingSet($0) }.max() ?? 0
+        let sets = tasks.map { workingSet($0, method: method) }
+        let largest = sets.max() ?? 0
         let memoryBudget = max(largest, budget ?? (1 << 30))
         // Tasks in flight are bounded by the budget; the process itself (code, maps' page tables, buffers) adds ~40 MB.
-        let inFlight = min(memoryBudget, tasks.map { workingSet($0) }.sorted(by: >).prefix(threads).reduce(0, +))
+        let inFlight = min(memoryBudget, sets.sorted(by: >).prefix(threads).reduce(0, +))
         return PlanEstimate(bytesRead: read, bytesWritten: written, largestTaskBytes: largest,
                             memoryBudget: memoryBudget, peakMemory: inFlight + 40_000_000)
     }
 
-    /// Bytes one task holds while it runs.
-    static func workingSet(_ task: TensorTask) -> Int {
-        if task.operation == .copy { return 0 }
+    /// Bytes one task holds while it runs: the parents' mapped pages of its tensor (resident until the task releases
+    /// them), plus its buffers. A streamed task holds one block per input, the output block and its bytes, plus the
+    /// method's whole-tensor scratch (selection keys, masks), independent of the number of parents.
+    static func workingSet(_ task: TensorTask, method: any MergeMethod) -> Int {
+        if task.operation == .copy { return task.inputBytes }
+        if let m = PlanExecutorTask.streamingMethod(task, method: method) {
+            let block = min(task.elementCount, PlanExecutor.streamBlockElements)
+            return task.inputBytes + block * 4 * (task.inputs.count + 1) + block * task.outputDType.byteSize
+                + m.streamingScratchBytes(count: task.elementCount, inputCount: task.inputs.count)
+        }
         let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
         // float32 inputs + output + one scratch copy, plus the converted output bytes.
-        return n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
+        return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
     }
 
     /// The name in `candidates` closest to `name` by edit distance, if reasonably close.

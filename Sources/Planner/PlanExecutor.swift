@@ -45,6 +45,11 @@ public struct ExecutionOptions: Sendable {
 public enum PlanExecutor {
     /// Elements per block when a method can stream a tensor.
     public static let blockElements = 1 << 22
+    /// Elements per block for streaming (non-elementwise) methods: small enough that a block of every input stays
+    /// in cache between the read and the combine, large enough to split across cores.
+    public static let streamBlockElements = 1 << 20
+    /// Workspace slot of the converted output bytes.
+    static let outputBytesSlot = 1000
 
     public static func execute(_ plan: MergePlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
@@ -94,12 +99,16 @@ public enum PlanExecutor {
         // Big tensors first: they bound the peak, and small ones then fill the gaps.
         let order = plan.tasks.indices.sorted { (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1) }
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
+            let workspace = MergeWorkspace()
             while let i = state.next(order) {
                 let task = plan.tasks[i]
-                let need = MergePlanner.workingSet(task)
+                let need = MergePlanner.workingSet(task, method: plan.method)
                 state.acquire(need)
                 do {
-                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard])
+                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace)
+                    // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
+                    if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
                     state.finish(task, warnings: warnings, bytes: need)
                 } catch {
                     state.fail(error, bytes: need)
@@ -226,7 +235,7 @@ final class ExecutionState: @unchecked Sendable {
 enum PlanExecutorTask {
     static func cost(_ t: TensorTask) -> Int { t.elementCount * max(1, t.inputs.count) }
 
-    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter) throws -> [String] {
+    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace) throws -> [String] {
         let sources = task.inputs.map { plan.models[$0.model].source }
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
 
@@ -234,21 +243,114 @@ enum PlanExecutorTask {
             let inp = task.inputs[0]
             guard let bytes = try sources[0].rawBytes(inp.tensorName) else {
                 // Quantized storage: dequantize and write as the output dtype.
-                return try merge(task, plan: plan, sources: sources, writer: writer)
+                return try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace)
             }
             try writer.write(task.outputName, bytes: bytes)
             return []
         }
-        return try merge(task, plan: plan, sources: sources, writer: writer)
+        if let streaming = streamingMethod(task, plan: plan) {
+            return try mergeStreaming(task, method: streaming, plan: plan, sources: sources, writer: writer, workspace: workspace)
+        }
+        return try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace)
     }
 
-    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter) throws -> [String] {
+    /// The plan's method when this task goes through the streaming path (non-elementwise merges it supports).
+    static func streamingMethod(_ task: TensorTask, plan: MergePlan) -> (any StreamingMergeMethod)? {
+        streamingMethod(task, method: plan.method)
+    }
+
+    static func streamingMethod(_ task: TensorTask, method: any MergeMethod) -> (any StreamingMergeMethod)? {
+        guard task.operation != .copy, !task.elementwise, let m = method as? any StreamingMergeMethod,
+              m.supportsStreaming(global: task.global) else { return nil }
+        return m
+    }
+
+    /// Merges through `StreamingMergeMethod.mergeStreaming`: inputs are read block by block on demand.
+    private static func mergeStreaming(_ task: TensorTask, method: any StreamingMergeMethod, plan: MergePlan,
+                                       sources: [any TensorSource], writer: SafetensorsWriter,
+                                       workspace: MergeWorkspace) throws -> [String] {
+        let total = task.elementCount
+        let threads = total >= 1 << 20 ? plan.threads : 1
+        let reader = TaskInputReader(task: task, sources: sources, threads: threads)
+        let output = TaskOutputWriter(task: task, writer: writer, workspace: workspace)
+        let inputs = task.inputs.map { inp in
+            StreamingInput(parameters: inp.parameters, modelIndex: inp.model, modelName: plan.models[inp.model].reference.raw)
+        }
+        let request = StreamingMergeRequest(tensorName: task.outputName, shape: task.shape, count: total, inputs: inputs,
+                                            baseIndex: task.baseIndex, global: task.global, seed: plan.seed, threads: threads,
+                                            blockElements: PlanExecutor.streamBlockElements, workspace: workspace)
+        var warnings: [String]
+        do {
+            warnings = try method.mergeStreaming(request, inputs: reader, output: output).map { "tensor '\(task.outputName)': \($0)" }
+        } catch let e as MergeMethodError {
+            throw PlanError.tensor(task.outputName, e.message)
+        }
+        guard output.written == total else {
+            throw PlanError.tensor(task.outputName, "the \(plan.method.name) method wrote \(output.written) of \(total) elements")
+        }
+        if output.nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(output.nonFinite) values are NaN or infinite") }
+        return warnings
+    }
+
+    /// Reads blocks of a task's inputs (cropped, rounded to the compute dtype) for streaming methods.
+    final class TaskInputReader: MergeInputReader {
+        let task: TensorTask
+        let sources: [any TensorSource]
+        let threads: Int
+        init(task: TensorTask, sources: [any TensorSource], threads: Int) {
+            self.task = task
+            self.sources = sources
+            self.threads = threads
+        }
+        func read(_ k: Int, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
+            guard task.inputs.indices.contains(k), range.lowerBound >= 0, range.upperBound <= task.elementCount else {
+                throw PlanError.tensor(task.outputName, "a method asked for elements \(range) of input \(k)")
+            }
+            let input = task.inputs[k]
+            try PlanExecutorTask.readParallel(input, source: sources[k], outputShape: task.shape, range: range, into: dest,
+                                              threads: threads)
+            if let c = task.computeDType, c != input.info.dtype { roundToPrecision(dest, count: range.count, of: c) }
+        }
+    }
+
+    /// Converts output blocks to the output dtype and writes them into the shard.
+    final class TaskOutputWriter: MergeOutputWriter {
+        let task: TensorTask
+        let writer: SafetensorsWriter
+        let workspace: MergeWorkspace
+        private(set) var written = 0
+        private(set) var nonFinite = 0
+        init(task: TensorTask, writer: SafetensorsWriter, workspace: MergeWorkspace) {
+            self.task = task
+            self.writer = writer
+            self.workspace = workspace
+        }
+        func write(range: Range<Int>, values: UnsafePointer<Float>) throws {
+            guard range.lowerBound == written, range.upperBound <= task.elementCount else {
+                throw PlanError.tensor(task.outputName, "output block \(range) out of order (next expected at \(written))")
+            }
+            let size = task.outputDType.byteSize
+            let bytes = workspace.buffer(PlanExecutor.outputBytesSlot, count: range.count * size, of: UInt8.self)
+            var bad = 0
+            for i in 0..<range.count where !values[i].isFinite { bad += 1 }
+            nonFinite += bad
+            convertFromFloat(values, count: range.count, to: task.outputDType, into: UnsafeMutableRawPointer(bytes))
+            try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(start: bytes, count: range.count * size),
+                             byteOffset: range.lowerBound * size)
+            written = range.upperBound
+        }
+    }
+
+    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter,
+                              workspace: MergeWorkspace) throws -> [String] {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
         let n = task.inputs.count
-        var inputs = (0..<n).map { _ in uninitializedArray(Float.self, count: block) }
-        var output = uninitializedArray(Float.self, count: block)
-        var bytes = uninitializedArray(UInt8.self, count: block * task.outputDType.byteSize)
+        // Blocks live in the worker's workspace, reused from tensor to tensor (no fresh page faults per tensor).
+        let size = task.outputDType.byteSize
+        let inputs = (0..<n).map { workspace.buffer(PlanExecutor.outputBytesSlot + 2 + $0, count: block, of: Float.self) }
+        let output = workspace.buffer(PlanExecutor.outputBytesSlot + 1, count: block, of: Float.self)
+        let bytes = workspace.buffer(PlanExecutor.outputBytesSlot, count: block * size, of: UInt8.self)
         var warnings: [String] = []
         var nonFinite = 0
         let modelNames = task.inputs.map { plan.models[$0.model].reference.raw }
@@ -259,39 +361,30 @@ enum PlanExecutorTask {
         while offset < total || (total == 0 && offset == 0) {
             let count = min(block, total - offset)
             for k in 0..<n {
-                try inputs[k].withUnsafeMutableBufferPointer { buf in
-                    try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count),
-                                     into: buf.baseAddress!, threads: threads)
-                    // Round to the recipe's compute dtype unless the input is already stored in it.
-                    if let c = task.computeDType, c != task.inputs[k].info.dtype {
-                        roundToPrecision(buf.baseAddress!, count: count, of: c)
-                    }
+                try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count),
+                                 into: inputs[k], threads: threads)
+                // Round to the recipe's compute dtype unless the input is already stored in it.
+                if let c = task.computeDType, c != task.inputs[k].info.dtype {
+                    roundToPrecision(inputs[k], count: count, of: c)
                 }
             }
-            let w: [String] = try withBuffers(inputs, count: count) { ptrs in
-                let mergeInputs = (0..<n).map { k in
-                    MergeInput(values: ptrs[k], parameters: task.inputs[k].parameters, modelIndex: task.inputs[k].model, modelName: modelNames[k])
-                }
-                let request = MergeRequest(tensorName: task.outputName, shape: task.shape, inputs: mergeInputs,
-                                           baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset,
-                                           threads: threads)
-                return try output.withUnsafeMutableBufferPointer { outBuf in
-                    do {
-                        return try plan.method.merge(request, into: UnsafeMutableBufferPointer(rebasing: outBuf[0..<count]))
-                    } catch let e as MergeMethodError {
-                        throw PlanError.tensor(task.outputName, e.message)
-                    }
-                }
+            let mergeInputs = (0..<n).map { k in
+                MergeInput(values: UnsafeBufferPointer(start: inputs[k], count: count), parameters: task.inputs[k].parameters,
+                           modelIndex: task.inputs[k].model, modelName: modelNames[k])
+            }
+            let request = MergeRequest(tensorName: task.outputName, shape: task.shape, inputs: mergeInputs,
+                                       baseIndex: task.baseIndex, global: task.global, seed: plan.seed, elementOffset: offset,
+                                       threads: threads)
+            let w: [String]
+            do {
+                w = try plan.method.merge(request, into: UnsafeMutableBufferPointer(start: output, count: count))
+            } catch let e as MergeMethodError {
+                throw PlanError.tensor(task.outputName, e.message)
             }
             warnings.append(contentsOf: w.map { "tensor '\(task.outputName)': \($0)" })
             for i in 0..<count where !output[i].isFinite { nonFinite += 1 }
-            let size = task.outputDType.byteSize
-            try output.withUnsafeBufferPointer { o in
-                try bytes.withUnsafeMutableBytes { b in
-                    convertFromFloat(o.baseAddress!, count: count, to: task.outputDType, into: b.baseAddress!)
-                    try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(rebasing: b[0..<(count * size)]), byteOffset: offset * size)
-                }
-            }
+            convertFromFloat(output, count: count, to: task.outputDType, into: UnsafeMutableRawPointer(bytes))
+            try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(start: bytes, count: count * size), byteOffset: offset * size)
             offset += count
             if total == 0 { break }
         }
@@ -299,29 +392,8 @@ enum PlanExecutorTask {
         return warnings
     }
 
-    /// An array whose contents are about to be overwritten (skips zero-filling large buffers).
-    private static func uninitializedArray<T: Numeric>(_: T.Type, count: Int) -> [T] {
-        [T](unsafeUninitializedCapacity: count) { buf, n in
-            n = count
-        }
-    }
-
-    private static func withBuffers<R>(_ arrays: [[Float]], count: Int, _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
-        // The arrays outlive the call; their storage is stable while not mutated.
-        var ptrs: [UnsafeBufferPointer<Float>] = []
-        ptrs.reserveCapacity(arrays.count)
-        func go(_ i: Int) throws -> R {
-            if i == arrays.count { return try body(ptrs) }
-            return try arrays[i].withUnsafeBufferPointer { p in
-                ptrs.append(UnsafeBufferPointer(rebasing: p[0..<count]))
-                return try go(i + 1)
-            }
-        }
-        return try go(0)
-    }
-
     /// `read` split into chunks across `threads` cores for large ranges.
-    private static func readParallel(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
+    static func readParallel(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
                                      into dest: UnsafeMutablePointer<Float>, threads: Int) throws {
         let chunks = threads > 1 && range.count >= 1 << 21 ? threads * 4 : 1
         if chunks == 1 {

@@ -37,54 +37,195 @@ public struct ModelStockMerge: MergeMethod {
         }
         let rows = n / length
         let models = xs.count
-        let N = Double(models)
         var warnings: [String] = []
         var degenerate = 0
 
         // Per row: Gram matrix of the offsets oᵢ = Xᵢ − B, accumulated in double.
         var ts = [Float](repeating: 0, count: rows)
         let threads = request.threads
-        for row in 0..<rows {
-            let lo = row * length
-            let chunking = Chunking(length, threads: threads)
-            let width = models * models
-            let gram = chunking.sums(width: width) { r, acc in
-                for j in r {
-                    let i = lo + j
-                    let b = base[i]
-                    for p in 0..<models {
-                        let op = Double(xs[p][i] - b)
-                        for q in p..<models { acc[p * models + q] += op * Double(xs[q][i] - b) }
-                    }
+        let pointers = xs.map { UnsafePointer($0.baseAddress!) }
+        let b = UnsafePointer(base.baseAddress!)
+        pointers.withUnsafeBufferPointer { xp in
+            for row in 0..<rows {
+                let lo = row * length
+                let gram = Chunking(length, threads: threads).sums(width: models * models) { r, acc in
+                    ModelStockMerge.accumulateGram(xp.baseAddress!, base: b, offset: lo, range: r, models: models, into: acc.baseAddress!)
                 }
+                let (t, bad) = ModelStockMerge.interpolation(gram: gram, models: models)
+                ts[row] = t
+                if bad { degenerate += 1 }
             }
-            var cosSum = 0.0
-            var pairs = 0
-            for p in 0..<models {
-                for q in (p + 1)..<models {
-                    let normProduct = gram[p * models + p].squareRoot() * gram[q * models + q].squareRoot()
-                    cosSum += min(max(gram[p * models + q] / max(normProduct, 1e-6), -1), 1)
-                    pairs += 1
-                }
-            }
-            let c = cosSum / Double(pairs)
-            var t = N * c / (1 + (N - 1) * c)
-            if !t.isFinite {
-                t = 0
-                degenerate += 1
-            }
-            ts[row] = Float(t)
         }
         if degenerate > 0 {
             warnings.append("model_stock: tensor '\(request.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of \(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
         }
-        let inverseCount = Float(models)
-        Chunking(n, threads: threads).forEach { r in
-            for i in r {
-                var sum: Float = 0
-                for x in xs { sum += x[i] }
-                let t = ts[i / length]
-                output[i] = t * (sum / inverseCount) + (1 - t) * base[i]
+        let out = output.baseAddress!
+        pointers.withUnsafeBufferPointer { xp in
+            ts.withUnsafeBufferPointer { tp in
+                Chunking(n, threads: threads).forEach { r in
+                    ModelStockMerge.combine(xp.baseAddress!, models: models, base: b, t: tp.baseAddress!, length: length, range: r, into: out)
+                }
+            }
+        }
+        return warnings
+    }
+
+    /// Adds the Gram matrix entries (upper triangle, p ≤ q) of the offsets over elements `offset + j`, j in `range`.
+    static func accumulateGram(_ xs: UnsafePointer<UnsafePointer<Float>>, base: UnsafePointer<Float>, offset: Int, range: Range<Int>,
+                               models: Int, into acc: UnsafeMutablePointer<Double>) {
+        for j in range {
+            let i = offset + j
+            let b = base[i]
+            for p in 0..<models {
+                let op = Double(xs[p][i] - b)
+                for q in p..<models { acc[p * models + q] += op * Double(xs[q][i] - b) }
+            }
+        }
+    }
+
+    /// t = N·c / (1 + (N−1)·c) from a Gram matrix, c the mean pairwise cosine; (0, true) when t is undefined.
+    static func interpolation(gram: [Double], models: Int) -> (Float, Bool) {
+        var cosSum = 0.0
+        var pairs = 0
+        for p in 0..<models {
+            for q in (p + 1)..<models {
+                let normProduct = gram[p * models + p].squareRoot() * gram[q * models + q].squareRoot()
+                cosSum += min(max(gram[p * models + q] / max(normProduct, 1e-6), -1), 1)
+                pairs += 1
+            }
+        }
+        let N = Double(models)
+        let c = cosSum / Double(pairs)
+        let t = N * c / (1 + (N - 1) * c)
+        return t.isFinite ? (Float(t), false) : (0, true)
+    }
+
+    /// base·(1 − t) + t·mean(Xᵢ) for elements `range`.
+    static func combine(_ xs: UnsafePointer<UnsafePointer<Float>>, models: Int, base: UnsafePointer<Float>, t: UnsafePointer<Float>,
+                        length: Int, range: Range<Int>, into output: UnsafeMutablePointer<Float>) {
+        let count = Float(models)
+        for i in range {
+            var sum: Float = 0
+            for k in 0..<models { sum += xs[k][i] }
+            let ti = t[i / length]
+            output[i] = ti * (sum / count) + (1 - ti) * base[i]
+        }
+    }
+}
+
+/// Model Stock streamed: the Gram matrices come from blocks of every input (per chunk for a whole-tensor vector,
+/// per row of whole rows with `filter_wise`), then a second blockwise pass writes the interpolation.
+extension ModelStockMerge: StreamingMergeMethod {
+    public func streamingScratchBytes(count: Int, inputCount: Int) -> Int { 0 }
+
+    public func mergeStreaming(_ stream: StreamingMergeRequest, inputs reader: any MergeInputReader,
+                               output writer: any MergeOutputWriter) throws -> [String] {
+        let request = stream.parameterView
+        _ = try request.requireBase(name)
+        let baseIndex = stream.baseIndex!
+        let others = stream.inputs.indices.filter { $0 != baseIndex }
+        let n = stream.count
+        let ws = stream.workspace
+        let cap0 = min(n, stream.block)
+        if others.isEmpty || n == 0 {
+            let b = ws.buffer(WorkspaceSlot.inputs, count: cap0, of: Float.self)
+            for blk in stream.blocks {
+                try reader.read(baseIndex, range: blk, into: b)
+                try writer.write(range: blk, values: b)
+            }
+            return []
+        }
+        guard others.count >= 2 else {
+            throw MergeMethodError.tensor(name, request, "needs the base plus at least two other models, got \(others.count) other")
+        }
+        let filterWise = try request.flag(name, "filter_wise", default: false)
+        let length = filterWise && stream.shape.count >= 2 ? max(1, stream.shape[stream.shape.count - 1]) : n
+        guard n % length == 0 else {
+            throw MergeMethodError.tensor(name, request, "shape \(stream.shape) does not match \(n) elements")
+        }
+        let rows = n / length
+        let models = others.count
+        let threads = stream.threads
+        let width = models * models
+        // Row groups for filter_wise (whole rows per read), chunk-aligned blocks for one whole-tensor vector.
+        let ranges: [Range<Int>]
+        let cap: Int
+        if rows > 1 {
+            let rowsPerBlock = max(1, stream.block / length)
+            ranges = stride(from: 0, to: rows, by: rowsPerBlock).map { ($0 * length)..<(min(rows, $0 + rowsPerBlock) * length) }
+            cap = min(n, max(stream.block, length))
+        } else {
+            ranges = stream.blocks
+            cap = cap0
+        }
+        let baseBlock = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
+        let blocks = others.indices.map { ws.buffer(WorkspaceSlot.inputs + 1 + $0, count: cap, of: Float.self) }
+        var pointers = [UnsafePointer<Float>](repeating: UnsafePointer(baseBlock), count: models)
+        func readBlock(_ r: Range<Int>) throws -> UnsafePointer<Float> {
+            try reader.read(baseIndex, range: r, into: baseBlock)
+            for (k, input) in others.enumerated() {
+                try reader.read(input, range: r, into: blocks[k])
+                pointers[k] = UnsafePointer(blocks[k] - r.lowerBound)
+            }
+            return UnsafePointer(baseBlock - r.lowerBound)
+        }
+
+        var ts = [Float](repeating: 0, count: rows)
+        var degenerate = 0
+        if rows > 1 {
+            for r in ranges {
+                let b = try readBlock(r)
+                pointers.withUnsafeBufferPointer { xp in
+                    for row in (r.lowerBound / length)..<(r.upperBound / length) {
+                        let lo = row * length
+                        let gram = Chunking(length, threads: threads).sums(width: width) { c, acc in
+                            ModelStockMerge.accumulateGram(xp.baseAddress!, base: b, offset: lo, range: c, models: models, into: acc.baseAddress!)
+                        }
+                        let (t, bad) = ModelStockMerge.interpolation(gram: gram, models: models)
+                        ts[row] = t
+                        if bad { degenerate += 1 }
+                    }
+                }
+            }
+        } else {
+            let chunks = max(1, (n + Chunking.size - 1) / Chunking.size)
+            var partial = [Double](repeating: 0, count: chunks * width)
+            try partial.withUnsafeMutableBufferPointer { pp in
+                let p = pp.baseAddress!
+                for r in ranges {
+                    let b = try readBlock(r)
+                    pointers.withUnsafeBufferPointer { xp in
+                        StreamingChunks.forEach(r, threads: threads) { c, range in
+                            ModelStockMerge.accumulateGram(xp.baseAddress!, base: b, offset: 0, range: range, models: models,
+                                                           into: p + c * width)
+                        }
+                    }
+                }
+            }
+            var gram = [Double](repeating: 0, count: width)
+            for c in 0..<chunks {
+                for k in 0..<width { gram[k] += partial[c * width + k] }
+            }
+            let (t, bad) = ModelStockMerge.interpolation(gram: gram, models: models)
+            ts[0] = t
+            if bad { degenerate += 1 }
+        }
+        var warnings: [String] = []
+        if degenerate > 0 {
+            warnings.append("model_stock: tensor '\(stream.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of \(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
+        }
+        let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
+        try ts.withUnsafeBufferPointer { tp in
+            for blk in stream.blocks {
+                let b = try readBlock(blk)
+                let o = out - blk.lowerBound
+                pointers.withUnsafeBufferPointer { xp in
+                    StreamingChunks.forEach(blk, threads: threads) { _, range in
+                        ModelStockMerge.combine(xp.baseAddress!, models: models, base: b, t: tp.baseAddress!, length: length,
+                                                range: range, into: o)
+                    }
+                }
+                try writer.write(range: blk, values: out)
             }
         }
         return warnings

@@ -40,16 +40,7 @@ public struct SlerpMerge: MergeMethod {
         // A vector with norm <= 1e-8 is left unnormalised, as mergekit does.
         let d0 = n0 > 1e-8 ? n0 : 1, d1 = n1 > 1e-8 ? n1 : 1
         let dot = Reduce.dot(v0, v1, threads: threads) / (d0 * d1)
-        let c0: Float, c1: Float
-        if abs(dot) > SlerpMerge.colinearThreshold {
-            c0 = Float(1 - t)
-            c1 = Float(t)
-        } else {
-            let theta = acos(dot)
-            let s = sin(theta)
-            c0 = Float(sin(theta - theta * t) / s)
-            c1 = Float(sin(theta * t) / s)
-        }
+        let (c0, c1) = SlerpMerge.coefficients(dot: dot, t: t)
         Chunking(output.count, threads: threads).forEach { r in
             for i in r { output[i] = c0 * v0[i] + c1 * v1[i] }
         }
@@ -124,7 +115,18 @@ public struct NuSlerpMerge: MergeMethod {
             s11[v] += q * q
             s01[v] += p * q
         }
-        // Per vector: coefficients (ca·v0 + cb·v1) / cs, or lerp when sin θ is ~0.
+        let (ca, cb, cs) = NuSlerpMerge.coefficients(s00: s00, s11: s11, s01: s01, t: t)
+        for i in 0..<n {
+            let v = vec(i)
+            let r = (ca[v] * x(a, i) + cb[v] * x(b, i)) / cs[v]
+            output[i] = base.map { $0[i] + r } ?? r
+        }
+        return []
+    }
+
+    /// Per vector: coefficients (ca·v0 + cb·v1) / cs, or lerp when sin θ is ~0.
+    static func coefficients(s00: [Double], s11: [Double], s01: [Double], t: Double) -> ([Float], [Float], [Float]) {
+        let vectors = s00.count
         var ca = [Float](repeating: 0, count: vectors)
         var cb = [Float](repeating: 0, count: vectors)
         var cs = [Float](repeating: 1, count: vectors)
@@ -138,12 +140,7 @@ public struct NuSlerpMerge: MergeMethod {
                 ca[v] = Float(sin((1 - t) * theta)); cb[v] = Float(sin(t * theta)); cs[v] = Float(s)
             }
         }
-        for i in 0..<n {
-            let v = vec(i)
-            let r = (ca[v] * x(a, i) + cb[v] * x(b, i)) / cs[v]
-            output[i] = base.map { $0[i] + r } ?? r
-        }
-        return []
+        return (ca, cb, cs)
     }
 }
 

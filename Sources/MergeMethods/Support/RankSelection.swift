@@ -84,9 +84,8 @@ enum RankSelect {
             chunking.run { worker, chunks in
                 let hist = h.baseAddress! + worker * buckets
                 for c in chunks {
-                    for i in chunking.range(c) where keys[i] >> 16 == b {
-                        hist[Int(keys[i] & 0xFFFF)] &+= 1
-                    }
+                    let r = chunking.range(c)
+                    RankSelect.lowHistogram(keys.baseAddress! + r.lowerBound, r.count, high: b, into: hist)
                 }
             }
         }
@@ -107,9 +106,11 @@ enum RankSelect {
     ///
     /// Equal keys are ordered by `residual` when given (the part of the exact value the 32-bit key rounded away,
     /// e.g. |x − b| in double minus its float32 rounding), then by position, later positions first. `high` may be passed when the caller
-    /// already built the high-bits histogram.
+    /// already built the high-bits histogram. `inexact`, when given, has a bit set for every element whose residual may be
+    /// non-zero; `residual` is then only called for those (streaming methods read the values back one by one).
     static func markWindow(_ keys: UnsafeBufferPointer<UInt32>, window: Range<Int>, into mask: Bitset,
-                           threads: Int, high: [Int]? = nil, residual: ((Int) -> Double)? = nil) {
+                           threads: Int, high: [Int]? = nil, residual: ((Int) -> Double)? = nil,
+                           inexact: UnsafePointer<UInt64>? = nil) {
         let n = keys.count
         let lo = max(0, window.lowerBound)
         let hi = min(n, window.upperBound)
@@ -160,12 +161,12 @@ enum RankSelect {
         // Pass 2: boundary ties kept in part.
         if hasLo && hasHi && kLo == kHi {
             if !(allLoEqual && allHiEqual) {
-                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual, threads: threads)
+                markTies(keys, key: kLo, ordinals: skipLo..<takeHi, words: words, residual: residual, inexact: inexact, threads: threads)
             }
             return
         }
-        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, threads: threads) }
-        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, threads: threads) }
+        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, inexact: inexact, threads: threads) }
+        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, inexact: inexact, threads: threads) }
     }
 
     /// Sets the bits of the elements whose key equals `key` and whose ordinal among them lies in `ordinals`,
@@ -173,26 +174,46 @@ enum RankSelect {
     /// the key was exact, e.g. bf16 parents) are never sorted: each chunk counts them in parallel, and a second
     /// parallel pass numbers them from the chunk's offset, so heavy ties cost two parallel scans.
     private static func markTies(_ keys: UnsafeBufferPointer<UInt32>, key: UInt32, ordinals: Range<Int>,
-                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?, threads: Int) {
+                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?, inexact: UnsafePointer<UInt64>? = nil, threads: Int) {
         let n = keys.count
         let chunking = Chunking(n, threads: threads)
         @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
-        @inline(__always) func isZero(_ i: Int) -> Bool { residual.map { $0(i) == 0 } ?? true }
+        @inline(__always) func mayBeInexact(_ i: Int) -> Bool { inexact.map { ($0[i >> 6] >> UInt64(i & 63)) & 1 != 0 } ?? true }
+        @inline(__always) func isZero(_ i: Int) -> Bool {
+            guard let residual, mayBeInexact(i) else { return true }
+            return residual(i) == 0
+        }
 
-        // Pass A: per chunk, the number of zero-residual ties and the (rare) non-zero ones.
+        // Pass A: per chunk, the number of zero-residual ties and the (rare) non-zero ones. Equal keys are counted
+        // with a branch-free loop; residuals are only evaluated where they may be non-zero (all ties without `inexact`,
+        // only the flagged elements with it).
         var zeroCounts = [Int](repeating: 0, count: chunking.count)
         var others = [[(Double, Int)]](repeating: [], count: chunking.count)
         zeroCounts.withUnsafeMutableBufferPointer { zc in
             others.withUnsafeMutableBufferPointer { ot in
+                let k = keys.baseAddress!
                 chunking.run { _, chunks in
                     for c in chunks {
-                        var count = 0
-                        for i in chunking.range(c) where keys[i] == key {
-                            if let residual {
-                                let r = residual(i)
-                                if r != 0 { ot[c].append((r, -i)); continue }
+                        let r = chunking.range(c)
+                        var count = RankSelect.countEqual(k + r.lowerBound, r.count, key)
+                        if let residual {
+                            if let inexact {
+                                for w in (r.lowerBound >> 6)..<((r.upperBound + 63) >> 6) {
+                                    var bits = inexact[w]
+                                    while bits != 0 {
+                                        let i = w << 6 + bits.trailingZeroBitCount
+                                        bits &= bits &- 1
+                                        guard i < r.upperBound, k[i] == key else { continue }
+                                        let v = residual(i)
+                                        if v != 0 { ot[c].append((v, -i)); count -= 1 }
+                                    }
+                                }
+                            } else if count > 0 {
+                                for i in r where k[i] == key {
+                                    let v = residual(i)
+                                    if v != 0 { ot[c].append((v, -i)); count -= 1 }
+                                }
                             }
-                            count += 1
                         }
                         zc[c] = count
                     }
@@ -217,18 +238,74 @@ enum RankSelect {
                 let c = r.lowerBound / Chunking.size
                 let first = zeroStart + after[c]
                 guard zeroCounts[c] > 0, ordinals.overlaps(first..<(first + zeroCounts[c])) else { return }
+                // Word by word from the end: a word's zero-residual ties are numbered together unless the ordinal
+                // window starts or ends inside it.
                 var ordinal = first
-                var i = r.upperBound - 1
-                while i >= r.lowerBound && ordinal < ordinals.upperBound {
-                    if keys[i] == key && isZero(i) {
-                        if ordinal >= ordinals.lowerBound { set(i) }
-                        ordinal += 1
+                let k = keys.baseAddress!
+                var w = (r.upperBound - 1) >> 6
+                while w >= r.lowerBound >> 6 && ordinal < ordinals.upperBound {
+                    let lo = w << 6, hi = min(lo + 64, r.upperBound)
+                    var m: UInt64 = 0
+                    for j in lo..<hi { m |= (k[j] == key ? 1 : 0) << UInt64(j - lo) }
+                    if residual != nil {
+                        var candidates = inexact.map { m & $0[w] } ?? m
+                        while candidates != 0 {
+                            let t = candidates.trailingZeroBitCount
+                            candidates &= candidates &- 1
+                            if !isZero(lo + t) { m &= ~(1 << UInt64(t)) }
+                        }
                     }
-                    i -= 1
+                    let tied = m.nonzeroBitCount
+                    if ordinal + tied <= ordinals.lowerBound {
+                        ordinal += tied
+                    } else if ordinal >= ordinals.lowerBound && ordinal + tied <= ordinals.upperBound {
+                        words[w] |= m
+                        ordinal += tied
+                    } else {
+                        while m != 0 && ordinal < ordinals.upperBound {
+                            let t = 63 - m.leadingZeroBitCount
+                            m &= ~(1 << UInt64(t))
+                            if ordinal >= ordinals.lowerBound { words[w] |= 1 << UInt64(t) }
+                            ordinal += 1
+                        }
+                    }
+                    w -= 1
                 }
             }
         }
         let positiveStart = zeroStart + zeros
         for (o, e) in positive.enumerated() where ordinals.contains(positiveStart + o) { set(-e.1) }
+    }
+
+    /// How many of `count` keys equal `key` (a plain counting loop the compiler vectorises).
+    @inline(never)
+    static func countEqual(_ keys: UnsafePointer<UInt32>, _ count: Int, _ key: UInt32) -> Int {
+        var total = 0
+        var j = 0
+        while j < count {
+            total &+= keys[j] == key ? 1 : 0
+            j &+= 1
+        }
+        return total
+    }
+
+    /// Adds the low 16 bits of the keys whose high 16 bits are `high` to `hist`.
+    @inline(never)
+    /// Keys with all low bits zero (common: differences of bf16 values are often bf16) are counted in a register, so
+    /// runs of them do not serialise on one histogram slot.
+    static func lowHistogram(_ keys: UnsafePointer<UInt32>, _ count: Int, high: UInt32, into hist: UnsafeMutablePointer<UInt32>) {
+        let round = high << 16
+        var roundCount: UInt32 = 0
+        var j = 0
+        while j < count {
+            let key = keys[j]
+            if key == round {
+                roundCount &+= 1
+            } else if key >> 16 == high {
+                hist[Int(key & 0xFFFF)] &+= 1
+            }
+            j &+= 1
+        }
+        hist[0] &+= roundCount
     }
 }

@@ -64,53 +64,57 @@ struct SparsifyContext {
 
     /// ‖mask⊙δ‖₁, branch-free (masks are often random) with four accumulators.
     func maskedL1(_ x: UnsafeBufferPointer<Float>, _ mask: Bitset) -> Double {
-        let base = self.base
-        let words = mask.words
-        return chunking.sum { r in
-            var acc = (0.0, 0.0, 0.0, 0.0)
-            var i = r.lowerBound
-            while i < r.upperBound {
-                let word = words[i >> 6]
-                let end = min(i + 64, r.upperBound)
-                var bit: UInt64 = 0
-                while i + 4 <= end {
-                    @inline(__always) func term(_ k: UInt64, _ j: Int) -> Double {
-                        let keep = UInt32(truncatingIfNeeded: (word >> (bit + k)) & 1) &* 0xFFFF_FFFF
-                        return Double(Float(bitPattern: abs(x[j] - base[j]).bitPattern & keep))
-                    }
-                    acc.0 += term(0, i); acc.1 += term(1, i + 1); acc.2 += term(2, i + 2); acc.3 += term(3, i + 3)
-                    i += 4
-                    bit += 4
+        let xp = x.baseAddress!, bp = base.baseAddress!, words = UnsafePointer(mask.words.baseAddress!)
+        return chunking.sum { r in SparsifyContext.maskedL1(x: xp, base: bp, words: words, range: r) }
+    }
+
+    /// ‖mask⊙δ‖₁ over one chunk `r` (indices of the whole tensor; `x` and `base` are addressed by them).
+    static func maskedL1(x: UnsafePointer<Float>, base: UnsafePointer<Float>, words: UnsafePointer<UInt64>, range r: Range<Int>) -> Double {
+        var acc = (0.0, 0.0, 0.0, 0.0)
+        var i = r.lowerBound
+        while i < r.upperBound {
+            let word = words[i >> 6]
+            let end = min(i + 64, r.upperBound)
+            var bit: UInt64 = 0
+            while i + 4 <= end {
+                @inline(__always) func term(_ k: UInt64, _ j: Int) -> Double {
+                    let keep = UInt32(truncatingIfNeeded: (word >> (bit + k)) & 1) &* 0xFFFF_FFFF
+                    return Double(Float(bitPattern: abs(x[j] - base[j]).bitPattern & keep))
                 }
-                while i < end {
-                    if (word >> bit) & 1 != 0 { acc.0 += Double(abs(x[i] - base[i])) }
-                    i += 1
-                    bit += 1
-                }
+                acc.0 += term(0, i); acc.1 += term(1, i + 1); acc.2 += term(2, i + 2); acc.3 += term(3, i + 3)
+                i += 4
+                bit += 4
             }
-            return (acc.0 + acc.1) + (acc.2 + acc.3)
+            while i < end {
+                if (word >> bit) & 1 != 0 { acc.0 += Double(abs(x[i] - base[i])) }
+                i += 1
+                bit += 1
+            }
         }
+        return (acc.0 + acc.1) + (acc.2 + acc.3)
     }
 
     func l1(_ x: UnsafeBufferPointer<Float>) -> Double {
-        let base = self.base
-        return chunking.sum { r in
-            // Four accumulators break the add latency chain.
-            var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-            var i = r.lowerBound
-            while i + 4 <= r.upperBound {
-                s0 += Double(abs(x[i] - base[i]))
-                s1 += Double(abs(x[i + 1] - base[i + 1]))
-                s2 += Double(abs(x[i + 2] - base[i + 2]))
-                s3 += Double(abs(x[i + 3] - base[i + 3]))
-                i += 4
-            }
-            while i < r.upperBound {
-                s0 += Double(abs(x[i] - base[i]))
-                i += 1
-            }
-            return (s0 + s1) + (s2 + s3)
+        let xp = x.baseAddress!, bp = base.baseAddress!
+        return chunking.sum { r in SparsifyContext.l1(x: xp, base: bp, range: r) }
+    }
+
+    /// ‖δ‖₁ over one chunk, four accumulators to break the add latency chain.
+    static func l1(x: UnsafePointer<Float>, base: UnsafePointer<Float>, range r: Range<Int>) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var i = r.lowerBound
+        while i + 4 <= r.upperBound {
+            s0 += Double(abs(x[i] - base[i]))
+            s1 += Double(abs(x[i + 1] - base[i + 1]))
+            s2 += Double(abs(x[i + 2] - base[i + 2]))
+            s3 += Double(abs(x[i + 3] - base[i + 3]))
+            i += 4
         }
+        while i < r.upperBound {
+            s0 += Double(abs(x[i] - base[i]))
+            i += 1
+        }
+        return (s0 + s1) + (s2 + s3)
     }
 
     /// mergekit's L1 rescale: match the masked delta's L1 norm to the original's, unless either is below 1e-7.
@@ -197,42 +201,53 @@ struct SparsifyContext {
     func bernoulliMask(_ mask: Bitset, x: UnsafeBufferPointer<Float>, stream: SplitMix64, constant: Double = 0,
                        perElement: UnsafePointer<Float>? = nil) -> (before: Double, after: Double) {
         let start = stream.state
-        let base = self.base
-        let threshold32 = UInt64(min(max(constant, 0), 1) * 4_294_967_296.0)
-        let words = mask.words
+        let threshold32 = SparsifyContext.threshold32(constant)
+        let words = mask.words.baseAddress!
+        let xp = x.baseAddress!, bp = base.baseAddress!
         let sums = chunking.sums(width: 2) { r, acc in
-            var before = 0.0, after = 0.0
-            var i = r.lowerBound
-            let draws = perElement == nil ? i / 2 : i
-            var g = SplitMix64(seed: start &+ UInt64(draws) &* 0x9E37_79B9_7F4A_7C15)
-            while i < r.upperBound {
-                let len = min(64, r.upperBound - i)
-                var word: UInt64 = 0
-                if let perElement {
-                    for j in 0..<len {
-                        let kept = Double(g.next() >> 11) * (1.0 / 9_007_199_254_740_992.0) < Double(perElement[i + j])
-                        word |= (kept ? 1 : 0) << UInt64(j)
-                    }
-                } else {
-                    // Built in a register without branches: a coin flip defeats branch prediction.
-                    for pair in 0..<((len + 1) / 2) {
-                        let z = g.next()
-                        let low: UInt64 = z & 0xFFFF_FFFF < threshold32 ? 1 : 0
-                        let high: UInt64 = z >> 32 < threshold32 ? 1 : 0
-                        word |= (low | high << 1) << UInt64(2 * pair)
-                    }
-                    if len < 64 { word &= (1 << UInt64(len)) - 1 }
-                }
-                words[i >> 6] |= word
-                let l1 = SparsifyContext.maskedL1(x: x.baseAddress! + i, base: base.baseAddress! + i, count: len, word: word)
-                before += l1.before
-                after += l1.after
-                i += len
-            }
-            acc[0] = before
-            acc[1] = after
+            let l1 = SparsifyContext.bernoulli(words: words, x: xp, base: bp, range: r, start: start, threshold32: threshold32,
+                                               perElement: perElement)
+            acc[0] = l1.before
+            acc[1] = l1.after
         }
         return (sums[0], sums[1])
+    }
+
+    static func threshold32(_ constant: Double) -> UInt64 { UInt64(min(max(constant, 0), 1) * 4_294_967_296.0) }
+
+    /// The Bernoulli mask words and L1 sums of one chunk `r` (see `bernoulliMask`); `x`, `base`, `perElement` and
+    /// `words` are addressed by indices of the whole tensor.
+    static func bernoulli(words: UnsafeMutablePointer<UInt64>, x: UnsafePointer<Float>, base: UnsafePointer<Float>, range r: Range<Int>,
+                          start: UInt64, threshold32: UInt64, perElement: UnsafePointer<Float>?) -> (before: Double, after: Double) {
+        var before = 0.0, after = 0.0
+        var i = r.lowerBound
+        let draws = perElement == nil ? i / 2 : i
+        var g = SplitMix64(seed: start &+ UInt64(draws) &* 0x9E37_79B9_7F4A_7C15)
+        while i < r.upperBound {
+            let len = min(64, r.upperBound - i)
+            var word: UInt64 = 0
+            if let perElement {
+                for j in 0..<len {
+                    let kept = Double(g.next() >> 11) * (1.0 / 9_007_199_254_740_992.0) < Double(perElement[i + j])
+                    word |= (kept ? 1 : 0) << UInt64(j)
+                }
+            } else {
+                // Built in a register without branches: a coin flip defeats branch prediction.
+                for pair in 0..<((len + 1) / 2) {
+                    let z = g.next()
+                    let low: UInt64 = z & 0xFFFF_FFFF < threshold32 ? 1 : 0
+                    let high: UInt64 = z >> 32 < threshold32 ? 1 : 0
+                    word |= (low | high << 1) << UInt64(2 * pair)
+                }
+                if len < 64 { word &= (1 << UInt64(len)) - 1 }
+            }
+            words[i >> 6] |= word
+            let l1 = SparsifyContext.maskedL1(x: x + i, base: base + i, count: len, word: word)
+            before += l1.before
+            after += l1.after
+            i += len
+        }
+        return (before, after)
     }
 
     /// ‖δ‖₁ and ‖mask⊙δ‖₁ over up to 64 elements whose mask bits are `word`, with 8-lane float vectors
@@ -274,22 +289,64 @@ struct SparsifyContext {
         let length = n / rows
         // Keep probability per element, computed row by row into the float scratch (reinterpreted).
         let probabilities = UnsafeMutableRawPointer(keys.baseAddress!).bindMemory(to: Float.self, capacity: n)
-        let base = self.base
+        let xp = x.baseAddress!, bp = base.baseAddress!
         parallelFor(rows, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
-            let lo = row * length
-            var order = [UInt64](repeating: 0, count: length)
-            for j in 0..<length {
-                order[j] = UInt64(FloatKey.magnitude(x[lo + j] - base[lo + j])) << 32 | UInt64(j)
-            }
-            order.sort()
-            for (rank, packed) in order.enumerated() {
-                let j = Int(packed & 0xFFFF_FFFF)
-                let r = length > 1 ? Double(rank) / Double(length - 1) : 0.5
-                probabilities[lo + j] = Float(min(max(density - epsilon + 2 * epsilon * r, 0), 1))
-            }
+            SparsifyContext.dellaRow(x: xp, base: bp, start: row * length, length: length, into: probabilities,
+                                     density: density, epsilon: epsilon)
         }
         let mask = Bitset(count: n)
         let l1 = bernoulliMask(mask, x: x, stream: stream, perElement: UnsafePointer(probabilities))
         return (mask, l1)
+    }
+
+    /// DELLA keep probabilities of the row of `length` elements starting at `start` (indices of the whole tensor).
+    /// Ranks come from a stable LSD radix sort of the 32-bit magnitude keys (four byte passes, a pass skipped when
+    /// every key shares that byte): with positions in ascending order to start with, that is exactly the order of
+    /// sorting (key, position), i.e. ties by position.
+    static func dellaRow(x: UnsafePointer<Float>, base: UnsafePointer<Float>, start lo: Int, length: Int,
+                         into probabilities: UnsafeMutablePointer<Float>, density: Double, epsilon: Double) {
+        guard length > 0 else { return }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * length + 4 * 256) { scratch in
+            let s = scratch.baseAddress!
+            var keys = s, keys2 = s + length, order = s + 2 * length, order2 = s + 3 * length
+            // All four byte histograms in one pass (independent counters, no store-to-load chains between passes).
+            let counts = s + 4 * length
+            counts.initialize(repeating: 0, count: 4 * 256)
+            for j in 0..<length {
+                let k = FloatKey.magnitude(x[lo + j] - base[lo + j])
+                keys[j] = k
+                order[j] = UInt32(truncatingIfNeeded: j)
+                counts[Int(k & 0xFF)] &+= 1
+                counts[256 + Int((k >> 8) & 0xFF)] &+= 1
+                counts[512 + Int((k >> 16) & 0xFF)] &+= 1
+                counts[768 + Int(k >> 24)] &+= 1
+            }
+            for pass in 0..<4 {
+                let shift = UInt32(8 * pass)
+                let c = counts + 256 * pass
+                if c[Int((keys[0] >> shift) & 0xFF)] == UInt32(truncatingIfNeeded: length) { continue }
+                var total: UInt32 = 0
+                for d in 0..<256 {
+                    let n = c[d]
+                    c[d] = total
+                    total &+= n
+                }
+                for j in 0..<length {
+                    let d = Int((keys[j] >> shift) & 0xFF)
+                    let at = Int(c[d])
+                    c[d] = UInt32(truncatingIfNeeded: at + 1)
+                    keys2[at] = keys[j]
+                    order2[at] = order[j]
+                }
+                swap(&keys, &keys2)
+                swap(&order, &order2)
+            }
+            let low = density - epsilon, span = 2 * epsilon
+            for rank in 0..<length {
+                let j = Int(order[rank])
+                let r = length > 1 ? Double(rank) / Double(length - 1) : 0.5
+                probabilities[lo + j] = Float(min(max(low + span * r, 0), 1))
+            }
+        }
     }
 }

@@ -109,102 +109,130 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
         return context.warnings
     }
 
-    /// One term of the combination, as plain values for the hot loop.
-    private struct Term {
+    /// One term of the combination, as plain values for the hot loop. `x` and `mask` are addressed by indices of
+    /// the whole tensor (for a streamed block, `x` points `blockStart` elements before the block's buffer).
+    struct Term {
         let x: UnsafePointer<Float>
         let mask: UnsafePointer<UInt64>?
         let scale: Float
         let weight: Float
     }
 
-    /// Byte → eight all-ones/all-zeros lanes, so a mask word becomes a float mask with eight table copies.
-    private static let laneMasks: [UInt32] = (0..<(256 * 8)).map { e in ((e / 8) >> (e % 8)) & 1 == 1 ? 0xFFFF_FFFF : 0 }
+    /// What the combination does after summing the terms.
+    struct CombineSettings {
+        let consensus: Bool
+        let normalize: Bool
+        let lambda: Float
+        /// Divisor without consensus (Σ weights of every delta, dropped ones included; 1 when ~0).
+        let weightSum: Float
 
-    /// Combines the sparsified deltas and adds them to the base, 64 elements (one mask word) at a time.
-    /// Per element this is exactly the float32 arithmetic mergekit does: ((δ·mask)·scale)·w per model, summed in model
-    /// order; with consensus, the elected sign (Σ ≥ 0 → +) keeps only same-signed non-zero terms and their weights;
-    /// then ÷ divisor (normalize), × λ, + base. The block form keeps the inner loops branch-free and vectorisable.
+        init(consensus: Bool, normalize: Bool, lambda: Float, weights: [Float]) {
+            self.consensus = consensus
+            self.normalize = normalize
+            self.lambda = lambda
+            // A dropped delta still counts in the no-consensus divisor (mergekit stacks a zero tensor with its weight).
+            var sum: Float = 0
+            for w in weights { sum += w }
+            weightSum = abs(sum) < 1e-8 ? 1 : sum
+        }
+    }
+
+    /// Byte → eight all-ones/all-zeros lanes, so a mask word becomes a float mask with eight table copies.
+    static let laneMasks: UnsafePointer<UInt32> = {
+        let p = UnsafeMutablePointer<UInt32>.allocate(capacity: 256 * 8)
+        for e in 0..<(256 * 8) { p[e] = ((e / 8) >> (e % 8)) & 1 == 1 ? 0xFFFF_FFFF : 0 }
+        return UnsafePointer(p)
+    }()
+
+    /// Combines the sparsified deltas and adds them to the base.
     private func combine(_ deltas: [SparseDelta], base: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
                          normalize: Bool, lambda: Float, threads: Int) {
-        // A dropped delta still counts in the no-consensus divisor (mergekit stacks a zero tensor with its weight).
-        var weightSum: Float = 0
-        for d in deltas { weightSum += d.weight }
-        if abs(weightSum) < 1e-8 { weightSum = 1 }
+        let settings = CombineSettings(consensus: consensus == .sum, normalize: normalize, lambda: lambda, weights: deltas.map(\.weight))
         let terms = deltas.filter { !$0.dropped }.map {
             Term(x: $0.values.baseAddress!, mask: $0.mask.map { UnsafePointer($0.words.baseAddress!) },
                  scale: $0.scale, weight: $0.weight)
         }
-        let useConsensus = consensus == .sum
+        let b = base.baseAddress!, out = output.baseAddress!
+        terms.withUnsafeBufferPointer { t in
+            Chunking(output.count, threads: threads).forEach { r in
+                TaskArithmeticFamilyMerge.combine(t, base: b, into: out, range: r, settings: settings)
+            }
+        }
+    }
+
+    /// Combines elements `r` (indices of the whole tensor; `base` and `out` addressed by them), 64 elements (one
+    /// mask word) at a time; `r` starts on a multiple of 64.
+    /// Per element this is exactly the float32 arithmetic mergekit does: ((δ·mask)·scale)·w per model, summed in model
+    /// order; with consensus, the elected sign (Σ ≥ 0 → +) keeps only same-signed non-zero terms and their weights;
+    /// then ÷ divisor (normalize), × λ, + base. The block form keeps the inner loops branch-free and vectorisable.
+    static func combine(_ terms: UnsafeBufferPointer<Term>, base b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                        range r: Range<Int>, settings: CombineSettings) {
         let count = terms.count
         let block = 64
-        let b = base.baseAddress!
-        let out = output.baseAddress!
-        TaskArithmeticFamilyMerge.laneMasks.withUnsafeBufferPointer { table in
-            let lanes = table.baseAddress!
-            Chunking(output.count, threads: threads).forEach { r in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: block * (count + 3)) { scratch in
-                    let s = scratch.baseAddress!
-                    let sum = s, merged = s + block, divisor = s + 2 * block, d = s + 3 * block
-                    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: block) { maskLanes in
-                        let m = maskLanes.baseAddress!
-                        var start = r.lowerBound
-                        while start < r.upperBound {
-                            let len = min(block, r.upperBound - start)
-                            let x0 = b + start
-                            for j in 0..<len { sum[j] = 0 }
-                            for t in 0..<count {
-                                let term = terms[t]
-                                let xt = term.x + start
-                                let dt = d + t * block
-                                let scale = term.scale, weight = term.weight
-                                if let mask = term.mask {
-                                    let word = mask[start >> 6]
-                                    for byte in 0..<8 {
-                                        (m + byte * 8).update(from: lanes + Int((word >> UInt64(byte * 8)) & 0xFF) * 8, count: 8)
-                                    }
-                                    for j in 0..<len {
-                                        let v = ((xt[j] - x0[j]) * scale) * weight
-                                        dt[j] = Float(bitPattern: v.bitPattern & m[j])
-                                        sum[j] += dt[j]
-                                    }
-                                } else {
-                                    for j in 0..<len {
-                                        dt[j] = ((xt[j] - x0[j]) * scale) * weight
-                                        sum[j] += dt[j]
-                                    }
-                                }
+        let lanes = laneMasks
+        let useConsensus = settings.consensus, normalize = settings.normalize
+        let lambda = settings.lambda, weightSum = settings.weightSum
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * (count + 3)) { scratch in
+            let s = scratch.baseAddress!
+            let sum = s, merged = s + block, divisor = s + 2 * block, d = s + 3 * block
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: block) { maskLanes in
+                let m = maskLanes.baseAddress!
+                var start = r.lowerBound
+                while start < r.upperBound {
+                    let len = min(block, r.upperBound - start)
+                    let x0 = b + start
+                    for j in 0..<len { sum[j] = 0 }
+                    for t in 0..<count {
+                        let term = terms[t]
+                        let xt = term.x + start
+                        let dt = d + t * block
+                        let scale = term.scale, weight = term.weight
+                        if let mask = term.mask {
+                            let word = mask[start >> 6]
+                            for byte in 0..<8 {
+                                (m + byte * 8).update(from: lanes + Int((word >> UInt64(byte * 8)) & 0xFF) * 8, count: 8)
                             }
-                            let o = out + start
-                            if useConsensus {
-                                for j in 0..<len { merged[j] = 0; divisor[j] = 0 }
-                                for t in 0..<count {
-                                    let dt = d + t * block
-                                    let weight = terms[t].weight
-                                    for j in 0..<len {
-                                        let v = dt[j]
-                                        // Zero deltas have no sign and never match.
-                                        let match = sum[j] >= 0 ? v > 0 : v < 0
-                                        merged[j] += match ? v : 0
-                                        divisor[j] += match ? weight : 0
-                                    }
-                                }
-                                for j in 0..<len {
-                                    var v = merged[j]
-                                    if normalize { v /= (divisor[j] == 0 ? 1 : divisor[j]) }
-                                    if lambda != 1 { v *= lambda }
-                                    o[j] = x0[j] + v
-                                }
-                            } else {
-                                for j in 0..<len {
-                                    var v = sum[j]
-                                    if normalize { v /= weightSum }
-                                    if lambda != 1 { v *= lambda }
-                                    o[j] = x0[j] + v
-                                }
+                            for j in 0..<len {
+                                let v = ((xt[j] - x0[j]) * scale) * weight
+                                dt[j] = Float(bitPattern: v.bitPattern & m[j])
+                                sum[j] += dt[j]
                             }
-                            start += len
+                        } else {
+                            for j in 0..<len {
+                                dt[j] = ((xt[j] - x0[j]) * scale) * weight
+                                sum[j] += dt[j]
+                            }
                         }
                     }
+                    let o = out + start
+                    if useConsensus {
+                        for j in 0..<len { merged[j] = 0; divisor[j] = 0 }
+                        for t in 0..<count {
+                            let dt = d + t * block
+                            let weight = terms[t].weight
+                            for j in 0..<len {
+                                let v = dt[j]
+                                // Zero deltas have no sign and never match.
+                                let match = sum[j] >= 0 ? v > 0 : v < 0
+                                merged[j] += match ? v : 0
+                                divisor[j] += match ? weight : 0
+                            }
+                        }
+                        for j in 0..<len {
+                            var v = merged[j]
+                            if normalize { v /= (divisor[j] == 0 ? 1 : divisor[j]) }
+                            if lambda != 1 { v *= lambda }
+                            o[j] = x0[j] + v
+                        }
+                    } else {
+                        for j in 0..<len {
+                            var v = sum[j]
+                            if normalize { v /= weightSum }
+                            if lambda != 1 { v *= lambda }
+                            o[j] = x0[j] + v
+                        }
+                    }
+                    start += len
                 }
             }
         }

@@ -1,0 +1,171 @@
+import Tensors
+
+/// Gives a streaming method blocks of its inputs. The executor implements it over the parents' checkpoints
+/// (cropping and compute-dtype rounding included); tests implement it over arrays.
+public protocol MergeInputReader {
+    /// Fills `dest` with elements `range` (flat indices of the whole tensor) of input `k`, as float32.
+    /// Any range may be read, in any order and any number of times.
+    func read(_ k: Int, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws
+}
+
+/// Receives a streaming method's output blocks.
+public protocol MergeOutputWriter {
+    /// Accepts output elements `range`. Methods call it with consecutive ranges that tile the tensor in order.
+    func write(range: Range<Int>, values: UnsafePointer<Float>) throws
+}
+
+/// One parent's parameters, without its values (a streaming method reads those through a `MergeInputReader`).
+public struct StreamingInput {
+    public let parameters: [String: ParameterValue]
+    public let modelIndex: Int
+    public let modelName: String
+
+    public init(parameters: [String: ParameterValue], modelIndex: Int, modelName: String) {
+        self.parameters = parameters
+        self.modelIndex = modelIndex
+        self.modelName = modelName
+    }
+}
+
+/// Everything a streaming method needs to merge one output tensor block by block.
+public struct StreamingMergeRequest {
+    public let tensorName: String
+    public let shape: [Int]
+    /// Elements of the tensor (every input and the output have this many).
+    public let count: Int
+    public let inputs: [StreamingInput]
+    public let baseIndex: Int?
+    public let global: [String: ParameterValue]
+    public let seed: UInt64
+    public let threads: Int
+    /// Elements per block the caller would like; methods round it to a multiple of `StreamingMergeRequest.blockQuantum`
+    /// so that per-chunk reductions add up in the same order as the whole-tensor kernels.
+    public let blockElements: Int
+    /// Reusable scratch memory of the calling worker.
+    public let workspace: MergeWorkspace
+
+    public init(tensorName: String, shape: [Int], count: Int, inputs: [StreamingInput], baseIndex: Int?,
+                global: [String: ParameterValue], seed: UInt64, threads: Int = 1, blockElements: Int = 1 << 20,
+                workspace: MergeWorkspace = MergeWorkspace()) {
+        self.tensorName = tensorName
+        self.shape = shape
+        self.count = count
+        self.inputs = inputs
+        self.baseIndex = baseIndex
+        self.global = global
+        self.seed = seed
+        self.threads = max(1, threads)
+        self.blockElements = blockElements
+        self.workspace = workspace
+    }
+
+    /// Block granularity: the reduction chunk size (a multiple of 64, so blocks also own whole mask words).
+    public static var blockQuantum: Int { Chunking.size }
+
+    /// The block size actually used: a positive multiple of `blockQuantum`.
+    public var block: Int {
+        let q = StreamingMergeRequest.blockQuantum
+        return max(q, blockElements / q * q)
+    }
+
+    /// The blocks tiling the tensor, in order.
+    var blocks: [Range<Int>] {
+        stride(from: 0, to: count, by: block).map { $0..<min(count, $0 + block) }
+    }
+
+    /// The same request as a `MergeRequest` without values, so parameter helpers and messages are shared.
+    var parameterView: MergeRequest {
+        let empty = UnsafeBufferPointer<Float>(start: nil, count: 0)
+        return MergeRequest(tensorName: tensorName, shape: shape,
+                            inputs: inputs.map { MergeInput(values: empty, parameters: $0.parameters, modelIndex: $0.modelIndex,
+                                                            modelName: $0.modelName) },
+                            baseIndex: baseIndex, global: global, seed: seed, threads: threads)
+    }
+}
+
+/// A method that can merge a tensor without holding every input in memory: it reads blocks through a
+/// `MergeInputReader`, making as many passes as its math needs, and writes output blocks in order.
+/// Its results are bit-identical to `merge(_:into:)` on the whole tensor.
+public protocol StreamingMergeMethod: MergeMethod {
+    /// Whether these parameters can be merged by `mergeStreaming` (defaults to true).
+    func supportsStreaming(global: [String: ParameterValue]) -> Bool
+
+    /// Bytes of whole-tensor scratch (selection keys, masks, iterates) `mergeStreaming` holds for a tensor of
+    /// `count` elements with `inputCount` inputs, beyond one block per input and the output block.
+    func streamingScratchBytes(count: Int, inputCount: Int) -> Int
+
+    /// Merges the tensor, reading inputs through `inputs` and writing every output block to `output`. Returns warnings.
+    func mergeStreaming(_ request: StreamingMergeRequest, inputs: any MergeInputReader, output: any MergeOutputWriter) throws -> [String]
+}
+
+extension StreamingMergeMethod {
+    public func supportsStreaming(global: [String: ParameterValue]) -> Bool { true }
+}
+
+/// Scratch buffers kept by one worker thread from tensor to tensor, so large buffers are faulted in once
+/// rather than once per tensor. Not thread-safe: one merge uses it at a time (its parallel parts use disjoint slots or ranges).
+public final class MergeWorkspace: @unchecked Sendable {
+    private var slots: [Int: (pointer: UnsafeMutableRawPointer, bytes: Int)] = [:]
+
+    public init() {}
+
+    deinit {
+        for s in slots.values { s.pointer.deallocate() }
+    }
+
+    /// Bytes currently held.
+    public var bytesHeld: Int { slots.values.reduce(0) { $0 + $1.bytes } }
+
+    /// Frees every buffer (the next `buffer` call allocates afresh).
+    public func releaseAll() {
+        for s in slots.values { s.pointer.deallocate() }
+        slots.removeAll()
+    }
+
+    /// A buffer of at least `count` elements of `T` in slot `slot` (contents undefined; valid until the next call for that slot).
+    public func buffer<T>(_ slot: Int, count: Int, of _: T.Type = T.self) -> UnsafeMutablePointer<T> {
+        let bytes = max(64, count * MemoryLayout<T>.stride)
+        if let s = slots[slot], s.bytes >= bytes {
+            return s.pointer.bindMemory(to: T.self, capacity: count)
+        }
+        if let s = slots[slot] { s.pointer.deallocate() }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        slots[slot] = (p, bytes)
+        return p.bindMemory(to: T.self, capacity: count)
+    }
+}
+
+/// Workspace slots used by the streaming methods (the executor uses slots from 1000 up).
+enum WorkspaceSlot {
+    static let keys = 0
+    static let output = 1
+    static let scratch = 2
+    /// Input block k lives in slot `inputs + k`.
+    static let inputs = 16
+}
+
+/// A reader over in-memory arrays (tests, and the whole-tensor fallback).
+public struct BufferInputReader: MergeInputReader {
+    public let buffers: [UnsafeBufferPointer<Float>]
+    public init(_ buffers: [UnsafeBufferPointer<Float>]) { self.buffers = buffers }
+    public func read(_ k: Int, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
+        guard buffers.indices.contains(k), range.upperBound <= buffers[k].count, let p = buffers[k].baseAddress else {
+            throw MergeMethodError("input \(k) has no elements \(range)")
+        }
+        dest.update(from: p + range.lowerBound, count: range.count)
+    }
+}
+
+/// A writer into one in-memory array; checks that blocks arrive in order.
+public final class BufferOutputWriter: MergeOutputWriter {
+    public let buffer: UnsafeMutableBufferPointer<Float>
+    public private(set) var written = 0
+    public init(_ buffer: UnsafeMutableBufferPointer<Float>) { self.buffer = buffer }
+    public func write(range: Range<Int>, values: UnsafePointer<Float>) throws {
+        guard range.lowerBound == written, range.upperBound <= buffer.count, let p = buffer.baseAddress else {
+            throw MergeMethodError("output block \(range) out of order (next expected at \(written))")
+        }
+        (p + range.lowerBound).update(from: values, count: range.count)
+        written = range.upperBound
+    }
+}
