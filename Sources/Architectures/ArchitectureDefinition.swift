@@ -51,10 +51,15 @@ public struct ArchitectureDefinition: Sendable, Equatable {
     public let layerCountKey: String
     /// The config key holding the expert count, for per-expert templates.
     public let expertCountKey: String?
+    /// For tables inferred from tensor names: the layer count found there, used when the config has no
+    /// `layerCountKey`.
+    public let inferredLayerCount: Int?
+    /// True for tables inferred from a checkpoint's tensor names rather than written by hand.
+    public var isInferred: Bool { inferredLayerCount != nil }
 
     public init(name: String, modelTypes: [String], architectures: [String], preWeights: [WeightTemplate],
                 layerWeights: [WeightTemplate], postWeights: [WeightTemplate],
-                layerCountKey: String = "num_hidden_layers", expertCountKey: String? = nil) {
+                layerCountKey: String = "num_hidden_layers", expertCountKey: String? = nil, inferredLayerCount: Int? = nil) {
         self.name = name
         self.modelTypes = modelTypes
         self.architectures = architectures
@@ -63,11 +68,12 @@ public struct ArchitectureDefinition: Sendable, Equatable {
         self.postWeights = postWeights
         self.layerCountKey = layerCountKey
         self.expertCountKey = expertCountKey
+        self.inferredLayerCount = inferredLayerCount
     }
 
     /// Layer count from a config.
     public func layerCount(in config: JSONObject) -> Int? {
-        config[layerCountKey]?.intValue ?? config["text_config"]?[layerCountKey]?.intValue
+        config[layerCountKey]?.intValue ?? config["text_config"]?[layerCountKey]?.intValue ?? inferredLayerCount
     }
 
     public func expertCount(in config: JSONObject) -> Int {

@@ -65,6 +65,9 @@ public enum MergePlanner {
 
         // One architecture for all parents.
         let arch = models[0].architecture
+        if arch.isInferred {
+            warnings.append("\(models[0].reference): no architecture table for '\(arch.architectures[0])'; its weights were inferred from tensor names (\(arch.layerWeights.count) per layer, \(models[0].layerCount) layers)")
+        }
         for m in models.dropFirst() where m.architecture.name != arch.name {
             throw PlanError.recipe(m.reference.location,
                 "\(m.reference) is a \(m.architecture.name) model but \(models[0].reference) is \(arch.name); parents must share an architecture")
