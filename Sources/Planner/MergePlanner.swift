@@ -314,6 +314,9 @@ public enum MergePlanner {
             tokenizerDonor = i
         }
 
+        if models[tokenizerDonor].folder == nil {
+            warnings.append("the tokenizer donor \(models[tokenizerDonor].reference) is a GGUF file: no tokenizer files are copied into the output; set tokenizer_source to a Hugging Face folder, or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
+        }
         let estimate = estimateMemory(tasks: tasks, method: method, threads: options.threads, budget: options.memoryBudget)
         return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shardFiles: shardFiles,
                          outputConfig: config, tokenizerDonor: tokenizerDonor, seed: seed, threads: options.threads,

@@ -25,6 +25,7 @@ final class GGUFParentTests: XCTestCase {
         let (plan, fromGGUF) = try runRecipe(recipe(gguf))
         let (_, fromFolder) = try runRecipe(recipe(Fixtures.fixture("models/llama-base")))
         XCTAssertEqual(plan.models[0].architecture.name, "llama")
+        XCTAssertTrue(plan.warnings.contains { $0.contains("no tokenizer files are copied") }, "\(plan.warnings)")
         let a = try loadTensors(fromGGUF + "/model.safetensors"), b = try loadTensors(fromFolder + "/model.safetensors")
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         for (name, t) in b {
