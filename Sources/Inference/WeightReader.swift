@@ -26,17 +26,40 @@ final class ScratchBuffer {
     }
 }
 
+/// Converted float32 copies of whole tensors, kept for the model's lifetime once `LanguageModel` decides the
+/// speed is worth the memory (token-by-token generation, where re-converting every matrix per token dominates).
+final class ResidentWeights: @unchecked Sendable {
+    private var buffers: [String: UnsafeMutablePointer<Float>] = [:]
+    private let lock = NSLock()
+
+    func pointer(_ tensor: String) -> UnsafeMutablePointer<Float>? {
+        lock.lock(); defer { lock.unlock() }
+        return buffers[tensor]
+    }
+
+    func store(_ tensor: String, _ p: UnsafeMutablePointer<Float>) {
+        lock.lock(); defer { lock.unlock() }
+        buffers[tensor] = p
+    }
+
+    var isEmpty: Bool { lock.lock(); defer { lock.unlock() }; return buffers.isEmpty }
+
+    deinit { for p in buffers.values { p.deallocate() } }
+}
+
 /// Reads weights from a `TensorSource` in their stored form. Plain float32 tensors are used in place
 /// (the mmap'd bytes); anything else (F16, BF16, GGUF quantized blocks) is converted into a reused
 /// float32 scratch, layer by layer, so the process holds about one file's worth of memory.
 struct WeightReader {
     let source: TensorSource
     let threads: Int
+    let resident = ResidentWeights()
 
     /// The float32 values of `range` of `tensor`: a pointer into the mapped file when it is stored as
     /// aligned float32, otherwise converted into `scratch` (whose contents are replaced).
     func floats(_ tensor: String, range: Range<Int>, scratch: ScratchBuffer) throws -> UnsafePointer<Float> {
         if let direct = try directFloats(tensor, range: range) { return direct }
+        if let kept = resident.pointer(tensor) { return UnsafePointer(kept + range.lowerBound) }
         let dest = scratch.reserve(range.count)
         try convert(tensor, range: range, into: dest)
         return UnsafePointer(dest)
@@ -65,6 +88,26 @@ struct WeightReader {
             }
         }
         if let error = errors.error { throw error }
+    }
+
+    /// Converts every tensor not already usable in place into a float32 copy kept in memory, if that costs at
+    /// most `budget` bytes. Returns whether it did.
+    func makeResident(budget: Int) throws -> Bool {
+        guard resident.isEmpty else { return true }
+        var pending: [(String, Int)] = []
+        var bytes = 0
+        for name in source.tensorNames {
+            guard let info = source.info(name), try directFloats(name, range: 0..<0) == nil else { continue }
+            pending.append((name, info.elementCount))
+            bytes += info.elementCount * 4
+        }
+        guard bytes <= budget else { return false }
+        for (name, count) in pending {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            do { try convert(name, range: 0..<count, into: p) } catch { p.deallocate(); throw error }
+            resident.store(name, p)
+        }
+        return true
     }
 
     private func directFloats(_ tensor: String, range: Range<Int>) throws -> UnsafePointer<Float>? {

@@ -36,7 +36,14 @@ final class GenerationTests: XCTestCase {
     }
 
     func testGreedyGenerationFollowsTheArgmaxOfTheBatchedForward() throws {
-        let model = try LanguageModel(folder: Fixtures.fixture("models/llama-base"))
+        // llama-base is float32 (used in place); the bf16 and f16 copies go through weights converted once and kept.
+        for name in ["llama-base", "llama-base-bf16", "llama-base-f16"] {
+            try checkGreedyGeneration(Fixtures.fixture("models/" + name))
+        }
+    }
+
+    private func checkGreedyGeneration(_ path: String) throws {
+        let model = try LanguageModel(folder: path)
         let prompt = [1, 40, 41, 42]
         let generated = try model.generate(prompt: prompt, maxTokens: 6)
         XCTAssertEqual(generated.count, 6)
