@@ -314,8 +314,14 @@ public enum MergePlanner {
             tokenizerDonor = i
         }
 
+        // A GGUF donor's vocabulary is exported as Hugging Face files; trying it now tells a --dry-run user
+        // whether the output will have a tokenizer.
         if models[tokenizerDonor].folder == nil {
-            warnings.append("the tokenizer donor \(models[tokenizerDonor].reference) is a GGUF file: no tokenizer files are copied into the output; set tokenizer_source to a Hugging Face folder, or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
+            do {
+                _ = try TokenizerFiles.exportedFiles(gguf: models[tokenizerDonor].path)
+            } catch {
+                warnings.append("the tokenizer donor \(models[tokenizerDonor].reference) is a GGUF file whose vocabulary cannot be exported (\(error)): no tokenizer files are copied into the output; set tokenizer_source to a Hugging Face folder, or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
+            }
         }
         let estimate = estimateMemory(tasks: tasks, method: method, threads: options.threads, budget: options.memoryBudget)
         return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shardFiles: shardFiles,

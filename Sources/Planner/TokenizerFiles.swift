@@ -2,7 +2,8 @@ import Checkpoints
 import Foundation
 import Recipes
 
-/// Copies the tokenizer and generation files from the donor model into the output, and applies `chat_template`.
+/// Copies the tokenizer and generation files from the donor model into the output (or, for a GGUF donor,
+/// writes the files `GGUFTokenizerExport` derives from its vocabulary), and applies `chat_template`.
 enum TokenizerFiles {
     /// Files copied as they are when present (the set transformers and mergekit carry along).
     static let names = [
@@ -12,14 +13,26 @@ enum TokenizerFiles {
 
     static func copy(plan: MergePlan, into folder: String) throws {
         let fm = FileManager.default
-        guard let donor = plan.models[plan.tokenizerDonor].folder else { return }
-        for name in names {
-            let src = (donor as NSString).appendingPathComponent(name)
-            guard fm.fileExists(atPath: src) else { continue }
-            do {
-                try fm.copyItem(atPath: src, toPath: (folder as NSString).appendingPathComponent(name))
-            } catch {
-                throw PlanError.output(folder, "cannot copy \(name) from \(donor): \(error.localizedDescription)")
+        let model = plan.models[plan.tokenizerDonor]
+        if let donor = model.folder {
+            for name in names {
+                let src = (donor as NSString).appendingPathComponent(name)
+                guard fm.fileExists(atPath: src) else { continue }
+                do {
+                    try fm.copyItem(atPath: src, toPath: (folder as NSString).appendingPathComponent(name))
+                } catch {
+                    throw PlanError.output(folder, "cannot copy \(name) from \(donor): \(error.localizedDescription)")
+                }
+            }
+        } else if let files = try? exportedFiles(gguf: model.path) {
+            // A GGUF donor: its vocabulary is written as Hugging Face files. One the export cannot convert
+            // was already reported as a plan warning, so the output simply has no tokenizer files.
+            for (name, text) in files.sorted(by: { $0.key < $1.key }) {
+                do {
+                    try text.write(toFile: (folder as NSString).appendingPathComponent(name), atomically: false, encoding: .utf8)
+                } catch {
+                    throw PlanError.output(folder, "cannot write \(name) (exported from \(model.path)): \(error.localizedDescription)")
+                }
             }
         }
         if let template = plan.recipe.chatTemplate, template != "auto" {
@@ -34,6 +47,13 @@ enum TokenizerFiles {
                 throw PlanError.output(folder, "cannot write tokenizer_config.json: \(error.localizedDescription)")
             }
         }
+    }
+}
+
+extension TokenizerFiles {
+    /// The Hugging Face tokenizer files exported from the vocabulary of the GGUF file at `path`.
+    static func exportedFiles(gguf path: String) throws -> [String: String] {
+        try GGUFTokenizerExport.files(from: GGUFFile(path: path))
     }
 }
 

@@ -13,6 +13,10 @@ enum TokenizerJSONLoader {
         "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": .gpt2,
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .llama3,
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .qwen2,
+        // llama.cpp's `default` pre-tokenizer, as the GGUF tokenizer export writes it.
+        "[\\p{P}\\$\\+<=>\\^~\\|]+": .punctuationRuns,
+        "\\p{N}+": .numberRuns,
+        "[0-9][0-9][0-9]": .digitTriples,
     ]
 
     static func load(_ root: JSONValue, config: JSONValue?, file: String) throws -> BPETokenizer {

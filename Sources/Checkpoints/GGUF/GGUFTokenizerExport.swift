@@ -1,0 +1,261 @@
+/// Why the tokenizer of a GGUF file cannot be written as Hugging Face files; names the file.
+public struct GGUFTokenizerExportError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let file: String
+    public let reason: String
+
+    public init(file: String, reason: String) {
+        self.file = file
+        self.reason = reason
+    }
+
+    public var description: String { "\(file): cannot export the tokenizer to Hugging Face files: \(reason)" }
+}
+
+/// Writes the tokenizer stored in a GGUF file's `tokenizer.ggml.*` metadata as the files the Hugging Face
+/// `tokenizers` / `transformers` libraries load: `tokenizer.json`, `tokenizer_config.json`,
+/// `special_tokens_map.json` and `generation_config.json`.
+///
+/// The export reproduces what llama.cpp does with the vocabulary (the GGUF file is the reference), with
+/// llama.cpp's defaults for keys a converter left out. Supported: byte-level BPE (`tokenizer.ggml.model =
+/// gpt2`) with the pre-tokenizers of the Llama 3, Qwen2, GPT-2 and SmolLM/StarCoder families and llama.cpp's
+/// `default`. SentencePiece vocabularies (`llama`) store scores but no merges and are refused for now.
+public enum GGUFTokenizerExport {
+    /// File name → contents of the Hugging Face tokenizer files for the tokenizer in `gguf`.
+    /// - Throws: `GGUFTokenizerExportError` naming the file when the vocabulary is missing, malformed or of
+    ///   a kind the export does not write.
+    public static func files(from gguf: GGUFFile) throws -> [String: String] {
+        try files(metadata: gguf.metadata, file: gguf.path)
+    }
+
+    /// The same from GGUF metadata; `file` is used in messages.
+    public static func files(metadata md: [String: GGUFValue], file: String) throws -> [String: String] {
+        func key(_ name: String) -> GGUFValue? { md["tokenizer.ggml." + name] }
+        func fail(_ reason: String) -> GGUFTokenizerExportError { GGUFTokenizerExportError(file: file, reason: reason) }
+
+        guard let model = key("model")?.stringValue else { throw fail("tokenizer.ggml.model is missing") }
+        guard model == "gpt2" else {
+            if model == "llama" {
+                throw fail("SentencePiece vocabularies (tokenizer.ggml.model = llama) carry no merges; exporting them is not supported")
+            }
+            throw fail("tokenizer.ggml.model = \(model) is not supported (only gpt2, byte-level BPE)")
+        }
+        guard var tokens = key("tokens")?.stringArray, !tokens.isEmpty else {
+            throw fail("tokenizer.ggml.tokens is missing, empty or not an array of strings")
+        }
+        let n = tokens.count
+        // llama.cpp gives empty strings a placeholder that can never match text; keep the same spelling.
+        for i in tokens.indices where tokens[i].isEmpty { tokens[i] = "[EMPTY_\(i)]" }
+        var types = [Int](repeating: 1, count: n)
+        if let value = key("token_type") {
+            guard let t = value.intArray, t.count >= n else { throw fail("tokenizer.ggml.token_type must hold an integer per token") }
+            types = Array(t.prefix(n))
+        }
+        guard let mergeStrings = key("merges")?.stringArray else {
+            throw fail("tokenizer.ggml.merges is missing or not an array of strings")
+        }
+        var merges: [JSONValue] = []
+        merges.reserveCapacity(mergeStrings.count)
+        for (i, m) in mergeStrings.enumerated() {
+            // The separator is the first space after the first character (a merge part is never empty).
+            let u = Array(m.utf8)
+            guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
+                throw fail("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
+            }
+            merges.append(.array([.string(String(decoding: u[..<space], as: UTF8.self)),
+                                  .string(String(decoding: u[(space + 1)...], as: UTF8.self))]))
+        }
+        let pre = key("pre")?.stringValue ?? "default"
+        guard let family = PreFamily(pre: pre) else {
+            throw fail("pre-tokenizer tokenizer.ggml.pre = \(pre) has no Hugging Face equivalent in the export")
+        }
+
+        // llama.cpp treats these end-of-turn spellings as control tokens whatever the file says.
+        let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                             "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
+        let control = 3, userDefined = 4
+        for i in 0..<n where controlSpellings.contains(tokens[i]) { types[i] = control }
+
+        // Special ids: llama.cpp's gpt2 defaults (11) when inside the vocabulary, replaced by the file's ids.
+        func specialID(_ name: String, _ fallback: Int?) -> Int? {
+            var id = fallback.flatMap { $0 < n ? $0 : nil }
+            if let v = key(name)?.intValue, v >= 0, v < n { id = v }
+            return id
+        }
+        let bosID = specialID("bos_token_id", 11)
+        let eosID = specialID("eos_token_id", 11)
+        let unknownID = specialID("unknown_token_id", nil)
+        let padID = specialID("padding_token_id", nil)
+        let addBOS = key("add_bos_token")?.boolValue ?? family.addsBOSByDefault
+        let addEOS = key("add_eos_token")?.boolValue ?? false
+        if addBOS && bosID == nil { throw fail("add_bos_token is true but the vocabulary has no BOS token") }
+        if addEOS && eosID == nil { throw fail("add_eos_token is true but the vocabulary has no EOS token") }
+
+        // model.vocab holds every token once (the first id of a repeated spelling); added_tokens repeats the
+        // control and user-defined ones so the libraries match them in text before the BPE model runs.
+        var vocab = JSONObject()
+        var seen = Set<String>()
+        seen.reserveCapacity(n)
+        var added: [JSONValue] = []
+        for i in 0..<n where seen.insert(tokens[i]).inserted {
+            vocab[tokens[i]] = .int(Int64(i))
+            if types[i] == control || types[i] == userDefined {
+                added.append(.object(JSONObject([
+                    ("id", .int(Int64(i))), ("content", .string(tokens[i])), ("single_word", .bool(false)),
+                    ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
+                    ("special", .bool(types[i] == control)),
+                ])))
+            }
+        }
+
+        let modelJSON = JSONValue.object(JSONObject([
+            ("type", .string("BPE")), ("dropout", .null), ("unk_token", unknownID.map { .string(tokens[$0]) } ?? .null),
+            ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)),
+            ("byte_fallback", .bool(false)), ("ignore_merges", .bool(family.ignoresMerges)),
+            ("vocab", .object(vocab)), ("merges", .array(merges)),
+        ]))
+
+        let byteLevelOutput = JSONValue.object(JSONObject([
+            ("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(false)), ("use_regex", .bool(true)),
+        ]))
+        var postProcessor = byteLevelOutput
+        var prefix: [Int] = [], suffix: [Int] = []
+        if addBOS, let bosID { prefix = [bosID] }
+        if addEOS, let eosID { suffix = [eosID] }
+        if !prefix.isEmpty || !suffix.isEmpty {
+            func special(_ id: Int, typeID: Int) -> JSONValue {
+                .object(JSONObject([("SpecialToken", .object(JSONObject([("id", .string(tokens[id])), ("type_id", .int(Int64(typeID)))])))]))
+            }
+            func sequence(_ name: String, typeID: Int) -> JSONValue {
+                .object(JSONObject([("Sequence", .object(JSONObject([("id", .string(name)), ("type_id", .int(Int64(typeID)))])))]))
+            }
+            let single = prefix.map { special($0, typeID: 0) } + [sequence("A", typeID: 0)] + suffix.map { special($0, typeID: 0) }
+            let pair = single + prefix.map { special($0, typeID: 1) } + [sequence("B", typeID: 1)] + suffix.map { special($0, typeID: 1) }
+            var specials = JSONObject()
+            for id in prefix + suffix {
+                specials[tokens[id]] = .object(JSONObject([
+                    ("id", .string(tokens[id])), ("ids", .array([.int(Int64(id))])), ("tokens", .array([.string(tokens[id])])),
+                ]))
+            }
+            let template = JSONValue.object(JSONObject([
+                ("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)), ("special_tokens", .object(specials)),
+            ]))
+            postProcessor = .object(JSONObject([("type", .string("Sequence")), ("processors", .array([byteLevelOutput, template]))]))
+        }
+
+        let tokenizerJSON = JSONValue.object(JSONObject([
+            ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
+            ("normalizer", .null), ("pre_tokenizer", family.preTokenizer), ("post_processor", postProcessor),
+            ("decoder", .object(JSONObject([
+                ("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true)),
+            ]))),
+            ("model", modelJSON),
+        ]))
+
+        // tokenizer_config.json: the special-token spellings and the flags transformers reads.
+        var config = JSONObject()
+        config["add_bos_token"] = .bool(addBOS)
+        config["add_eos_token"] = .bool(addEOS)
+        if let bosID { config["bos_token"] = .string(tokens[bosID]) }
+        if let eosID { config["eos_token"] = .string(tokens[eosID]) }
+        if let unknownID { config["unk_token"] = .string(tokens[unknownID]) }
+        if let padID { config["pad_token"] = .string(tokens[padID]) }
+        // llama.cpp's space clean-up when decoding; transformers' is the nearest equivalent.
+        let keepsSpaces: Set<String> = ["qwen2", "deepseek-r1-qwen", "smollm", "command-r"]
+        config["clean_up_tokenization_spaces"] = .bool(!keepsSpaces.contains(pre))
+        if let arch = md["general.architecture"]?.stringValue, let ctx = md["\(arch).context_length"]?.intValue, ctx > 0 {
+            config["model_max_length"] = .int(Int64(ctx))
+        }
+        config["tokenizer_class"] = .string("PreTrainedTokenizerFast")
+        if let template = md["tokenizer.chat_template"]?.stringValue {
+            config["chat_template"] = .string(template)
+        }
+
+        var specialMap = JSONObject()
+        func entry(_ id: Int) -> JSONValue {
+            .object(JSONObject([("content", .string(tokens[id])), ("lstrip", .bool(false)), ("normalized", .bool(false)),
+                                ("rstrip", .bool(false)), ("single_word", .bool(false))]))
+        }
+        if let bosID { specialMap["bos_token"] = entry(bosID) }
+        if let eosID { specialMap["eos_token"] = entry(eosID) }
+        if let unknownID { specialMap["unk_token"] = entry(unknownID) }
+        if let padID { specialMap["pad_token"] = entry(padID) }
+
+        var generation = JSONObject()
+        if let bosID { generation["bos_token_id"] = .int(Int64(bosID)) }
+        if let eosID { generation["eos_token_id"] = .int(Int64(eosID)) }
+        if let padID { generation["pad_token_id"] = .int(Int64(padID)) }
+
+        func text(_ value: JSONValue) -> String { value.serialized(indent: 2) + "\n" }
+        return [
+            "tokenizer.json": text(tokenizerJSON),
+            "tokenizer_config.json": text(.object(config)),
+            "special_tokens_map.json": text(.object(specialMap)),
+            "generation_config.json": text(.object(generation)),
+        ]
+    }
+}
+
+/// The llama.cpp pre-tokenizer families the export can write, with the Hugging Face pre-tokenizer that
+/// cuts text the same way (the split regexes llama.cpp lists for the family, then the byte-level mapping).
+private enum PreFamily {
+    case llama3(ignoreMerges: Bool)
+    case qwen2
+    case gpt2
+    case starCoder
+    case llamaCppDefault
+
+    static let gpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+    static let llama3Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    static let qwen2Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    static let punctuationPattern = "[\\p{P}\\$\\+<=>\\^~\\|]+"
+    static let numberRunPattern = "\\p{N}+"
+    static let digitTriplePattern = "[0-9][0-9][0-9]"
+
+    init?(pre: String) {
+        switch pre {
+        case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral": self = .llama3(ignoreMerges: true)
+        case "dbrx", "smaug-bpe", "chatglm-bpe", "glm4": self = .llama3(ignoreMerges: false)
+        case "qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan": self = .qwen2
+        case "gpt-2", "phi-2", "roberta-bpe", "mpt", "olmo", "jais", "gigachat", "exaone4": self = .gpt2
+        case "smollm", "command-r", "starcoder", "refact", "codeshell", "exaone", "minerva-7b": self = .starCoder
+        case "default": self = .llamaCppDefault
+        default: return nil
+        }
+    }
+
+    /// llama.cpp adds BOS by default for the Llama 3 family only.
+    var addsBOSByDefault: Bool {
+        if case .llama3(true) = self { return true }
+        return false
+    }
+
+    var ignoresMerges: Bool {
+        if case .llama3(true) = self { return true }
+        return false
+    }
+
+    var preTokenizer: JSONValue {
+        func split(_ pattern: String) -> JSONValue {
+            .object(JSONObject([("type", .string("Split")), ("pattern", .object(JSONObject([("Regex", .string(pattern))]))),
+                                ("behavior", .string("Isolated")), ("invert", .bool(false))]))
+        }
+        func byteLevel(useRegex: Bool) -> JSONValue {
+            .object(JSONObject([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)),
+                                ("trim_offsets", .bool(true)), ("use_regex", .bool(useRegex))]))
+        }
+        func sequence(_ items: [JSONValue]) -> JSONValue {
+            .object(JSONObject([("type", .string("Sequence")), ("pretokenizers", .array(items))]))
+        }
+        switch self {
+        case .llama3: return sequence([split(Self.llama3Pattern), byteLevel(useRegex: false)])
+        case .qwen2: return sequence([split(Self.qwen2Pattern), byteLevel(useRegex: false)])
+        case .gpt2: return byteLevel(useRegex: true)
+        case .starCoder:
+            let digits = JSONValue.object(JSONObject([("type", .string("Digits")), ("individual_digits", .bool(true))]))
+            return sequence([digits, byteLevel(useRegex: true)])
+        case .llamaCppDefault:
+            return sequence([split(Self.punctuationPattern), split(Self.gpt2Pattern), split(Self.numberRunPattern),
+                             split(Self.digitTriplePattern), byteLevel(useRegex: false)])
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Checkpoints
+import Foundation
+import TestSupport
+import Tokenization
+import XCTest
+
+/// The Hugging Face files exported from a GGUF vocabulary must tokenize exactly as the GGUF file does.
+/// The check goes through Crucible's tokenizer.json loader, which shares nothing with the GGUF path but
+/// the merge engine: a wrong vocabulary, merge list, pre-tokenizer, added-token set or BOS rule shows up
+/// as a different id somewhere in llama.cpp's vectors or in WikiText-2.
+final class GGUFTokenizerExportTests: XCTestCase {
+    struct Exported {
+        let gguf: Tokenizer
+        let json: Tokenizer
+        let files: [String: String]
+    }
+
+    /// Exports the vocabulary of `path` into a temporary folder and loads both tokenizers.
+    func export(_ path: String) throws -> Exported {
+        let files = try GGUFTokenizerExport.files(from: GGUFFile(path: path))
+        let dir = Fixtures.temporaryFolder("gguf-tokenizer-export")
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        for (name, text) in files { try text.write(to: dir.appendingPathComponent(name), atomically: false, encoding: .utf8) }
+        return Exported(gguf: try TokenizerLoader.load(path: path), json: try TokenizerLoader.load(path: dir.path), files: files)
+    }
+
+    func json(_ e: Exported, _ name: String) throws -> JSONValue {
+        try JSONValue.parse(Data(XCTUnwrap(e.files[name], "\(name) is exported").utf8))
+    }
+
+    /// Every vector string (no BOS, specials as text) gives the same ids from both files and the llama.cpp ids;
+    /// the whole WikiText-2 test set (as llama-perplexity tokenizes it) gives the same ids.
+    func checkAgreement(_ e: Exported, vectors: VocabularyVectorTests.Vectors?, wikiTextCount: Int, label: String) throws {
+        if let vectors {
+            var failures = 0
+            for (text, expected) in zip(vectors.texts, vectors.ids) {
+                let ids = e.json.encode(text, addSpecial: false, parseSpecial: false)
+                if ids != expected || ids != e.gguf.encode(text, addSpecial: false, parseSpecial: false) {
+                    failures += 1
+                    XCTFail("\(label): \(text.debugDescription)\n  expected \(expected)\n  got      \(ids)")
+                }
+            }
+            XCTAssertEqual(failures, 0, "\(label): \(failures) of \(vectors.texts.count) strings differ")
+        }
+        let corpus = try WikiTextCountTests.corpus()
+        let fromJSON = e.json.encode(corpus, addSpecial: true, parseSpecial: false)
+        XCTAssertEqual(fromJSON.count, wikiTextCount, "\(label): WikiText-2 token count")
+        XCTAssertTrue(fromJSON == e.gguf.encode(corpus, addSpecial: true, parseSpecial: false), "\(label): WikiText-2 ids differ")
+
+        XCTAssertEqual(e.json.addsBOS, e.gguf.addsBOS, label)
+        XCTAssertEqual(e.json.addsEOS, e.gguf.addsEOS, label)
+        XCTAssertEqual(e.json.bosID, e.gguf.bosID, label)
+        XCTAssertEqual(e.json.eosID, e.gguf.eosID, label)
+        XCTAssertEqual(e.json.vocabularySize, e.gguf.vocabularySize, label)
+        for sample in ["Hello world, it is 2024 and 12345 apples cost $3.50.", "  leading spaces\n\nand\ttabs ",
+                       "Ünïcödé 日本語 🦙 text", "mixed CASE words: isn't, they're, I'm"] {
+            let ids = e.gguf.encode(sample, addSpecial: true, parseSpecial: false)
+            XCTAssertEqual(e.json.encode(sample, addSpecial: true, parseSpecial: false), ids, "\(label): \(sample)")
+            XCTAssertEqual(e.json.decode(ids), e.gguf.decode(ids), "\(label): decode of \(sample)")
+            XCTAssertEqual(e.json.decode(ids, skipSpecial: true), sample, "\(label): decode of \(sample)")
+        }
+    }
+
+    /// The keys the `tokenizers` library needs to build a BPE tokenizer, and counts that match the GGUF file.
+    func checkStructure(_ e: Exported, path: String) throws {
+        let md = try GGUFFile(path: path).metadata
+        let tokens = try XCTUnwrap(md["tokenizer.ggml.tokens"]?.stringArray)
+        let merges = try XCTUnwrap(md["tokenizer.ggml.merges"]?.stringArray)
+        let types = md["tokenizer.ggml.token_type"]?.intArray ?? []
+        let root = try json(e, "tokenizer.json")
+        XCTAssertEqual(root["model"]?["type"]?.stringValue, "BPE")
+        XCTAssertEqual(root["model"]?["byte_fallback"]?.boolValue, false)
+        XCTAssertEqual(root["model"]?["vocab"]?.objectValue?.count, Set(tokens).count)
+        XCTAssertEqual(root["model"]?["merges"]?.arrayValue?.count, merges.count)
+        XCTAssertEqual(root["decoder"]?["type"]?.stringValue, "ByteLevel")
+        XCTAssertNotNil(root["pre_tokenizer"]?["type"]?.stringValue)
+        let added = try XCTUnwrap(root["added_tokens"]?.arrayValue)
+        XCTAssertFalse(added.isEmpty)
+        for entry in added {
+            let id = try XCTUnwrap(entry["id"]?.intValue)
+            XCTAssertEqual(entry["content"]?.stringValue, tokens[id])
+            if types.count == tokens.count, entry["special"]?.boolValue == false { XCTAssertEqual(types[id], 4, tokens[id]) }
+        }
+        XCTAssertEqual(added.count, Set(tokens.indices.filter { types.count == tokens.count && (types[$0] == 3 || types[$0] == 4) }.map { tokens[$0] })
+            .union(tokens.filter { ["<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>"].contains($0) }).count)
+
+        let config = try json(e, "tokenizer_config.json")
+        XCTAssertEqual(config["add_bos_token"]?.boolValue, e.gguf.addsBOS)
+        XCTAssertEqual(config["bos_token"]?.stringValue, e.gguf.bosID.flatMap { e.gguf.tokenText($0) })
+        XCTAssertEqual(config["eos_token"]?.stringValue, e.gguf.eosID.flatMap { e.gguf.tokenText($0) })
+        XCTAssertEqual(config["chat_template"]?.stringValue, md["tokenizer.chat_template"]?.stringValue)
+        let generation = try json(e, "generation_config.json")
+        XCTAssertEqual(generation["bos_token_id"]?.intValue, e.gguf.bosID)
+        XCTAssertEqual(generation["eos_token_id"]?.intValue, e.gguf.eosID)
+        let specialMap = try json(e, "special_tokens_map.json")
+        XCTAssertEqual(specialMap["eos_token"]?["content"]?.stringValue, config["eos_token"]?.stringValue)
+    }
+
+    func testLlama3ExportTokenizesLikeTheGGUF() throws {
+        try Fixtures.requireShared()
+        let path = Fixtures.path("tokenizer-vectors/ggml-vocab-llama-bpe.gguf")
+        let e = try export(path)
+        XCTAssertTrue(e.json.addsBOS)
+        XCTAssertEqual(e.json.encode("Hi", addSpecial: true, parseSpecial: false).first, 128000)
+        try checkAgreement(e, vectors: VocabularyVectorTests.vectors("llama-bpe"), wikiTextCount: 289_078, label: "llama-bpe")
+        try checkStructure(e, path: path)
+        let root = try json(e, "tokenizer.json")
+        XCTAssertEqual(root["model"]?["ignore_merges"]?.boolValue, true)
+        XCTAssertEqual(root["post_processor"]?["processors"]?.arrayValue?.last?["type"]?.stringValue, "TemplateProcessing")
+        // Control tokens are special added tokens, parsed only on request.
+        XCTAssertEqual(e.json.tokenKind(128001), .control)
+        XCTAssertEqual(e.json.encode("<|end_of_text|>", addSpecial: false, parseSpecial: true), [128001])
+    }
+
+    func testQwen2ExportTokenizesLikeTheGGUF() throws {
+        try Fixtures.requireShared()
+        let path = Fixtures.path("tokenizer-vectors/ggml-vocab-qwen2.gguf")
+        let e = try export(path)
+        XCTAssertFalse(e.json.addsBOS)
+        try checkAgreement(e, vectors: VocabularyVectorTests.vectors("qwen2"), wikiTextCount: 299_079, label: "qwen2")
+        try checkStructure(e, path: path)
+        // User-defined tokens stay non-special added tokens, matched even without special parsing.
+        XCTAssertEqual(e.json.tokenKind(151906), .userDefined)
+        XCTAssertEqual(e.json.encode("a[PAD151906]b", addSpecial: false, parseSpecial: false),
+                       e.gguf.encode("a[PAD151906]b", addSpecial: false, parseSpecial: false))
+        XCTAssertEqual(try json(e, "tokenizer.json")["post_processor"]?["type"]?.stringValue, "ByteLevel")
+    }
+
+    func testSmolLM2ExportTokenizesLikeTheGGUF() throws {
+        try Fixtures.requireShared()
+        guard let path = Fixtures.smolLM2GGUF else { throw XCTSkip("SmolLM2 GGUF not cached") }
+        let e = try export(path)
+        try checkAgreement(e, vectors: nil, wikiTextCount: 303_415, label: "smollm")
+        try checkStructure(e, path: path)
+        let chat = "<|im_start|>user\nWhat is 12+30?<|im_end|>"
+        XCTAssertEqual(e.json.encode(chat, addSpecial: true, parseSpecial: true), e.gguf.encode(chat, addSpecial: true, parseSpecial: true))
+        let config = try json(e, "tokenizer_config.json")
+        XCTAssertEqual(config["model_max_length"]?.intValue, 8192)
+        XCTAssertTrue(config["chat_template"]?.stringValue?.contains("<|im_start|>") == true)
+    }
+
+    func testSentencePieceVocabularyIsRefusedNamingTheFile() throws {
+        try Fixtures.requireShared()
+        let path = Fixtures.path("tokenizer-vectors/ggml-vocab-llama-spm.gguf")
+        XCTAssertThrowsError(try GGUFTokenizerExport.files(from: GGUFFile(path: path))) { error in
+            XCTAssertTrue("\(error)".contains(path), "\(error)")
+            XCTAssertTrue("\(error)".contains("tokenizer.ggml.model = llama"), "\(error)")
+        }
+    }
+
+    func testUnknownPreTokenizerAndMissingVocabularyAreRefused() throws {
+        let base: [String: GGUFValue] = [
+            "tokenizer.ggml.model": .string("gpt2"),
+            "tokenizer.ggml.tokens": .array(["a", "b", "ab"].map { .string($0) }),
+            "tokenizer.ggml.merges": .array([.string("a b")]),
+        ]
+        var unknownPre = base
+        unknownPre["tokenizer.ggml.pre"] = .string("no-such-pre")
+        XCTAssertThrowsError(try GGUFTokenizerExport.files(metadata: unknownPre, file: "x.gguf")) { error in
+            XCTAssertTrue("\(error)".contains("x.gguf") && "\(error)".contains("no-such-pre"), "\(error)")
+        }
+        var noTokens = base
+        noTokens["tokenizer.ggml.tokens"] = nil
+        XCTAssertThrowsError(try GGUFTokenizerExport.files(metadata: noTokens, file: "y.gguf")) { error in
+            XCTAssertTrue("\(error)".contains("y.gguf") && "\(error)".contains("tokenizer.ggml.tokens"), "\(error)")
+        }
+        var badMerge = base
+        badMerge["tokenizer.ggml.merges"] = .array([.string("ab")])
+        XCTAssertThrowsError(try GGUFTokenizerExport.files(metadata: badMerge, file: "z.gguf")) { error in
+            XCTAssertTrue("\(error)".contains("z.gguf") && "\(error)".contains("merges[0]"), "\(error)")
+        }
+        XCTAssertThrowsError(try GGUFTokenizerExport.files(metadata: [:], file: "w.gguf")) { error in
+            XCTAssertTrue("\(error)".contains("tokenizer.ggml.model"), "\(error)")
+        }
+    }
+
+    /// The GPT-2 byte-to-character table: printable bytes stand for themselves, the rest take 256, 257, ….
+    static func byteLevelAlphabet() -> [String] {
+        var next: UInt32 = 256
+        return (0..<256).map { (b: UInt32) -> String in
+            if (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b) { return String(Unicode.Scalar(b)!) }
+            defer { next += 1 }
+            return String(Unicode.Scalar(next)!)
+        }
+    }
+
+    /// Every pre-tokenizer the export writes cuts text as llama.cpp does for that `tokenizer.ggml.pre`, on a
+    /// small vocabulary whose merges cross digit, punctuation and space boundaries (so the families differ).
+    func testEveryPreTokenizerFamilyRoundTrips() throws {
+        let merges = ["1 2", "12 3", "3 4", "34 5", "Ġ 1", "Ġ 12", "Ġ a", "Ġa b", "! !", "!! ?", "Ġ !", "a b", "Ċ Ċ", "Ġ Ġ"]
+        var tokens = Self.byteLevelAlphabet()
+        for m in merges {
+            let parts = m.split(separator: " ").map(String.init)
+            let joined = parts[0] + parts[1]
+            if !tokens.contains(joined) { tokens.append(joined) }
+        }
+        tokens += ["<|endoftext|>", "<extra>"]
+        var types = [GGUFValue](repeating: .int32(1), count: tokens.count)
+        types[tokens.count - 1] = .int32(4)
+        let texts = ["12345 ab!!? 2345", "  12 ab\n\n\nab !!", "x 123456789 y", "ab<extra>ab<|endoftext|>", "a'sb 'll 12.345,6"]
+        var seen: [[Int]] = []
+        for pre in ["default", "gpt-2", "smollm", "llama-bpe", "qwen2", "starcoder"] {
+            let md: [String: GGUFValue] = [
+                "tokenizer.ggml.model": .string("gpt2"), "tokenizer.ggml.pre": .string(pre),
+                "tokenizer.ggml.tokens": .array(tokens.map { .string($0) }), "tokenizer.ggml.token_type": .array(types),
+                "tokenizer.ggml.merges": .array(merges.map { .string($0) }),
+                "tokenizer.ggml.bos_token_id": .uint32(UInt32(tokens.count - 2)), "tokenizer.ggml.eos_token_id": .uint32(UInt32(tokens.count - 2)),
+            ]
+            let files = try GGUFTokenizerExport.files(metadata: md, file: "\(pre).gguf")
+            let dir = Fixtures.temporaryFolder("gguf-tokenizer-export-pre")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            for (name, text) in files { try text.write(to: dir.appendingPathComponent(name), atomically: false, encoding: .utf8) }
+            let json = try TokenizerLoader.load(path: dir.path)
+            let gguf = try TokenizerLoader.load(ggufMetadata: md, file: "\(pre).gguf")
+            XCTAssertEqual(json.addsBOS, gguf.addsBOS, pre)
+            var all: [Int] = []
+            for text in texts {
+                for special in [false, true] {
+                    let ids = gguf.encode(text, addSpecial: true, parseSpecial: special)
+                    XCTAssertEqual(json.encode(text, addSpecial: true, parseSpecial: special), ids, "\(pre): \(text.debugDescription)")
+                    XCTAssertEqual(json.decode(ids), gguf.decode(ids), "\(pre): \(text.debugDescription)")
+                    all += ids
+                }
+            }
+            seen.append(all)
+        }
+        // The families really cut differently here, so agreement above is not agreement by accident.
+        XCTAssertGreaterThanOrEqual(Set(seen).count, 4)
+    }
+}
