@@ -32,4 +32,81 @@ final class GGUFParentTests: XCTestCase {
             XCTAssertEqual(a[name]!.values, t.values, "\(name): the GGUF parent (Q/K un-permuted) gives the same merge")
         }
     }
+
+    /// A GGUF tokenizer donor's vocabulary is exported into the output as Hugging Face files (with the recipe's
+    /// chat template applied), and the plan no longer warns.
+    func testGGUFTokenizerDonorGetsExportedTokenizerFiles() throws {
+        try Fixtures.requireShared()
+        let dir = Fixtures.temporaryFolder("gguf-tokenizer-donor")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A byte-level vocabulary: the 256 byte symbols, two merges and an end-of-text control token.
+        var next: UInt32 = 256
+        var tokens = (0..<256).map { (b: UInt32) -> String in
+            if (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b) { return String(Unicode.Scalar(b)!) }
+            defer { next += 1 }
+            return String(Unicode.Scalar(next)!)
+        }
+        tokens += ["ab", "Ġab", "<|endoftext|>"]
+        let tokenizer: [(String, GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("smollm")),
+            ("tokenizer.ggml.tokens", .array(tokens.map { .string($0) })),
+            ("tokenizer.ggml.token_type", .array(tokens.indices.map { .int32($0 == tokens.count - 1 ? 3 : 1) })),
+            ("tokenizer.ggml.merges", .array([.string("a b"), .string("Ġ ab")])),
+            ("tokenizer.chat_template", .string("{{ messages }}")),
+        ]
+        let (bytes, _) = try GGUFConversion.convert(folder: Fixtures.fixture("models/llama-base"), arch: "llama", extraMetadata: tokenizer)
+        let gguf = try GGUFBytes.write(bytes, to: dir, name: "llama-base.gguf")
+        let (plan, output) = try runRecipe(writeRecipe("""
+            merge_method: linear
+            models:
+              - model: \(Fixtures.fixture("models/llama-ft1"))
+                parameters: {weight: 0.5}
+              - model: \(gguf)
+                parameters: {weight: 0.5}
+            tokenizer_source: \(gguf)
+            chat_template: chatml
+            dtype: float32
+            """))
+        XCTAssertEqual(plan.tokenizerDonor, 1)
+        XCTAssertFalse(plan.warnings.contains { $0.contains("tokenizer") }, "\(plan.warnings)")
+        let tokenizerJSON = try JSONValue.parse(file: output + "/tokenizer.json")
+        XCTAssertEqual(tokenizerJSON["model"]?["type"]?.stringValue, "BPE")
+        XCTAssertEqual(tokenizerJSON["model"]?["vocab"]?.objectValue?.count, tokens.count)
+        XCTAssertEqual(tokenizerJSON["model"]?["merges"]?.arrayValue?.count, 2)
+        XCTAssertEqual(tokenizerJSON["added_tokens"]?.arrayValue?.first?["content"]?.stringValue, "<|endoftext|>")
+        let config = try JSONValue.parse(file: output + "/tokenizer_config.json")
+        XCTAssertEqual(config["chat_template"]?.stringValue, ChatTemplates.builtIn["chatml"], "the recipe's template wins over the GGUF one")
+        XCTAssertEqual(config["eos_token"]?.stringValue, tokens[2], "the spelling of the GGUF's eos_token_id (2)")
+        XCTAssertEqual(config["model_max_length"]?.intValue, try CheckpointFolder(path: Fixtures.fixture("models/llama-base")).config["max_position_embeddings"]?.intValue)
+        let generation = try JSONValue.parse(file: output + "/generation_config.json")
+        XCTAssertEqual(generation["eos_token_id"]?.intValue, 2, "the GGUF's eos_token_id")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output + "/special_tokens_map.json"))
+    }
+
+    /// A GGUF donor whose vocabulary the export cannot convert keeps the warning, with the reason, at plan time.
+    func testUnconvertibleGGUFTokenizerIsReportedAtPlanTime() throws {
+        try Fixtures.requireShared()
+        let dir = Fixtures.temporaryFolder("gguf-tokenizer-spm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokenizer: [(String, GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("no-such-pre")),
+            ("tokenizer.ggml.tokens", .array([.string("a"), .string("b"), .string("ab")])),
+            ("tokenizer.ggml.merges", .array([.string("a b")])),
+        ]
+        let (bytes, _) = try GGUFConversion.convert(folder: Fixtures.fixture("models/llama-base"), arch: "llama", extraMetadata: tokenizer)
+        let gguf = try GGUFBytes.write(bytes, to: dir, name: "odd.gguf")
+        let recipe = try RecipeParser.parse(file: writeRecipe("""
+            merge_method: linear
+            models:
+              - model: \(gguf)
+                parameters: {weight: 0.5}
+              - model: \(Fixtures.fixture("models/llama-ft1"))
+                parameters: {weight: 0.5}
+            dtype: float32
+            """))
+        let plan = try MergePlanner.plan(recipe, options: PlannerOptions(seed: nil, threads: 1, workingDirectory: Fixtures.fixture("")))
+        let warning = plan.warnings.first { $0.contains("no tokenizer files are copied") }
+        XCTAssertNotNil(warning, "\(plan.warnings)")
+        XCTAssertTrue(warning?.contains("no-such-pre") == true, "\(plan.warnings)")
+    }
 }

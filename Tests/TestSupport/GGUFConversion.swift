@@ -53,8 +53,9 @@ public enum GGUFConversion {
     }
 
     /// Converts the checkpoint folder at `folder` to GGUF bytes. 2-D tensors whose rows are whole Q8_0 blocks are
-    /// quantized when `q8` is set.
-    public static func convert(folder: String, arch: String, q8: Bool = false) throws -> (bytes: [UInt8], source: CheckpointFolder) {
+    /// quantized when `q8` is set; `extraMetadata` is appended to the metadata (e.g. a tokenizer).
+    public static func convert(folder: String, arch: String, q8: Bool = false,
+                               extraMetadata: [(String, GGUFValue)] = []) throws -> (bytes: [UInt8], source: CheckpointFolder) {
         let source = try CheckpointFolder(path: folder)
         let model = (folder as NSString).lastPathComponent
         let c = source.config
@@ -119,7 +120,7 @@ public enum GGUFConversion {
             let experts = stacked[key]!.sorted { $0.0 < $1.0 }
             emit(key, experts.flatMap(\.1), [experts.count] + experts[0].2)
         }
-        return (GGUFBytes.file(metadata: meta, tensors: tensors), source)
+        return (GGUFBytes.file(metadata: meta + extraMetadata, tensors: tensors), source)
     }
 
 }
