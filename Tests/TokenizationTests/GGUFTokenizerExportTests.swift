@@ -57,7 +57,9 @@ final class GGUFTokenizerExportTests: XCTestCase {
             let ids = e.gguf.encode(sample, addSpecial: true, parseSpecial: false)
             XCTAssertEqual(e.json.encode(sample, addSpecial: true, parseSpecial: false), ids, "\(label): \(sample)")
             XCTAssertEqual(e.json.decode(ids), e.gguf.decode(ids), "\(label): decode of \(sample)")
-            XCTAssertEqual(e.json.decode(ids, skipSpecial: true), sample, "\(label): decode of \(sample)")
+            // SentencePiece keeps the space it put before the text when decoding (as llama.cpp does).
+            XCTAssertEqual(e.json.decode(ids, skipSpecial: true), (e.gguf.tokenKind(e.gguf.tokenID("<0x41>") ?? -1) == .byte ? " " : "") + sample,
+                           "\(label): decode of \(sample)")
         }
     }
 
@@ -65,15 +67,23 @@ final class GGUFTokenizerExportTests: XCTestCase {
     func checkStructure(_ e: Exported, path: String) throws {
         let md = try GGUFFile(path: path).metadata
         let tokens = try XCTUnwrap(md["tokenizer.ggml.tokens"]?.stringArray)
-        let merges = try XCTUnwrap(md["tokenizer.ggml.merges"]?.stringArray)
+        let sentencePiece = md["tokenizer.ggml.model"]?.stringValue == "llama"
         let types = md["tokenizer.ggml.token_type"]?.intArray ?? []
         let root = try json(e, "tokenizer.json")
         XCTAssertEqual(root["model"]?["type"]?.stringValue, "BPE")
-        XCTAssertEqual(root["model"]?["byte_fallback"]?.boolValue, false)
+        XCTAssertEqual(root["model"]?["byte_fallback"]?.boolValue, sentencePiece)
         XCTAssertEqual(root["model"]?["vocab"]?.objectValue?.count, Set(tokens).count)
-        XCTAssertEqual(root["model"]?["merges"]?.arrayValue?.count, merges.count)
-        XCTAssertEqual(root["decoder"]?["type"]?.stringValue, "ByteLevel")
-        XCTAssertNotNil(root["pre_tokenizer"]?["type"]?.stringValue)
+        if sentencePiece {
+            XCTAssertEqual(root["model"]?["unk_token"]?.stringValue, "<unk>")
+            XCTAssertEqual(root["normalizer"]?["type"]?.stringValue, "Sequence")
+            XCTAssertEqual(root["decoder"]?["type"]?.stringValue, "Sequence")
+            XCTAssertEqual(root["pre_tokenizer"]?.isNull, true)
+        } else {
+            let merges = try XCTUnwrap(md["tokenizer.ggml.merges"]?.stringArray)
+            XCTAssertEqual(root["model"]?["merges"]?.arrayValue?.count, merges.count)
+            XCTAssertEqual(root["decoder"]?["type"]?.stringValue, "ByteLevel")
+            XCTAssertNotNil(root["pre_tokenizer"]?["type"]?.stringValue)
+        }
         let added = try XCTUnwrap(root["added_tokens"]?.arrayValue)
         XCTAssertFalse(added.isEmpty)
         for entry in added {
@@ -139,12 +149,58 @@ final class GGUFTokenizerExportTests: XCTestCase {
         XCTAssertTrue(config["chat_template"]?.stringValue?.contains("<|im_start|>") == true)
     }
 
-    func testSentencePieceVocabularyIsRefusedNamingTheFile() throws {
+    func testLlamaSentencePieceExportTokenizesLikeTheGGUF() throws {
         try Fixtures.requireShared()
         let path = Fixtures.path("tokenizer-vectors/ggml-vocab-llama-spm.gguf")
-        XCTAssertThrowsError(try GGUFTokenizerExport.files(from: GGUFFile(path: path))) { error in
-            XCTAssertTrue("\(error)".contains(path), "\(error)")
-            XCTAssertTrue("\(error)".contains("tokenizer.ggml.model = llama"), "\(error)")
+        let e = try export(path)
+        XCTAssertTrue(e.json.addsBOS)
+        try checkAgreement(e, vectors: VocabularyVectorTests.vectors("llama-spm"), wikiTextCount: 335_687, label: "llama-spm")
+        try checkStructure(e, path: path)
+        let root = try json(e, "tokenizer.json")
+        // Merges derived from the scores: every merge joins two pieces into a piece of the vocabulary.
+        let vocab = try XCTUnwrap(root["model"]?["vocab"]?.objectValue)
+        let merges = try XCTUnwrap(root["model"]?["merges"]?.arrayValue)
+        XCTAssertGreaterThan(merges.count, 30_000)
+        for m in merges.prefix(2000) {
+            let parts = try XCTUnwrap(m.stringValue, "merges are \"a b\" strings").split(separator: " ").map(String.init)
+            XCTAssertEqual(parts.count, 2)
+            XCTAssertNotNil(vocab[parts.joined()], "\(parts)")
+        }
+        XCTAssertEqual(try json(e, "tokenizer_config.json")["tokenizer_class"]?.stringValue, "LlamaTokenizerFast")
+        // Byte fallback: a character outside the vocabulary becomes its UTF-8 bytes and decodes back.
+        let rare = "\u{10348}"
+        let ids = e.json.encode(rare, addSpecial: false, parseSpecial: false)
+        XCTAssertEqual(ids, e.gguf.encode(rare, addSpecial: false, parseSpecial: false))
+        XCTAssertEqual(ids.first, e.json.tokenID("\u{2581}"), "the space prefix")
+        XCTAssertEqual(ids.count, 5)
+        XCTAssertTrue(ids.dropFirst().allSatisfy { e.json.tokenKind($0) == .byte }, "\(ids)")
+        XCTAssertEqual(e.json.decode(ids), rare, "the bytes fuse back into the character; the leading ▁ is dropped")
+        XCTAssertEqual(e.json.decode(ids), e.gguf.decode(ids))
+    }
+
+    /// The merge derivation on a vocabulary small enough to check by hand.
+    func testSentencePieceMergesFollowPieceScores() throws {
+        let tokens = ["<unk>", "<s>", "</s>", "a", "b", "c", "\u{2581}", "ab", "bc", "abc", "\u{2581}a"]
+        let scores: [Float] = [0, 0, 0, -1, -2, -3, -4, -10, -5, -20, -7]
+        let md: [String: GGUFValue] = [
+            "tokenizer.ggml.model": .string("llama"), "tokenizer.ggml.tokens": .array(tokens.map { .string($0) }),
+            "tokenizer.ggml.scores": .array(scores.map { .float32($0) }),
+            "tokenizer.ggml.token_type": .array([2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1].map { .int32($0) }),
+        ]
+        let files = try GGUFTokenizerExport.files(metadata: md, file: "tiny.gguf")
+        let root = try JSONValue.parse(Data(XCTUnwrap(files["tokenizer.json"]).utf8))
+        let merges = try XCTUnwrap(root["model"]?["merges"]?.arrayValue).map { $0.stringValue?.split(separator: " ").map(String.init) ?? [] }
+        // By score of the result: bc (-5), ▁a (-7), ab (-10), then abc (-20) split as a+bc (ids 3, 8) before ab+c (7, 5).
+        XCTAssertEqual(merges, [["b", "c"], ["\u{2581}", "a"], ["a", "b"], ["a", "bc"], ["ab", "c"]])
+        let added = try XCTUnwrap(root["added_tokens"]?.arrayValue).compactMap { $0["content"]?.stringValue }
+        XCTAssertEqual(added, ["<s>", "</s>"])
+        let dir = Fixtures.temporaryFolder("gguf-tokenizer-export-spm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, text) in files { try text.write(to: dir.appendingPathComponent(name), atomically: false, encoding: .utf8) }
+        let json = try TokenizerLoader.load(path: dir.path)
+        let gguf = try TokenizerLoader.load(ggufMetadata: md, file: "tiny.gguf")
+        for text in ["abc", "ab c", "abcabc", " a", "cab"] {
+            XCTAssertEqual(json.encode(text, addSpecial: true, parseSpecial: false), gguf.encode(text, addSpecial: true, parseSpecial: false), text)
         }
     }
 

@@ -18,7 +18,7 @@ public struct GGUFTokenizerExportError: Error, CustomStringConvertible, Equatabl
 /// The export reproduces what llama.cpp does with the vocabulary (the GGUF file is the reference), with
 /// llama.cpp's defaults for keys a converter left out. Supported: byte-level BPE (`tokenizer.ggml.model =
 /// gpt2`) with the pre-tokenizers of the Llama 3, Qwen2, GPT-2 and SmolLM/StarCoder families and llama.cpp's
-/// `default`. SentencePiece vocabularies (`llama`) store scores but no merges and are refused for now.
+/// `default`; SentencePiece BPE (`llama`), whose merges are derived from the piece scores, with byte fallback.
 public enum GGUFTokenizerExport {
     /// File name → contents of the Hugging Face tokenizer files for the tokenizer in `gguf`.
     /// - Throws: `GGUFTokenizerExportError` naming the file when the vocabulary is missing, malformed or of
@@ -33,12 +33,10 @@ public enum GGUFTokenizerExport {
         func fail(_ reason: String) -> GGUFTokenizerExportError { GGUFTokenizerExportError(file: file, reason: reason) }
 
         guard let model = key("model")?.stringValue else { throw fail("tokenizer.ggml.model is missing") }
-        guard model == "gpt2" else {
-            if model == "llama" {
-                throw fail("SentencePiece vocabularies (tokenizer.ggml.model = llama) carry no merges; exporting them is not supported")
-            }
-            throw fail("tokenizer.ggml.model = \(model) is not supported (only gpt2, byte-level BPE)")
+        guard model == "gpt2" || model == "llama" else {
+            throw fail("tokenizer.ggml.model = \(model) is not supported (only gpt2, byte-level BPE, and llama, SentencePiece BPE)")
         }
+        let sentencePiece = model == "llama"
         guard var tokens = key("tokens")?.stringArray, !tokens.isEmpty else {
             throw fail("tokenizer.ggml.tokens is missing, empty or not an array of strings")
         }
@@ -50,23 +48,33 @@ public enum GGUFTokenizerExport {
             guard let t = value.intArray, t.count >= n else { throw fail("tokenizer.ggml.token_type must hold an integer per token") }
             types = Array(t.prefix(n))
         }
-        guard let mergeStrings = key("merges")?.stringArray else {
-            throw fail("tokenizer.ggml.merges is missing or not an array of strings")
-        }
-        var merges: [JSONValue] = []
-        merges.reserveCapacity(mergeStrings.count)
-        for (i, m) in mergeStrings.enumerated() {
-            // The separator is the first space after the first character (a merge part is never empty).
-            let u = Array(m.utf8)
-            guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
-                throw fail("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
-            }
-            merges.append(.array([.string(String(decoding: u[..<space], as: UTF8.self)),
-                                  .string(String(decoding: u[(space + 1)...], as: UTF8.self))]))
-        }
+        var merges: [(String, String)] = []
+        var family: PreFamily?
         let pre = key("pre")?.stringValue ?? "default"
-        guard let family = PreFamily(pre: pre) else {
-            throw fail("pre-tokenizer tokenizer.ggml.pre = \(pre) has no Hugging Face equivalent in the export")
+        if sentencePiece {
+            var scores = [Float](repeating: 0, count: n)
+            if let value = key("scores") {
+                guard let s = value.floatArray, s.count >= n else { throw fail("tokenizer.ggml.scores must hold a number per token") }
+                scores = Array(s.prefix(n))
+            }
+            merges = sentencePieceMerges(tokens: tokens, scores: scores)
+        } else {
+            guard let mergeStrings = key("merges")?.stringArray else {
+                throw fail("tokenizer.ggml.merges is missing or not an array of strings")
+            }
+            merges.reserveCapacity(mergeStrings.count)
+            for (i, m) in mergeStrings.enumerated() {
+                // The separator is the first space after the first character (a merge part is never empty).
+                let u = Array(m.utf8)
+                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
+                    throw fail("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
+                }
+                merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
+            }
+            guard let f = PreFamily(pre: pre) else {
+                throw fail("pre-tokenizer tokenizer.ggml.pre = \(pre) has no Hugging Face equivalent in the export")
+            }
+            family = f
         }
 
         // llama.cpp treats these end-of-turn spellings as control tokens whatever the file says.
@@ -75,17 +83,17 @@ public enum GGUFTokenizerExport {
         let control = 3, userDefined = 4
         for i in 0..<n where controlSpellings.contains(tokens[i]) { types[i] = control }
 
-        // Special ids: llama.cpp's gpt2 defaults (11) when inside the vocabulary, replaced by the file's ids.
         func specialID(_ name: String, _ fallback: Int?) -> Int? {
             var id = fallback.flatMap { $0 < n ? $0 : nil }
             if let v = key(name)?.intValue, v >= 0, v < n { id = v }
             return id
         }
-        let bosID = specialID("bos_token_id", 11)
-        let eosID = specialID("eos_token_id", 11)
-        let unknownID = specialID("unknown_token_id", nil)
+        // Special ids: llama.cpp's defaults (gpt2: 11; llama: 1, 2, 0) when inside the vocabulary, replaced by the file's ids.
+        let bosID = specialID("bos_token_id", sentencePiece ? 1 : 11)
+        let eosID = specialID("eos_token_id", sentencePiece ? 2 : 11)
+        let unknownID = specialID("unknown_token_id", sentencePiece ? 0 : nil)
         let padID = specialID("padding_token_id", nil)
-        let addBOS = key("add_bos_token")?.boolValue ?? family.addsBOSByDefault
+        let addBOS = key("add_bos_token")?.boolValue ?? (sentencePiece || family?.addsBOSByDefault == true)
         let addEOS = key("add_eos_token")?.boolValue ?? false
         if addBOS && bosID == nil { throw fail("add_bos_token is true but the vocabulary has no BOS token") }
         if addEOS && eosID == nil { throw fail("add_eos_token is true but the vocabulary has no EOS token") }
@@ -107,17 +115,20 @@ public enum GGUFTokenizerExport {
             }
         }
 
+        // "a b" strings load in every tokenizers release; pairs (tokenizers 0.20+) only when a part has a space.
+        let pairs = merges.contains { $0.0.contains(" ") || $0.1.contains(" ") }
+        let mergesJSON: [JSONValue] = merges.map { pairs ? .array([.string($0.0), .string($0.1)]) : .string($0.0 + " " + $0.1) }
         let modelJSON = JSONValue.object(JSONObject([
             ("type", .string("BPE")), ("dropout", .null), ("unk_token", unknownID.map { .string(tokens[$0]) } ?? .null),
-            ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(false)),
-            ("byte_fallback", .bool(false)), ("ignore_merges", .bool(family.ignoresMerges)),
-            ("vocab", .object(vocab)), ("merges", .array(merges)),
+            ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(sentencePiece)),
+            ("byte_fallback", .bool(sentencePiece)), ("ignore_merges", .bool(family?.ignoresMerges == true)),
+            ("vocab", .object(vocab)), ("merges", .array(mergesJSON)),
         ]))
 
         let byteLevelOutput = JSONValue.object(JSONObject([
             ("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(false)), ("use_regex", .bool(true)),
         ]))
-        var postProcessor = byteLevelOutput
+        var postProcessor = sentencePiece ? JSONValue.null : byteLevelOutput
         var prefix: [Int] = [], suffix: [Int] = []
         if addBOS, let bosID { prefix = [bosID] }
         if addEOS, let eosID { suffix = [eosID] }
@@ -139,15 +150,38 @@ public enum GGUFTokenizerExport {
             let template = JSONValue.object(JSONObject([
                 ("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)), ("special_tokens", .object(specials)),
             ]))
-            postProcessor = .object(JSONObject([("type", .string("Sequence")), ("processors", .array([byteLevelOutput, template]))]))
+            postProcessor = sentencePiece ? template
+                : .object(JSONObject([("type", .string("Sequence")), ("processors", .array([byteLevelOutput, template]))]))
+        }
+
+        // SentencePiece spells spaces as ▁ and (unless add_space_prefix is false) puts one before the text;
+        // the decoder undoes both and turns <0xXX> runs back into bytes. Byte-level BPE has no normalizer.
+        var normalizer = JSONValue.null
+        var decoder = JSONValue.object(JSONObject([
+            ("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true)),
+        ]))
+        if sentencePiece {
+            let addSpacePrefix = key("add_space_prefix")?.boolValue ?? true
+            let replace = JSONValue.object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String", .string(" "))]))),
+                                                       ("content", .string("\u{2581}"))]))
+            let prepend = JSONValue.object(JSONObject([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))]))
+            normalizer = .object(JSONObject([("type", .string("Sequence")), ("normalizers", .array(addSpacePrefix ? [prepend, replace] : [replace]))]))
+            var steps: [JSONValue] = [
+                .object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String", .string("\u{2581}"))]))),
+                                    ("content", .string(" "))])),
+                .object(JSONObject([("type", .string("ByteFallback"))])),
+                .object(JSONObject([("type", .string("Fuse"))])),
+            ]
+            if addSpacePrefix {
+                steps.append(.object(JSONObject([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop", .int(0))])))
+            }
+            decoder = .object(JSONObject([("type", .string("Sequence")), ("decoders", .array(steps))]))
         }
 
         let tokenizerJSON = JSONValue.object(JSONObject([
             ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
-            ("normalizer", .null), ("pre_tokenizer", family.preTokenizer), ("post_processor", postProcessor),
-            ("decoder", .object(JSONObject([
-                ("type", .string("ByteLevel")), ("add_prefix_space", .bool(true)), ("trim_offsets", .bool(true)), ("use_regex", .bool(true)),
-            ]))),
+            ("normalizer", normalizer), ("pre_tokenizer", family?.preTokenizer ?? .null), ("post_processor", postProcessor),
+            ("decoder", decoder),
             ("model", modelJSON),
         ]))
 
@@ -161,11 +195,17 @@ public enum GGUFTokenizerExport {
         if let padID { config["pad_token"] = .string(tokens[padID]) }
         // llama.cpp's space clean-up when decoding; transformers' is the nearest equivalent.
         let keepsSpaces: Set<String> = ["qwen2", "deepseek-r1-qwen", "smollm", "command-r"]
-        config["clean_up_tokenization_spaces"] = .bool(!keepsSpaces.contains(pre))
+        config["clean_up_tokenization_spaces"] = .bool(!sentencePiece && !keepsSpaces.contains(pre))
         if let arch = md["general.architecture"]?.stringValue, let ctx = md["\(arch).context_length"]?.intValue, ctx > 0 {
             config["model_max_length"] = .int(Int64(ctx))
         }
-        config["tokenizer_class"] = .string("PreTrainedTokenizerFast")
+        if sentencePiece {
+            // The Llama tokenizer classes apply add_bos_token / add_eos_token themselves; legacy keeps the ▁ normalizer.
+            config["tokenizer_class"] = .string("LlamaTokenizerFast")
+            config["legacy"] = .bool(true)
+        } else {
+            config["tokenizer_class"] = .string("PreTrainedTokenizerFast")
+        }
         if let template = md["tokenizer.chat_template"]?.stringValue {
             config["chat_template"] = .string(template)
         }
@@ -192,6 +232,35 @@ public enum GGUFTokenizerExport {
             "special_tokens_map.json": text(.object(specialMap)),
             "generation_config.json": text(.object(generation)),
         ]
+    }
+}
+
+extension GGUFTokenizerExport {
+    /// The merge list of a SentencePiece BPE vocabulary, derived from its pieces and scores the way the
+    /// Hugging Face converters do it: every split of a piece into two pieces of the vocabulary is a merge
+    /// ranked by the score of the whole piece (best first); the splits of one piece are ordered by the ids
+    /// of their left, then right part, and equal scores keep vocabulary order.
+    static func sentencePieceMerges(tokens: [String], scores: [Float]) -> [(String, String)] {
+        var idOf: [String: Int] = [:]
+        idOf.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() where idOf[t] == nil { idOf[t] = i }
+        struct Candidate { let score: Float; let order: Int; let left: Int; let right: Int }
+        var candidates: [Candidate] = []
+        for (id, piece) in tokens.enumerated() where idOf[piece] == id {
+            let scalars = Array(piece.unicodeScalars)
+            guard scalars.count > 1 else { continue }
+            var local: [(Int, Int)] = []
+            for cut in 1..<scalars.count {
+                var left = String.UnicodeScalarView(), right = String.UnicodeScalarView()
+                left.append(contentsOf: scalars[..<cut])
+                right.append(contentsOf: scalars[cut...])
+                if let l = idOf[String(left)], let r = idOf[String(right)] { local.append((l, r)) }
+            }
+            local.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+            for (l, r) in local { candidates.append(Candidate(score: scores[id], order: candidates.count, left: l, right: r)) }
+        }
+        candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.order < $1.order }
+        return candidates.map { (tokens[$0.left], tokens[$0.right]) }
     }
 }
 
