@@ -43,9 +43,23 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// A JSON object that remembers its key order.
+///
+/// Keys are compared code point by code point, as JSON defines them, not with Swift's String equality
+/// (which treats canonically equivalent spellings as equal): a tokenizer.json vocabulary can hold both
+/// U+03AF and U+1F77 as different tokens.
 public struct JSONObject: Sendable, Equatable {
     public private(set) var keys: [String] = []
-    public private(set) var storage: [String: JSONValue] = [:]
+    private var storage: [ExactKey: JSONValue] = [:]
+
+    /// A key that hashes and compares by its UTF-8 bytes.
+    private struct ExactKey: Hashable, Sendable {
+        let text: String
+        static func == (a: ExactKey, b: ExactKey) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+        func hash(into hasher: inout Hasher) {
+            var copy = text
+            copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
 
     public init() {}
     public init(_ pairs: [(String, JSONValue)]) {
@@ -53,18 +67,18 @@ public struct JSONObject: Sendable, Equatable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        get { storage[key] }
+        get { storage[ExactKey(text: key)] }
         set {
             if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+                if storage.updateValue(newValue, forKey: ExactKey(text: key)) == nil { keys.append(key) }
+            } else if storage.removeValue(forKey: ExactKey(text: key)) != nil {
+                keys.removeAll { $0.utf8.elementsEqual(key.utf8) }
             }
         }
     }
 
     public var count: Int { keys.count }
-    public var pairs: [(String, JSONValue)] { keys.map { ($0, storage[$0]!) } }
+    public var pairs: [(String, JSONValue)] { keys.map { ($0, storage[ExactKey(text: $0)]!) } }
 }
 
 public struct JSONParseError: Error, CustomStringConvertible, Sendable {

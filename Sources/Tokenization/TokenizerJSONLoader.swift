@@ -32,11 +32,12 @@ enum TokenizerJSONLoader {
         }
 
         // Vocabulary: model.vocab plus added_tokens (which may extend it).
-        var idOf: [String: Int] = [:]
+        // Keyed by bytes: Swift's String equality would merge canonically equivalent tokens (U+03AF / U+1F77).
+        var idOf: [[UInt8]: Int] = [:]
         var maxID = -1
         for (token, value) in vocabObject.pairs {
             guard let id = value.intValue, id >= 0 else { throw malformed("model.vocab[\"\(token)\"] is not a token id") }
-            idOf[token] = id
+            idOf[Array(token.utf8)] = id
             maxID = max(maxID, id)
         }
         struct Added { let id: Int; let content: String; let special: Bool; let lstrip: Bool; let rstrip: Bool }
@@ -57,7 +58,7 @@ enum TokenizerJSONLoader {
         let n = maxID + 1
         var tokens = [String](repeating: "", count: n)
         var kinds = [TokenKind](repeating: .undefined, count: n)
-        for (token, id) in idOf { tokens[id] = token; kinds[id] = .normal }
+        for (token, id) in vocabObject.pairs { tokens[id.intValue ?? 0] = token; kinds[id.intValue ?? 0] = .normal }
         var stripLeft: Set<Int> = [], stripRight: Set<Int> = []
         for a in added {
             tokens[a.id] = a.content
@@ -70,7 +71,7 @@ enum TokenizerJSONLoader {
             for id in 0..<n where kinds[id] == .normal && BPETokenizer.parseByteToken(tokens[id]) != nil { kinds[id] = .byte }
         }
         var unknownID: Int?
-        if let unk = model["unk_token"]?.stringValue, let id = idOf[unk] ?? added.first(where: { $0.content == unk })?.id {
+        if let unk = model["unk_token"]?.stringValue, let id = idOf[Array(unk.utf8)] ?? added.first(where: { $0.content.utf8.elementsEqual(unk.utf8) })?.id {
             unknownID = id
             if kinds[id] == .normal { kinds[id] = .unknown }
         }
@@ -111,7 +112,7 @@ enum TokenizerJSONLoader {
             // Tokens no merge produces get -inf and are never formed by merging.
             var scores = [Float](repeating: -.infinity, count: n)
             for (rank, (a, b)) in merges.enumerated() {
-                if let id = idOf[a + b], scores[id] == -.infinity { scores[id] = -Float(rank) }
+                if let id = idOf[Array((a + b).utf8)], scores[id] == -.infinity { scores[id] = -Float(rank) }
             }
             vocabulary = Vocabulary(tokens: tokens, kinds: kinds, scores: scores)
             algorithm = .sentencePiece(SentencePieceBPE(vocabulary: vocabulary, unknownID: unknownID), addSpacePrefix: addSpacePrefix)

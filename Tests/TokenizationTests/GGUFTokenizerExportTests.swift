@@ -72,7 +72,9 @@ final class GGUFTokenizerExportTests: XCTestCase {
         let root = try json(e, "tokenizer.json")
         XCTAssertEqual(root["model"]?["type"]?.stringValue, "BPE")
         XCTAssertEqual(root["model"]?["byte_fallback"]?.boolValue, sentencePiece)
-        XCTAssertEqual(root["model"]?["vocab"]?.objectValue?.count, Set(tokens).count)
+        // Every distinct spelling, compared by bytes: U+03AF and U+1F77 are two Llama tokens, though Swift's
+        // String equality calls them equal.
+        XCTAssertEqual(root["model"]?["vocab"]?.objectValue?.count, Set(tokens.map { Array($0.utf8) }).count)
         if sentencePiece {
             XCTAssertEqual(root["model"]?["unk_token"]?.stringValue, "<unk>")
             XCTAssertEqual(root["normalizer"]?["type"]?.stringValue, "Sequence")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why the tokenizer of a GGUF file cannot be written as Hugging Face files; names the file.
 public struct GGUFTokenizerExportError: Error, CustomStringConvertible, Equatable, Sendable {
     public let file: String
@@ -26,6 +28,9 @@ public enum GGUFTokenizerExport {
     public static func files(from gguf: GGUFFile) throws -> [String: String] {
         try files(metadata: gguf.metadata, file: gguf.path)
     }
+
+    /// Stands for model.vocab while the rest of tokenizer.json is serialized (no token contains U+0000).
+    static let vocabMarker = "\u{0}crucible-vocabulary\u{0}"
 
     /// The same from GGUF metadata; `file` is used in messages.
     public static func files(metadata md: [String: GGUFValue], file: String) throws -> [String: String] {
@@ -100,12 +105,14 @@ public enum GGUFTokenizerExport {
 
         // model.vocab holds every token once (the first id of a repeated spelling); added_tokens repeats the
         // control and user-defined ones so the libraries match them in text before the BPE model runs.
-        var vocab = JSONObject()
-        var seen = Set<String>()
+        // Spellings are compared by their bytes: Swift's String equality would merge canonically equivalent
+        // tokens (Llama's U+03AF "ί" and U+1F77 "ί" are two tokens), so the vocabulary is written by hand.
+        var vocabText = "{"
+        var seen = Set<[UInt8]>()
         seen.reserveCapacity(n)
         var added: [JSONValue] = []
-        for i in 0..<n where seen.insert(tokens[i]).inserted {
-            vocab[tokens[i]] = .int(Int64(i))
+        for i in 0..<n where seen.insert(Array(tokens[i].utf8)).inserted {
+            vocabText += (seen.count == 1 ? "\n" : ",\n") + "      " + JSONValue.quote(tokens[i]) + ": " + String(i)
             if types[i] == control || types[i] == userDefined {
                 added.append(.object(JSONObject([
                     ("id", .int(Int64(i))), ("content", .string(tokens[i])), ("single_word", .bool(false)),
@@ -116,13 +123,14 @@ public enum GGUFTokenizerExport {
         }
 
         // "a b" strings load in every tokenizers release; pairs (tokenizers 0.20+) only when a part has a space.
-        let pairs = merges.contains { $0.0.contains(" ") || $0.1.contains(" ") }
+        vocabText += "\n    }"
+        let pairs = merges.contains { $0.0.utf8.contains(0x20) || $0.1.utf8.contains(0x20) }
         let mergesJSON: [JSONValue] = merges.map { pairs ? .array([.string($0.0), .string($0.1)]) : .string($0.0 + " " + $0.1) }
         let modelJSON = JSONValue.object(JSONObject([
             ("type", .string("BPE")), ("dropout", .null), ("unk_token", unknownID.map { .string(tokens[$0]) } ?? .null),
             ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(sentencePiece)),
             ("byte_fallback", .bool(sentencePiece)), ("ignore_merges", .bool(family?.ignoresMerges == true)),
-            ("vocab", .object(vocab)), ("merges", .array(mergesJSON)),
+            ("vocab", .string(Self.vocabMarker)), ("merges", .array(mergesJSON)),
         ]))
 
         let byteLevelOutput = JSONValue.object(JSONObject([
@@ -227,7 +235,7 @@ public enum GGUFTokenizerExport {
 
         func text(_ value: JSONValue) -> String { value.serialized(indent: 2) + "\n" }
         return [
-            "tokenizer.json": text(tokenizerJSON),
+            "tokenizer.json": text(tokenizerJSON).replacingOccurrences(of: JSONValue.quote(Self.vocabMarker), with: vocabText),
             "tokenizer_config.json": text(.object(config)),
             "special_tokens_map.json": text(.object(specialMap)),
             "generation_config.json": text(.object(generation)),
@@ -241,20 +249,18 @@ extension GGUFTokenizerExport {
     /// ranked by the score of the whole piece (best first); the splits of one piece are ordered by the ids
     /// of their left, then right part, and equal scores keep vocabulary order.
     static func sentencePieceMerges(tokens: [String], scores: [Float]) -> [(String, String)] {
-        var idOf: [String: Int] = [:]
+        // Keyed by bytes, not String: canonically equivalent spellings are different pieces.
+        var idOf: [[UInt8]: Int] = [:]
         idOf.reserveCapacity(tokens.count)
-        for (i, t) in tokens.enumerated() where idOf[t] == nil { idOf[t] = i }
+        for (i, t) in tokens.enumerated() where idOf[Array(t.utf8)] == nil { idOf[Array(t.utf8)] = i }
         struct Candidate { let score: Float; let order: Int; let left: Int; let right: Int }
         var candidates: [Candidate] = []
-        for (id, piece) in tokens.enumerated() where idOf[piece] == id {
-            let scalars = Array(piece.unicodeScalars)
-            guard scalars.count > 1 else { continue }
+        for (id, piece) in tokens.enumerated() where idOf[Array(piece.utf8)] == id {
+            let bytes = Array(piece.utf8)
             var local: [(Int, Int)] = []
-            for cut in 1..<scalars.count {
-                var left = String.UnicodeScalarView(), right = String.UnicodeScalarView()
-                left.append(contentsOf: scalars[..<cut])
-                right.append(contentsOf: scalars[cut...])
-                if let l = idOf[String(left)], let r = idOf[String(right)] { local.append((l, r)) }
+            // Cut between characters (code points), never inside one's UTF-8 bytes.
+            for cut in 1..<max(bytes.count, 1) where bytes[cut] & 0xC0 != 0x80 {
+                if let l = idOf[Array(bytes[..<cut])], let r = idOf[Array(bytes[cut...])] { local.append((l, r)) }
             }
             local.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
             for (l, r) in local { candidates.append(Candidate(score: scores[id], order: candidates.count, left: l, right: r)) }
