@@ -29,8 +29,21 @@ public enum GGUFTokenizerExport {
         try files(metadata: gguf.metadata, file: gguf.path)
     }
 
-    /// Stands for model.vocab while the rest of tokenizer.json is serialized (no token contains U+0000).
+    /// Stands for model.vocab while the rest of tokenizer.json is serialized; it is replaced by the
+    /// hand-written vocabulary (the only string value with U+0000 in the document).
     static let vocabMarker = "\u{0}crucible-vocabulary\u{0}"
+
+    /// `text` with the first occurrence of `target` replaced, compared by bytes (Foundation's search would
+    /// compare canonically equivalent text as equal).
+    static func replacingFirst(_ target: String, in text: String, with replacement: String) -> String {
+        let bytes = Array(text.utf8), needle = Array(target.utf8)
+        guard !needle.isEmpty, bytes.count >= needle.count else { return text }
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] && bytes[start..<(start + needle.count)].elementsEqual(needle) {
+            return String(decoding: bytes[..<start], as: UTF8.self) + replacement
+                + String(decoding: bytes[(start + needle.count)...], as: UTF8.self)
+        }
+        return text
+    }
 
     /// The same from GGUF metadata; `file` is used in messages.
     public static func files(metadata md: [String: GGUFValue], file: String) throws -> [String: String] {
@@ -235,7 +248,7 @@ public enum GGUFTokenizerExport {
 
         func text(_ value: JSONValue) -> String { value.serialized(indent: 2) + "\n" }
         return [
-            "tokenizer.json": text(tokenizerJSON).replacingOccurrences(of: JSONValue.quote(Self.vocabMarker), with: vocabText),
+            "tokenizer.json": Self.replacingFirst(JSONValue.quote(Self.vocabMarker), in: text(tokenizerJSON), with: vocabText),
             "tokenizer_config.json": text(.object(config)),
             "special_tokens_map.json": text(.object(specialMap)),
             "generation_config.json": text(.object(generation)),
