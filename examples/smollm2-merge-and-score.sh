@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real model end to end: SmolLM2-135M-Instruct (GGUF, Q4_1) as a merge parent, a seeded "fine-tune" of it,
-# their SLERP merge, and the perplexity of all three on WikiText-2 with llama.cpp's protocol.
+# their SLERP merge, and the perplexity of all three on WikiText-2 with llama.cpp's protocol. The fine-tune and
+# the merge get the GGUF's vocabulary as Hugging Face tokenizer files.
 # Usage: bash examples/smollm2-merge-and-score.sh [WORK_DIR] [CHUNKS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,5 +34,5 @@ echo "== merge (the GGUF parent is dequantized on the fly)"
 
 for m in "$gguf" ft merged; do
   echo "== perplexity of $(basename "$m"), $chunks windows of 512"
-  "$crucible" ppl "$m" --tokenizer "$gguf" --data "$data" --ctx 512 --chunks "$chunks" 2>/dev/null | grep -E "Final|tokens/s"
+  "$crucible" ppl "$m" --data "$data" --ctx 512 --chunks "$chunks" 2>/dev/null | grep -E "Final|tokens/s"
 done

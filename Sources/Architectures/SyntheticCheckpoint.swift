@@ -121,12 +121,33 @@ public enum SyntheticCheckpoint {
         try writeFolder(folder, config: config, dtype: outDType, specs: specs) { name, shape, dest, range in
             let n = shape.reduce(1, *)
             var all = [Float](repeating: 0, count: n)
-            try? base.readFloats(name, range: 0..<n, into: &all)
+            try base.readFloats(name, range: 0..<n, into: &all)
             var sq = 0.0
             for v in all { sq += Double(v) * Double(v) }
             let rms = Float((sq / Double(max(n, 1))).squareRoot())
             fillRandom(name: name + "#delta", shape: shape, hidden: 1, seed: seed, dest: dest, range: range, std: 1)
             for i in range { dest[i - range.lowerBound] = all[i] + delta * rms * dest[i - range.lowerBound] }
+        }
+        try copyTokenizer(from: checkpoint, to: folder)
+    }
+
+    /// Gives a fine-tune its base's tokenizer: the files of a folder, or the Hugging Face export of a GGUF vocabulary.
+    static func copyTokenizer(from checkpoint: Checkpoint, to folder: String) throws {
+        let fm = FileManager.default
+        if let gguf = checkpoint.source as? GGUFFile {
+            guard let files = try? GGUFTokenizerExport.files(from: gguf) else { return }
+            for (name, text) in files {
+                try text.write(toFile: (folder as NSString).appendingPathComponent(name), atomically: true, encoding: .utf8)
+            }
+            return
+        }
+        for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                     "added_tokens.json", "merges.txt", "vocab.json", "generation_config.json"] {
+            let src = (checkpoint.path as NSString).appendingPathComponent(name)
+            let dst = (folder as NSString).appendingPathComponent(name)
+            guard fm.fileExists(atPath: src) else { continue }
+            try? fm.removeItem(atPath: dst)
+            try fm.copyItem(atPath: src, toPath: dst)
         }
     }
 

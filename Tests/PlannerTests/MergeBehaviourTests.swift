@@ -153,4 +153,14 @@ final class MergeBehaviourTests: XCTestCase {
         XCTAssertEqual(merged.tensorNames.count, base.tensorNames.count)
         XCTAssertEqual(merged.info("model.embed_tokens.weight")?.dtype, .bf16)
     }
+
+    func testFineTunesKeepTheirBaseTokenizer() throws {
+        try Fixtures.requireShared()
+        let dir = Fixtures.temporaryFolder("ft-tokenizer").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try SyntheticCheckpoint.writeFineTune(of: Fixtures.fixture("models/llama-base"), delta: 0.01, seed: 1, dtype: .bf16, to: dir + "/ft")
+        XCTAssertEqual(fileBytes(dir + "/ft/tokenizer.json"), fileBytes(Fixtures.fixture("models/llama-base/tokenizer.json")))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/ft/tokenizer_config.json"))
+        XCTAssertEqual(try CheckpointFolder(path: dir + "/ft").info("model.norm.weight")?.dtype, .bf16)
+    }
 }

@@ -96,7 +96,7 @@ final class LoaderErrorTests: XCTestCase {
         let folder = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("bad.gguf").path
-        FileManager.default.createFile(atPath: path, contents: Data("not a gguf file".utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("not a gguf file".utf8))
         XCTAssertThrowsError(try TokenizerLoader.load(path: path)) { error in
             XCTAssertTrue("\(error)".contains(path), "\(error)")
         }
