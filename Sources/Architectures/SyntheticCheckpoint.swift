@@ -131,24 +131,12 @@ public enum SyntheticCheckpoint {
         try copyTokenizer(from: checkpoint, to: folder)
     }
 
-    /// Gives a fine-tune its base's tokenizer: the files of a folder, or the Hugging Face export of a GGUF vocabulary.
+    /// Gives a fine-tune its base's tokenizer: the files of a folder, or the Hugging Face export of a GGUF vocabulary
+    /// (a vocabulary the export cannot convert leaves the fine-tune without tokenizer files).
     static func copyTokenizer(from checkpoint: Checkpoint, to folder: String) throws {
-        let fm = FileManager.default
-        if let gguf = checkpoint.source as? GGUFFile {
-            guard let files = try? GGUFTokenizerExport.files(from: gguf) else { return }
-            for (name, text) in files {
-                try text.write(toFile: (folder as NSString).appendingPathComponent(name), atomically: true, encoding: .utf8)
-            }
-            return
-        }
-        for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                     "added_tokens.json", "merges.txt", "vocab.json", "generation_config.json"] {
-            let src = (checkpoint.path as NSString).appendingPathComponent(name)
-            let dst = (folder as NSString).appendingPathComponent(name)
-            guard fm.fileExists(atPath: src) else { continue }
-            try? fm.removeItem(atPath: dst)
-            try fm.copyItem(atPath: src, toPath: dst)
-        }
+        do {
+            try TokenizerFileSet.write(from: checkpoint.source, path: checkpoint.path, into: folder)
+        } catch is GGUFTokenizerExportError {}
     }
 
     private static let blockRows = 4096 * 64

@@ -318,7 +318,7 @@ public enum MergePlanner {
         // whether the output will have a tokenizer.
         if models[tokenizerDonor].folder == nil {
             do {
-                _ = try TokenizerFiles.exportedFiles(gguf: models[tokenizerDonor].path)
+                _ = try TokenizerFileSet.contents(of: models[tokenizerDonor].source, path: models[tokenizerDonor].path)
             } catch {
                 warnings.append("the tokenizer donor \(models[tokenizerDonor].reference) is a GGUF file whose vocabulary cannot be exported (\(error)): no tokenizer files are copied into the output; set tokenizer_source to a Hugging Face folder, or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
             }

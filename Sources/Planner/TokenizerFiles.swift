@@ -2,38 +2,18 @@ import Checkpoints
 import Foundation
 import Recipes
 
-/// Copies the tokenizer and generation files from the donor model into the output (or, for a GGUF donor,
-/// writes the files `GGUFTokenizerExport` derives from its vocabulary), and applies `chat_template`.
+/// Gives the output the donor's tokenizer (copied from its folder, or exported from a GGUF vocabulary) and
+/// applies `chat_template`.
 enum TokenizerFiles {
-    /// Files copied as they are when present (the set transformers and mergekit carry along).
-    static let names = [
-        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model", "added_tokens.json",
-        "merges.txt", "vocab.json", "chat_template.jinja", "chat_template.json", "generation_config.json",
-    ]
-
     static func copy(plan: MergePlan, into folder: String) throws {
         let fm = FileManager.default
         let model = plan.models[plan.tokenizerDonor]
-        if let donor = model.folder {
-            for name in names {
-                let src = (donor as NSString).appendingPathComponent(name)
-                guard fm.fileExists(atPath: src) else { continue }
-                do {
-                    try fm.copyItem(atPath: src, toPath: (folder as NSString).appendingPathComponent(name))
-                } catch {
-                    throw PlanError.output(folder, "cannot copy \(name) from \(donor): \(error.localizedDescription)")
-                }
-            }
-        } else if let files = try? exportedFiles(gguf: model.path) {
-            // A GGUF donor: its vocabulary is written as Hugging Face files. One the export cannot convert
-            // was already reported as a plan warning, so the output simply has no tokenizer files.
-            for (name, text) in files.sorted(by: { $0.key < $1.key }) {
-                do {
-                    try text.write(toFile: (folder as NSString).appendingPathComponent(name), atomically: false, encoding: .utf8)
-                } catch {
-                    throw PlanError.output(folder, "cannot write \(name) (exported from \(model.path)): \(error.localizedDescription)")
-                }
-            }
+        do {
+            try TokenizerFileSet.write(from: model.source, path: model.path, into: folder)
+        } catch is GGUFTokenizerExportError {
+            // Already reported as a plan warning: the output simply has no tokenizer files.
+        } catch {
+            throw PlanError.output(folder, "\(error)")
         }
         if let template = plan.recipe.chatTemplate, template != "auto" {
             let text = ChatTemplates.builtIn[template] ?? template
@@ -47,13 +27,6 @@ enum TokenizerFiles {
                 throw PlanError.output(folder, "cannot write tokenizer_config.json: \(error.localizedDescription)")
             }
         }
-    }
-}
-
-extension TokenizerFiles {
-    /// The Hugging Face tokenizer files exported from the vocabulary of the GGUF file at `path`.
-    static func exportedFiles(gguf path: String) throws -> [String: String] {
-        try GGUFTokenizerExport.files(from: GGUFFile(path: path))
     }
 }
 
