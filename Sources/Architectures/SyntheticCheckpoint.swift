@@ -170,7 +170,7 @@ public enum SyntheticCheckpoint {
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let entries = specs.map { SafetensorsWriter.Entry(name: $0.0, dtype: dtype, shape: $0.1) }
         let writer = try SafetensorsWriter(path: (folder as NSString).appendingPathComponent("model.safetensors.partial"), entries: entries)
-        let failure = Locked<Error?>(nil)
+        let failure = FirstError()
         parallelFor(specs.count) { k in
             let (name, shape) = specs[k]
             let n = shape.reduce(1, *)
@@ -183,11 +183,11 @@ public enum SyntheticCheckpoint {
                 }
                 try bytes.withUnsafeBytes { try writer.write(name, bytes: $0) }
             } catch {
-                failure.set(error)
+                failure.record(error)
             }
         }
         try writer.finish()
-        if let e = failure.value { throw e }
+        try failure.check()
         let final = (folder as NSString).appendingPathComponent("model.safetensors")
         try? fm.removeItem(atPath: final)
         try fm.moveItem(atPath: (folder as NSString).appendingPathComponent("model.safetensors.partial"), toPath: final)
@@ -201,12 +201,3 @@ public enum SyntheticCheckpoint {
     }
 }
 
-/// A value shared between threads behind a lock.
-public final class Locked<T>: @unchecked Sendable {
-    private var v: T
-    private let lock = NSLock()
-    public init(_ v: T) { self.v = v }
-    public var value: T { lock.lock(); defer { lock.unlock() }; return v }
-    public func set(_ new: T) { lock.lock(); v = new; lock.unlock() }
-    public func update(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
-}

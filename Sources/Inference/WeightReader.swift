@@ -77,17 +77,11 @@ struct WeightReader {
             try source.readFloats(tensor, range: range, into: dest)
             return
         }
-        let errors = ErrorBox()
-        parallelFor(parts, threads: parts) { part in
+        try parallelForThrowing(parts, threads: parts) { part in
             let r0 = rows * part / parts, r1 = rows * (part + 1) / parts
             let lo = r0 * rowLength, hi = r1 * rowLength
-            do {
-                try source.readFloats(tensor, range: (range.lowerBound + lo)..<(range.lowerBound + hi), into: dest + lo)
-            } catch {
-                errors.set(error)
-            }
+            try source.readFloats(tensor, range: (range.lowerBound + lo)..<(range.lowerBound + hi), into: dest + lo)
         }
-        if let error = errors.error { throw error }
     }
 
     /// Converts every tensor not already usable in place into a float32 copy kept in memory, if that costs at
@@ -119,13 +113,3 @@ struct WeightReader {
     }
 }
 
-/// Collects the first error thrown inside a `parallelFor` body.
-final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var error: Error?
-    func set(_ e: Error) {
-        lock.lock()
-        if error == nil { error = e }
-        lock.unlock()
-    }
-}

@@ -1,4 +1,3 @@
-import Architectures
 import Checkpoints
 import Foundation
 import MergeMethods
@@ -400,16 +399,10 @@ enum PlanExecutorTask {
             try read(input, source: source, outputShape: outputShape, range: range, into: dest)
             return
         }
-        let failure = Locked<Error?>(nil)
-        parallelFor(chunks, threads: threads) { c in
+        try parallelForThrowing(chunks, threads: threads) { c in
             let lo = range.lowerBound + range.count * c / chunks, hi = range.lowerBound + range.count * (c + 1) / chunks
-            do {
-                try read(input, source: source, outputShape: outputShape, range: lo..<hi, into: dest + (lo - range.lowerBound))
-            } catch {
-                failure.set(error)
-            }
+            try read(input, source: source, outputShape: outputShape, range: lo..<hi, into: dest + (lo - range.lowerBound))
         }
-        if let e = failure.value { throw e }
     }
 
     /// Reads elements `range` of the (possibly cropped) output shape from an input tensor.

@@ -17,6 +17,37 @@ public func parallelFor(_ count: Int, threads: Int = ProcessInfo.processInfo.act
     }
 }
 
+/// The first error thrown by any of several parallel workers.
+public final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+
+    public init() {}
+
+    public var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
+
+    public func record(_ e: Error) {
+        lock.lock()
+        if first == nil { first = e }
+        lock.unlock()
+    }
+
+    /// Rethrows the first recorded error, if any.
+    public func check() throws {
+        if let e = error { throw e }
+    }
+}
+
+/// `parallelFor` whose body may throw: every iteration runs, and the first error is rethrown at the end.
+public func parallelForThrowing(_ count: Int, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                                _ body: (Int) throws -> Void) throws {
+    let failure = FirstError()
+    parallelFor(count, threads: threads) { i in
+        do { try body(i) } catch { failure.record(error) }
+    }
+    try failure.check()
+}
+
 /// Peak resident set size of this process in bytes (VmHWM on Linux), or nil where unknown.
 public func peakResidentBytes() -> Int? {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

@@ -119,20 +119,6 @@ enum StreamingChunks {
     }
 }
 
-/// The first error of parallel workers.
-final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var error: Error?
-    func record(_ e: Error) {
-        lock.lock()
-        if error == nil { error = e }
-        lock.unlock()
-    }
-    func check() throws {
-        if let error { throw error }
-    }
-}
-
 /// Streaming counterpart of `SparsifyContext`: the same masks and factors, computed from blocks.
 struct StreamingSparsifier {
     let method: String
