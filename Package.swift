@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, dependencies flowing one way:
 // COpenBLAS → Tensors → Checkpoints → Architectures → Recipes → MergeMethods → Planner
-//   → Tokenization → Inference → Evaluation → CrucibleCLI → crucible
+//   → Tokenization → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -30,9 +30,15 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["Tensors", "Checkpoints"]),
         .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
+        .target(name: "MoE", dependencies: [
+            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+        ]),
+        .target(name: "Reports", dependencies: [
+            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
+        ]),
         .target(name: "CrucibleCLI", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner",
-            "Tokenization", "Inference", "Evaluation",
+            "Tokenization", "Inference", "Evaluation", "MoE", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "crucible", dependencies: ["CrucibleCLI"]),
@@ -46,6 +52,8 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Tokenization", "TestSupport"]),
+        .testTarget(name: "MoETests", dependencies: ["MoE", "Planner", "Inference", "Recipes", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Inference", "Checkpoints", "TestSupport"]),
         .testTarget(name: "CrucibleCLITests", dependencies: ["CrucibleCLI", "TestSupport"]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
