@@ -22,7 +22,13 @@ public struct ModelResolver: Sendable {
     /// A resolver for a parsed recipe: relative references are looked up beside the recipe file first.
     public init(recipe: MergeRecipe, workingDirectory: String = FileManager.default.currentDirectoryPath,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
-        let folder = URL(fileURLWithPath: recipe.file, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
+        self.init(recipeFile: recipe.file, workingDirectory: workingDirectory, environment: environment)
+    }
+
+    /// A resolver for the recipe file at `recipeFile` (any recipe kind): relative references are looked up beside it first.
+    public init(recipeFile: String, workingDirectory: String = FileManager.default.currentDirectoryPath,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let folder = URL(fileURLWithPath: recipeFile, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
             .deletingLastPathComponent().standardizedFileURL.path
         self.init(recipeFolder: folder, workingDirectory: workingDirectory, environment: environment)
     }

@@ -10,6 +10,11 @@ import Tensors
 public enum RecipeParser {
     /// Reads and parses a recipe file; locations in errors and warnings name `file` as given.
     public static func parse(file: String) throws -> MergeRecipe {
+        try parse(text: readText(file: file), file: file)
+    }
+
+    /// The UTF-8 text of a recipe file, with a `RecipeError` naming the file when it cannot be read.
+    public static func readText(file: String) throws -> String {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: file))
@@ -22,7 +27,7 @@ public enum RecipeParser {
         guard let text = String(data: data, encoding: .utf8) else {
             throw RecipeError.unreadableFile(file: file, reason: "the file is not UTF-8 text")
         }
-        return try parse(text: text, file: file)
+        return text
     }
 
     /// Parses recipe text; `file` labels locations (a path or any name such as `<stdin>`).
@@ -54,7 +59,7 @@ private struct RecipeDecoder {
     private var parameterDecoder: ParameterDecoder { ParameterDecoder(reader: reader) }
 
     mutating func decode() throws -> MergeRecipe {
-        let root = try compose()
+        let root = try reader.compose(text)
         let top = try reader.entries(of: root, what: "the recipe")
 
         var keyLocations: [String: SourceLocation] = [:]
@@ -92,7 +97,7 @@ private struct RecipeDecoder {
             throw RecipeError.missingInputs(top.location)
         }
 
-        let baseModel = try top.given("base_model").map { try modelReference($0.value, key: "base_model") }
+        let baseModel = try top.given("base_model").map { try reader.modelReference($0.value, key: "base_model", warnings: &warnings) }
 
         var models: [InputModel]?
         var slices: [Slice]?
@@ -111,8 +116,8 @@ private struct RecipeDecoder {
         }
 
         let parameters = try top["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
-        let dtype = try top.given("dtype").map { try self.dtype($0) }
-        let outDType = try top.given("out_dtype").map { try self.dtype($0) }
+        let dtype = try top.given("dtype").map { try reader.dtype($0) }
+        let outDType = try top.given("out_dtype").map { try reader.dtype($0) }
 
         if let tokenizer = top.given("tokenizer") {
             throw RecipeError.unsupported(tokenizer.keyLocation, feature: "the `tokenizer:` block (vocabulary merging)",
@@ -148,64 +153,6 @@ private struct RecipeDecoder {
                            keyLocations: keyLocations)
     }
 
-    // MARK: - YAML
-
-    private func compose() throws -> Node {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw convert(error)
-        } catch {
-            throw RecipeError.malformedYAML(SourceLocation(file: file, line: 1, column: 1), problem: "\(error)")
-        }
-        guard let root else { throw RecipeError.emptyRecipe(file: file) }
-        if case .null? = reader.resolve(root) { throw RecipeError.emptyRecipe(file: file) }
-        return root
-    }
-
-    /// Yams' error with its libyaml mark becomes a located `RecipeError`.
-    private func convert(_ error: YamlError) -> RecipeError {
-        func located(_ mark: Mark, _ problem: String, _ context: YamlError.Context?) -> RecipeError {
-            var message = problem
-            if let context, context.text.contains("single document") {
-                message = "a recipe is one YAML document, but another one starts here (after `---`)"
-            } else if let context {
-                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
-            }
-            if character(atLine: mark.line, column: mark.column) == "\t" {
-                message += "; YAML indentation must use spaces, not tabs"
-            }
-            return .malformedYAML(SourceLocation(file: file, line: mark.line, column: mark.column), problem: message)
-        }
-        switch error {
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
-            return located(mark, problem, context)
-        case let .reader(problem, offset, _, _):
-            let (line, column) = lineAndColumn(ofCharacterOffset: offset ?? 0)
-            return .malformedYAML(SourceLocation(file: file, line: line, column: column), problem: problem)
-        default:
-            return .malformedYAML(SourceLocation(file: file, line: 1, column: 1), problem: "\(error)")
-        }
-    }
-
-    /// The Unicode scalar at a 1-based libyaml position, if the text has one there.
-    private func character(atLine line: Int, column: Int) -> Unicode.Scalar? {
-        let lines = text.split(separator: "\n", maxSplits: line, omittingEmptySubsequences: false)
-        guard line >= 1, line <= lines.count, column >= 1 else { return nil }
-        let scalars = Array(lines[line - 1].unicodeScalars)
-        return column <= scalars.count ? scalars[column - 1] : nil
-    }
-
-    /// 1-based line and column (in Unicode scalars, as libyaml counts) of a Character offset into the text.
-    private func lineAndColumn(ofCharacterOffset offset: Int) -> (Int, Int) {
-        var line = 1, column = 1
-        for character in text.prefix(max(0, offset)) {
-            if character == "\n" || character == "\r\n" { line += 1; column = 1 } else { column += character.unicodeScalars.count }
-        }
-        return (line, column)
-    }
-
     // MARK: - Inputs
 
     private mutating func inputModels(_ node: Node) throws -> [InputModel] {
@@ -219,7 +166,7 @@ private struct RecipeDecoder {
         for item in sequence {
             if case .scalar = item {
                 // A bare `- org/name` entry: accepted as a model without parameters.
-                result.append(InputModel(model: try modelReference(item, key: "models"), parameters: [:]))
+                result.append(InputModel(model: try reader.modelReference(item, key: "models", warnings: &warnings), parameters: [:]))
                 continue
             }
             let entry = try reader.entries(of: item, what: "an entry of `models` (`- model: ORG/NAME`)")
@@ -229,7 +176,7 @@ private struct RecipeDecoder {
             }
             warnUnknown(entry, known: ["model", "parameters"], context: "a `models` entry")
             let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
-            result.append(InputModel(model: try modelReference(modelEntry.value, key: "model"), parameters: parameters))
+            result.append(InputModel(model: try reader.modelReference(modelEntry.value, key: "model", warnings: &warnings), parameters: parameters))
         }
         return result
     }
@@ -251,7 +198,7 @@ private struct RecipeDecoder {
             warnUnknown(entry, known: ["sources", "parameters", "base_model", "residual_weight"], context: "a slice")
             let sources = try sliceSources(sourcesEntry.value)
             let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
-            let base = try entry.given("base_model").map { try modelReference($0.value, key: "base_model") }
+            let base = try entry.given("base_model").map { try reader.modelReference($0.value, key: "base_model", warnings: &warnings) }
             result.append(Slice(sources: sources, parameters: parameters, baseModel: base, location: entry.location))
         }
         return result
@@ -269,7 +216,7 @@ private struct RecipeDecoder {
                 throw RecipeError.missingKey(entry.location, key: "model", context: "this slice source", suggestion: nil)
             }
             warnUnknown(entry, known: ["model", "layer_range", "parameters"], context: "a slice source")
-            let model = try modelReference(modelEntry.value, key: "model")
+            let model = try reader.modelReference(modelEntry.value, key: "model", warnings: &warnings)
             var range: Range<Int>?
             var rangeLocation: SourceLocation?
             if let rangeEntry = entry.given("layer_range") {
@@ -314,33 +261,6 @@ private struct RecipeDecoder {
         return bounds[0]..<bounds[1]
     }
 
-    /// A model reference: a string, or mergekit's dict form `{model: REF, lora?: …, override_architecture?: …}`.
-    private mutating func modelReference(_ node: Node, key: String) throws -> ModelReference {
-        switch node {
-        case .scalar:
-            guard let raw = reader.rawText(node)?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else {
-                throw RecipeError.wrongType(reader.location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)", found: reader.describe(node))
-            }
-            return ModelReference(raw: raw, location: reader.location(node))
-        case .mapping:
-            let entry = try reader.entries(of: node, what: "a model reference")
-            guard let inner = entry["model"] else {
-                throw RecipeError.missingKey(entry.location, key: "model", context: "this model reference", suggestion: nil)
-            }
-            if let lora = entry["lora"] {
-                throw RecipeError.unsupported(lora.keyLocation, feature: "LoRA adapters in model references",
-                                              advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name the merged folder")
-            }
-            if let override = entry["override_architecture"] {
-                warnings.append(RecipeWarning("`override_architecture` is ignored: Crucible reads the architecture from the model's config.json", at: override.keyLocation))
-            }
-            warnUnknown(entry, known: ["model", "lora", "override_architecture"], context: "a model reference")
-            return try modelReference(inner.value, key: key)
-        case .sequence:
-            throw RecipeError.wrongType(reader.location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)", found: "a list")
-        }
-    }
-
     private mutating func tokenizerSource(_ node: Node) throws -> TokenizerSource {
         if let name = reader.text(node) {
             switch name {
@@ -358,24 +278,10 @@ private struct RecipeDecoder {
                 }
             }
         }
-        return .model(try modelReference(node, key: "tokenizer_source"))
-    }
-
-    private func dtype(_ entry: YAMLMapping.Entry) throws -> DType {
-        guard let name = reader.rawText(entry.value) else {
-            throw RecipeError.wrongType(reader.location(entry.value), key: entry.key, expected: "a dtype name such as `bfloat16`", found: reader.describe(entry.value))
-        }
-        // Merging is floating-point arithmetic: integer or bool dtypes (which DType also names) make no sense here.
-        guard let dtype = DType(name: name), [.f32, .f16, .bf16, .f64].contains(dtype) else {
-            throw RecipeError.unknownDType(reader.location(entry.value), key: entry.key, value: name)
-        }
-        return dtype
+        return .model(try reader.modelReference(node, key: "tokenizer_source", warnings: &warnings))
     }
 
     private mutating func warnUnknown(_ mapping: YAMLMapping, known: [String], context: String) {
-        for (entry, suggestion) in mapping.unknownEntries(known: known) {
-            warnings.append(RecipeWarning("unknown key `\(entry.key)` in \(context) is ignored" + (suggestion.map { " (did you mean `\($0)`?)" } ?? ""),
-                                          at: entry.keyLocation))
-        }
+        warnings += reader.unknownKeyWarnings(mapping, known: known, context: context)
     }
 }
