@@ -17,6 +17,25 @@ public struct PlannedModel: @unchecked Sendable {
     public let folder: String?
 }
 
+extension PlannedModel {
+    /// Resolves `ref` and opens its checkpoint (config and tensor headers only), matched to an architecture table.
+    public static func open(_ ref: ModelReference, resolver: ModelResolver) throws -> PlannedModel {
+        let path = try resolver.resolve(ref)
+        let checkpoint = try Checkpoint.open(path)
+        let names = Set(checkpoint.source.tensorNames)
+        guard let arch = ArchitectureRegistry.definition(config: checkpoint.config, tensorNames: names) else {
+            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
+            throw PlanError.model(path,
+                "architecture '\(a)' is not supported; supported: \(ArchitectureRegistry.supportedArchitectures.joined(separator: ", "))")
+        }
+        guard let layers = arch.layerCount(in: checkpoint.config) else {
+            throw PlanError.model(checkpoint.configPath, "config has no '\(arch.layerCountKey)'")
+        }
+        return PlannedModel(reference: ref, path: path, source: checkpoint.source, config: checkpoint.config,
+                            architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path)
+    }
+}
+
 /// One input of one output tensor.
 public struct PlannedInput: Sendable {
     /// Index into `MergePlan.models`.
@@ -79,8 +98,10 @@ public struct MergePlan: @unchecked Sendable {
     public let method: any MergeMethod
     public let models: [PlannedModel]
     public let tasks: [TensorTask]
+    /// The output shards (task `i` is entry `i`).
+    public let shards: ShardLayout
     /// Output file names, one per shard (`model.safetensors` or `model-0000i-of-0000N.safetensors`).
-    public let shardFiles: [String]
+    public var shardFiles: [String] { shards.files }
     /// The output `config.json`.
     public let outputConfig: JSONObject
     /// The model whose tokenizer and generation files are copied.

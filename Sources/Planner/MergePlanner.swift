@@ -60,7 +60,7 @@ public enum MergePlanner {
         if let slices = recipe.slices { slices.forEach { s in s.sources.forEach { note($0.model) } } }
         note(recipe.baseModel)
         recipe.slices?.forEach { note($0.baseModel) }
-        let models = try refs.map { try openModel($0, resolver: resolver) }
+        let models = try refs.map { try PlannedModel.open($0, resolver: resolver) }
         func index(_ r: ModelReference) -> Int { refs.firstIndex(of: r)! }
 
         // One architecture for all parents.
@@ -290,21 +290,9 @@ public enum MergePlanner {
             }
         }
 
-        // Shards: close a non-empty shard before a tensor that would take it past the size.
-        var shard = 0
-        var shardBytes = 0
-        for i in tasks.indices {
-            let b = tasks[i].outputBytes
-            if shardBytes > 0 && shardBytes + b > options.shardSize {
-                shard += 1
-                shardBytes = 0
-            }
-            tasks[i].shard = shard
-            shardBytes += b
-        }
-        let shardCount = shard + 1
-        let shardFiles = shardCount == 1 ? ["model.safetensors"]
-            : (1...shardCount).map { String(format: "model-%05d-of-%05d.safetensors", $0, shardCount) }
+        let shards = ShardLayout(entries: tasks.map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType, shape: $0.shape) },
+                                 maxShardBytes: options.shardSize)
+        for i in tasks.indices { tasks[i].shard = shards.shardOfEntry[i] }
 
         var tokenizerDonor = donor
         if case let .model(ref)? = recipe.tokenizerSource {
@@ -324,7 +312,7 @@ public enum MergePlanner {
             }
         }
         let estimate = estimateMemory(tasks: tasks, method: method, threads: options.threads, budget: options.memoryBudget)
-        return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shardFiles: shardFiles,
+        return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shards: shards,
                          outputConfig: config, tokenizerDonor: tokenizerDonor, seed: seed, threads: options.threads,
                          estimate: estimate, warnings: warnings)
     }
@@ -343,22 +331,6 @@ public enum MergePlanner {
         let prefix = pattern[..<r.lowerBound]
         let rest = name.dropFirst(prefix.count)
         return Int(rest.prefix { $0.isNumber })
-    }
-
-    private static func openModel(_ ref: ModelReference, resolver: ModelResolver) throws -> PlannedModel {
-        let path = try resolver.resolve(ref)
-        let checkpoint = try Checkpoint.open(path)
-        let names = Set(checkpoint.source.tensorNames)
-        guard let arch = ArchitectureRegistry.definition(config: checkpoint.config, tensorNames: names) else {
-            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
-            throw PlanError.model(path,
-                "architecture '\(a)' is not supported; supported: \(ArchitectureRegistry.supportedArchitectures.joined(separator: ", "))")
-        }
-        guard let layers = arch.layerCount(in: checkpoint.config) else {
-            throw PlanError.model(checkpoint.configPath, "config has no '\(arch.layerCountKey)'")
-        }
-        return PlannedModel(reference: ref, path: path, source: checkpoint.source, config: checkpoint.config,
-                            architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path)
     }
 
     static func estimateMemory(tasks: [TensorTask], method: any MergeMethod, threads: Int, budget: Int?) -> PlanEstimate {

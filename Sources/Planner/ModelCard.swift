@@ -6,11 +6,7 @@ public enum ModelCard {
     public static func render(plan: MergePlan, title: String) -> String {
         let refs = plan.models.map(\.reference.raw)
         // Hub ids among the inputs (org/name, not local paths) become `base_model` entries.
-        let hubIDs = refs.filter { r in
-            let parts = r.split(separator: "/")
-            return parts.count == 2 && !r.hasPrefix(".") && !r.hasPrefix("/") && !r.hasPrefix("~")
-                && !FileManager.default.fileExists(atPath: r)
-        }
+        let hubIDs = refs.filter(isHubID)
         var s = "---\n"
         if !hubIDs.isEmpty {
             s += "base_model:\n" + hubIDs.map { "- \($0)\n" }.joined()
@@ -32,5 +28,11 @@ public enum ModelCard {
         s += plan.recipe.text.hasSuffix("\n") ? plan.recipe.text : plan.recipe.text + "\n"
         s += "```\n"
         return s
+    }
+
+    /// Whether a model reference is a hub id (`org/name`) rather than a local path: those become `base_model` entries.
+    public static func isHubID(_ r: String) -> Bool {
+        let parts = r.split(separator: "/")
+        return parts.count == 2 && !r.hasPrefix(".") && !r.hasPrefix("/") && !r.hasPrefix("~") && !FileManager.default.fileExists(atPath: r)
     }
 }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Recipes
 
 /// Why a merge cannot be planned or executed. Every case names the recipe line, the model or the tensor.
@@ -12,6 +13,13 @@ public enum PlanError: Error, CustomStringConvertible, Sendable {
     case output(String, String)
     /// Something failed while merging or writing.
     case execution(String)
+
+    /// A failure of the output folder or a shard file, as an `output` error naming that path.
+    public static func output(_ error: Error, folder: String) -> PlanError {
+        if let e = error as? PlanError { return e }
+        if case let .writeFailed(path, reason)? = error as? CheckpointError { return .output(path, reason) }
+        return .output(folder, "\(error)")
+    }
 
     public var description: String {
         switch self {

@@ -11,6 +11,15 @@ public struct MergeProgress: Sendable {
     public let bytesTotal: Int
     public let seconds: Double
     public let lastTensor: String
+
+    public init(tensorsDone: Int, tensorsTotal: Int, bytesRead: Int, bytesTotal: Int, seconds: Double, lastTensor: String) {
+        self.tensorsDone = tensorsDone
+        self.tensorsTotal = tensorsTotal
+        self.bytesRead = bytesRead
+        self.bytesTotal = bytesTotal
+        self.seconds = seconds
+        self.lastTensor = lastTensor
+    }
 }
 
 /// What a finished merge did.
@@ -52,45 +61,14 @@ public enum PlanExecutor {
 
     public static func execute(_ plan: MergePlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
-        let fm = FileManager.default
-        let out = (outputPath as NSString).standardizingPath
-        let parent = (out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent
-        let leaf = (out as NSString).lastPathComponent
-
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: out, isDirectory: &isDir) {
-            if !isDir.boolValue { throw PlanError.output(out, "exists and is not a folder") }
-            let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
-            if !contents.isEmpty && !options.overwrite {
-                throw PlanError.output(out, "already exists and is not empty; choose another folder or pass --overwrite")
-            }
+        let folder: OutputFolder
+        do { folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite) } catch {
+            throw PlanError.output(error, folder: outputPath)
         }
-        if !fm.fileExists(atPath: parent, isDirectory: &isDir) {
-            do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
-                throw PlanError.output(out, "cannot create its parent folder \(parent): \(error.localizedDescription)")
-            }
-        } else if !isDir.boolValue {
-            throw PlanError.output(out, "its parent \(parent) is not a folder")
-        }
-        let temp = (parent as NSString).appendingPathComponent(".\(leaf).crucible-partial-\(getpid())")
-        try? fm.removeItem(atPath: temp)
-        do {
-            try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
-        } catch {
-            throw PlanError.output(out, "cannot create a folder in \(parent): \(error.localizedDescription)")
-        }
-        var succeeded = false
-        defer { if !succeeded { try? fm.removeItem(atPath: temp) } }
-
         // Lay out every shard before computing anything.
-        var writers: [SafetensorsWriter] = []
-        for (i, file) in plan.shardFiles.enumerated() {
-            let entries = plan.tasks(inShard: i).map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType, shape: $0.shape) }
-            do {
-                writers.append(try SafetensorsWriter(path: (temp as NSString).appendingPathComponent(file), entries: entries))
-            } catch {
-                throw PlanError.output(out, "cannot write \(file): \(error)")
-            }
+        let writers: [SafetensorsWriter]
+        do { writers = try plan.shards.makeWriters(in: folder) } catch {
+            throw PlanError.output(error, folder: folder.destination)
         }
 
         let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: options.progress, start: start)
@@ -121,53 +99,25 @@ public enum PlanExecutor {
         }
         for w in writers { try w.finish() }
 
-        try writeSideFiles(plan, into: temp, outputName: leaf, writeCard: options.writeModelCard)
-
-        // Move into place: only now does the output exist.
-        if fm.fileExists(atPath: out) {
-            let old = (parent as NSString).appendingPathComponent(".\(leaf).crucible-old-\(getpid())")
-            do {
-                try fm.moveItem(atPath: out, toPath: old)
-                try fm.moveItem(atPath: temp, toPath: out)
-                try? fm.removeItem(atPath: old)
-            } catch {
-                if !fm.fileExists(atPath: out) { try? fm.moveItem(atPath: old, toPath: out) }
-                throw PlanError.output(out, "cannot replace the existing folder: \(error.localizedDescription)")
-            }
-        } else {
-            do { try fm.moveItem(atPath: temp, toPath: out) } catch {
-                throw PlanError.output(out, "cannot move the finished merge into place: \(error.localizedDescription)")
-            }
+        do {
+            try writeSideFiles(plan, into: folder, writeCard: options.writeModelCard)
+            try folder.commit()
+        } catch {
+            throw PlanError.output(error, folder: folder.destination)
         }
-        succeeded = true
         let written = writers.reduce(0) { $0 + $1.fileSize }
-        return MergeReport(outputPath: out, seconds: Date().timeIntervalSince(start), bytesRead: plan.estimate.bytesRead,
+        return MergeReport(outputPath: folder.destination, seconds: Date().timeIntervalSince(start), bytesRead: plan.estimate.bytesRead,
                            bytesWritten: written, tensors: plan.tasks.count, shards: writers.count,
                            peakResidentBytes: peakResidentBytes(), warnings: plan.warnings + state.warnings)
     }
 
-    static func writeSideFiles(_ plan: MergePlan, into folder: String, outputName: String, writeCard: Bool) throws {
-        func write(_ text: String, _ name: String) throws {
-            do {
-                try text.write(toFile: (folder as NSString).appendingPathComponent(name), atomically: false, encoding: .utf8)
-            } catch {
-                throw PlanError.output(folder, "cannot write \(name): \(error.localizedDescription)")
-            }
-        }
-        if plan.shardFiles.count > 1 {
-            var map = JSONObject()
-            for t in plan.tasks { map[t.outputName] = .string(plan.shardFiles[t.shard]) }
-            var meta = JSONObject()
-            meta["total_size"] = .int(Int64(plan.tasks.reduce(0) { $0 + $1.outputBytes }))
-            var index = JSONObject()
-            index["metadata"] = .object(meta)
-            index["weight_map"] = .object(map)
-            try write(JSONValue.object(index).serialized(indent: 2) + "\n", "model.safetensors.index.json")
-        }
-        try write(JSONValue.object(plan.outputConfig).serialized(indent: 2, sortKeys: true) + "\n", "config.json")
-        try TokenizerFiles.copy(plan: plan, into: folder)
-        try write(plan.recipe.text, "mergekit_config.yml")
-        if writeCard { try write(ModelCard.render(plan: plan, title: outputName), "README.md") }
+    static func writeSideFiles(_ plan: MergePlan, into folder: OutputFolder, writeCard: Bool) throws {
+        try plan.shards.writeIndex(in: folder)
+        try folder.write(JSONValue.object(plan.outputConfig).serialized(indent: 2, sortKeys: true) + "\n", to: "config.json")
+        try TokenizerFiles.copy(plan: plan, into: folder.staging)
+        try folder.write(plan.recipe.text, to: "mergekit_config.yml")
+        let title = (folder.destination as NSString).lastPathComponent
+        if writeCard { try folder.write(ModelCard.render(plan: plan, title: title), to: "README.md") }
     }
 }
 
