@@ -1,7 +1,7 @@
 import Checkpoints
 import Tensors
 
-/// The blueprint of a Llama-family decoder (Llama, Mistral, Qwen2, Mixtral, SmolLM2), read from a
+/// The blueprint of a Llama-family decoder (Llama, Mistral, Qwen2, Mixtral, Qwen2-MoE, SmolLM2), read from a
 /// Hugging Face `config.json`.
 ///
 /// One struct with variant flags instead of a type per architecture: Qwen2 is Llama with q/k/v biases,
@@ -21,15 +21,30 @@ public struct ModelConfig: Sendable, Equatable {
         case frequencyDivisors([Float])
     }
 
-    /// Sparse mixture-of-experts feed-forward (Mixtral).
+    /// Sparse mixture-of-experts feed-forward (Mixtral, Qwen2-MoE, Qwen3-MoE).
     public struct ExpertConfig: Sendable, Equatable {
-        /// `num_local_experts`.
+        /// Routed experts per MoE layer (`num_local_experts`, or `num_experts`).
         public var count: Int
         /// `num_experts_per_tok` (top-k).
         public var perToken: Int
-        public init(count: Int, perToken: Int) {
+        /// Width of each routed expert's MLP (`moe_intermediate_size`, else `intermediate_size`).
+        public var intermediateSize: Int
+        /// Whether the top-k probabilities are renormalised to sum 1: always for Mixtral, `norm_topk_prob` for Qwen-MoE.
+        public var normalizeTopK: Bool
+        /// Width of the shared expert's MLP (Qwen2-MoE `shared_expert_intermediate_size`); nil when there is none.
+        public var sharedIntermediateSize: Int?
+        /// Layers that keep a dense MLP of `intermediate_size` (Qwen-MoE `mlp_only_layers`, and the layers
+        /// `decoder_sparse_step` skips).
+        public var denseLayers: Set<Int>
+
+        public init(count: Int, perToken: Int, intermediateSize: Int, normalizeTopK: Bool = true,
+                    sharedIntermediateSize: Int? = nil, denseLayers: Set<Int> = []) {
             self.count = count
             self.perToken = perToken
+            self.intermediateSize = intermediateSize
+            self.normalizeTopK = normalizeTopK
+            self.sharedIntermediateSize = sharedIntermediateSize
+            self.denseLayers = denseLayers
         }
     }
 
@@ -163,15 +178,7 @@ public struct ModelConfig: Sendable, Equatable {
 
         attentionBias = try reader.bool("attention_bias") ?? (modelType == "qwen2" || modelType == "qwen2_moe")
 
-        if let experts = try reader.int("num_local_experts"), experts > 0 {
-            let k = try reader.int("num_experts_per_tok") ?? 2
-            guard k >= 1, k <= experts else {
-                throw reader.error("num_experts_per_tok (\(k)) must be between 1 and num_local_experts (\(experts))")
-            }
-            self.experts = ExpertConfig(count: experts, perToken: k)
-        } else {
-            experts = nil
-        }
+        experts = try Self.experts(reader, modelType: modelType, intermediateSize: intermediateSize, layerCount: layerCount)
 
         bosTokenID = try reader.int("bos_token_id")
         if let eos = json["eos_token_id"], let list = eos.arrayValue {
@@ -184,6 +191,42 @@ public struct ModelConfig: Sendable, Equatable {
         }
         let dtypeName = try reader.string("dtype") ?? reader.string("torch_dtype")
         dtype = dtypeName.flatMap { DType(name: $0) }
+    }
+
+    /// The MoE settings of a config, nil for a dense model. Mixtral spells the expert count `num_local_experts`,
+    /// Qwen-MoE `num_experts` (transformers 5 writes either for Qwen3-MoE).
+    private static func experts(_ reader: ConfigReader, modelType: String, intermediateSize: Int, layerCount: Int) throws -> ExpertConfig? {
+        guard let count = try reader.int("num_local_experts") ?? reader.int("num_experts"), count > 0 else { return nil }
+        let isQwen = modelType == "qwen2_moe" || modelType == "qwen3_moe"
+        let k = try reader.int("num_experts_per_tok") ?? (isQwen ? 4 : 2)
+        guard k >= 1, k <= count else {
+            throw reader.error("num_experts_per_tok (\(k)) must be between 1 and the expert count (\(count))")
+        }
+        let width = try reader.int("moe_intermediate_size") ?? intermediateSize
+        guard width > 0 else { throw reader.error("'moe_intermediate_size' must be positive, found \(width)") }
+        var shared: Int? = nil
+        if modelType == "qwen2_moe" {
+            shared = try reader.int("shared_expert_intermediate_size") ?? intermediateSize
+            guard let s = shared, s > 0 else { throw reader.error("'shared_expert_intermediate_size' must be positive") }
+        }
+        var dense = Set<Int>()
+        if isQwen {
+            let step = try reader.int("decoder_sparse_step") ?? 1
+            guard step >= 1 else { throw reader.error("'decoder_sparse_step' must be at least 1, found \(step)") }
+            for l in 0..<layerCount where (l + 1) % step != 0 { dense.insert(l) }
+            if let list = reader.json["mlp_only_layers"], !list.isNull {
+                guard let items = list.arrayValue else { throw reader.error("'mlp_only_layers' must be a list of layer indices") }
+                for item in items {
+                    guard let l = item.intValue, l >= 0, l < layerCount else {
+                        throw reader.error("'mlp_only_layers' holds \(item), not a layer index below \(layerCount)")
+                    }
+                    dense.insert(l)
+                }
+            }
+        }
+        let normalize = modelType == "mixtral" ? true : (try reader.bool("norm_topk_prob") ?? false)
+        return ExpertConfig(count: count, perToken: k, intermediateSize: width, normalizeTopK: normalize,
+                            sharedIntermediateSize: shared, denseLayers: dense)
     }
 
     /// Reads `config.json` from a checkpoint folder (or a config file path).

@@ -8,12 +8,31 @@ public enum HiddenStatePoint: Sendable, Equatable {
     /// The residual stream entering decoder layer `i` (i = 0 is the token embedding; the input of
     /// layer i is the output of layer i − 1).
     case layerInput(Int)
+    /// What decoder layer `i`'s feed-forward block (MLP or mixture of experts) reads: the
+    /// `post_attention_layernorm` output, which is also what a MoE router sees.
+    case feedForwardInput(Int)
+    /// The router logits of MoE layer `i`: rows of `[tokens, experts]` (before the softmax).
+    case routerLogits(Int)
     /// The output of the final RMSNorm (what the LM head sees).
     case finalNorm
 }
 
+/// A run of consecutive rows of one forward call that belong to one sequence.
+struct Segment {
+    /// First row of the call.
+    let row: Int
+    let count: Int
+    /// Position of the segment's first token in its sequence.
+    let firstPosition: Int
+    /// Cache row holding the sequence's position 0 (so position p's key is at `keyBase + p`).
+    let keyBase: Int
+    /// Every key is masked for these rows, so their attention output is zero: how PyTorch's scaled-dot-product
+    /// attention treats the padding positions of a left-padded batch.
+    let masked: Bool
+}
+
 /// Receives hidden states during `forward`: `rows` is `[tokens, hiddenSize]` row-major for the tokens
-/// of that call, valid only during the callback. Used for debugging and by MoE gate construction
+/// of that call (`[tokens, experts]` for router logits), valid only during the callback. Used for debugging and by MoE gate construction
 /// (`gate_mode: hidden`), so both read exactly what the engine computes.
 public typealias HiddenStateTap = (_ point: HiddenStatePoint, _ rows: UnsafeBufferPointer<Float>) -> Void
 
@@ -131,21 +150,52 @@ public final class LanguageModel {
     /// - Returns: logits for positions `logitsFrom ..< tokens.count` of this call.
     public func forward(_ tokens: [Int], cache: KVCache? = nil, logitsFrom: Int = 0,
                         tap: HiddenStateTap? = nil) throws -> Logits {
-        let c = config
         let t = tokens.count
         guard t > 0 else { throw InferenceError.invalidArgument("forward needs at least one token") }
         guard logitsFrom >= 0, logitsFrom <= t else {
             throw InferenceError.invalidArgument("logitsFrom \(logitsFrom) is outside 0...\(t)")
         }
         let cache = cache ?? makeCache(capacity: t)
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
         let start = cache.count
         guard start + t <= cache.capacity else {
             throw InferenceError.contextOverflow(needed: start + t, capacity: cache.capacity)
         }
+        try run(tokens, segments: [Segment(row: 0, count: t, firstPosition: start, keyBase: 0, masked: false)],
+                cache: cache, cacheStart: start, tap: tap)
+        cache.count = start + t
+        return try outputLogits(normed: normed.pointer + logitsFrom * config.hiddenSize, rows: t - logitsFrom)
+    }
+
+    /// Runs several independent sequences in one call, each from position 0 and attending only to itself, as a
+    /// padded batch would but without padding: every weight matrix is read once for all of them. `masked`
+    /// sequences get a zero attention output (what the padding rows of a left-padded batch get in PyTorch).
+    /// The tap sees the rows of all sequences, concatenated in order. No logits are computed.
+    public func forwardPacked(_ sequences: [[Int]], masked: [Bool]? = nil, tap: HiddenStateTap?) throws {
+        guard !sequences.isEmpty, sequences.allSatisfy({ !$0.isEmpty }) else {
+            throw InferenceError.invalidArgument("forwardPacked needs one or more non-empty sequences")
+        }
+        if let masked, masked.count != sequences.count {
+            throw InferenceError.invalidArgument("forwardPacked: \(masked.count) mask flags for \(sequences.count) sequences")
+        }
+        var segments: [Segment] = []
+        var row = 0
+        for (i, s) in sequences.enumerated() {
+            segments.append(Segment(row: row, count: s.count, firstPosition: 0, keyBase: row, masked: masked?[i] ?? false))
+            row += s.count
+        }
+        let cache = makeCache(capacity: row)
+        try run(sequences.flatMap { $0 }, segments: segments, cache: cache, cacheStart: 0, tap: tap)
+    }
+
+    /// The decoder stack over `tokens` (rows of the call, split into `segments`), writing keys and values at cache
+    /// rows `cacheStart...`; leaves the final-norm output in `normed`.
+    private func run(_ tokens: [Int], segments: [Segment], cache: KVCache, cacheStart: Int, tap: HiddenStateTap?) throws {
+        let c = config
+        let t = tokens.count
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
         for (i, token) in tokens.enumerated() where token < 0 || token >= c.vocabSize {
-            throw InferenceError.tokenOutOfRange(token: token, position: start + i, vocabSize: c.vocabSize)
+            throw InferenceError.tokenOutOfRange(token: token, position: cacheStart + i, vocabSize: c.vocabSize)
         }
 
         let h = c.hiddenSize
@@ -167,34 +217,37 @@ public final class LanguageModel {
             Kernels.rmsNorm(x, weight: inputNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
             let q = query.reserve(t * c.queryWidth)
             try linear(layer.q, input: xn, rows: t, output: q, ldc: c.queryWidth)
-            let keys = cache.keys[l] + start * c.kvWidth, values = cache.values[l] + start * c.kvWidth
+            let keys = cache.keys[l] + cacheStart * c.kvWidth, values = cache.values[l] + cacheStart * c.kvWidth
             try linear(layer.k, input: xn, rows: t, output: keys, ldc: c.kvWidth)
             try linear(layer.v, input: xn, rows: t, output: values, ldc: c.kvWidth)
-            rope.apply(q, rows: t, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim, firstPosition: start, threads: threads)
-            rope.apply(keys, rows: t, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim, firstPosition: start, threads: threads)
+            for s in segments {
+                rope.apply(q + s.row * c.queryWidth, rows: s.count, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim,
+                           firstPosition: s.firstPosition, threads: threads)
+                rope.apply(keys + s.row * c.kvWidth, rows: s.count, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim,
+                           firstPosition: s.firstPosition, threads: threads)
+            }
             let attn = attention.reserve(t * c.queryWidth)
-            attend(query: q, layer: l, cache: cache, start: start, rows: t, output: attn)
+            attend(query: q, layer: l, cache: cache, segments: segments, output: attn)
             let o = projected.reserve(t * h)
             try linear(layer.o, input: attn, rows: t, output: o, ldc: h)
             Kernels.add(x, o, count: t * h)
 
-            // x = h + mlp(post_attention_layernorm(h))
+            // x = h + ffn(post_attention_layernorm(h))
             let postNorm = try reader.floats(layer.postAttentionNorm, range: 0..<h, scratch: vectorScratch)
             Kernels.rmsNorm(x, weight: postNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+            tap?(.feedForwardInput(l), UnsafeBufferPointer(start: xn, count: t * h))
             switch layer.feedForward {
             case let .dense(mlp):
                 try swiGLU(mlp, input: xn, rows: t, output: o)
                 Kernels.add(x, o, count: t * h)
-            case let .mixture(router, experts, topK):
-                try mixtureOfExperts(router: router, experts: experts, topK: topK, input: xn, rows: t, residual: x)
+            case let .mixture(moe):
+                try mixtureOfExperts(moe, layer: l, input: xn, rows: t, residual: x, tap: tap)
             }
         }
-        cache.count = start + t
 
         let finalNorm = try reader.floats(layout.finalNorm, range: 0..<h, scratch: vectorScratch)
         Kernels.rmsNorm(x, weight: finalNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
         tap?(.finalNorm, UnsafeBufferPointer(start: xn, count: t * h))
-        return try outputLogits(normed: xn + logitsFrom * h, rows: t - logitsFrom)
     }
 
     // MARK: - Blocks
@@ -241,14 +294,17 @@ public final class LanguageModel {
         try linear(mlp.down, input: gate, rows: rows, output: output, ldc: mlp.down.rows)
     }
 
-    /// Mixtral sparse MoE (Jiang et al., "Mixtral of Experts", 2024), as transformers computes it:
-    /// `routing_weights = softmax(gate(x)); topk(routing_weights, k); routing_weights /= sum` and
-    /// `out += routing_weight · expert(x)` over the selected experts. Adds the result to `residual`.
-    private func mixtureOfExperts(router: LinearWeight, experts: [ExpertWeights], topK: Int,
-                                  input: UnsafePointer<Float>, rows: Int, residual: UnsafeMutablePointer<Float>) throws {
-        let h = config.hiddenSize, e = experts.count
+    /// Sparse mixture of experts as transformers computes it for Mixtral (Jiang et al., "Mixtral of Experts", 2024)
+    /// and Qwen-MoE: `p = softmax(router(x))`, the top-k experts by p, their p renormalised to sum 1 when
+    /// `normalizeTopK` (always for Mixtral), `out = Σ p_e · expert_e(x)`; Qwen-MoE adds
+    /// `sigmoid(shared_expert_gate(x)) · shared_expert(x)`. Rows are grouped per expert so each expert is one matrix
+    /// product over the tokens routed to it. Adds the result to `residual`.
+    private func mixtureOfExperts(_ moe: MixtureWeights, layer: Int, input: UnsafePointer<Float>, rows: Int,
+                                  residual: UnsafeMutablePointer<Float>, tap: HiddenStateTap?) throws {
+        let h = config.hiddenSize, e = moe.experts.count
         let logits = routerLogits.reserve(rows * e)
-        try linear(router, input: input, rows: rows, output: logits, ldc: e)
+        try linear(moe.router, input: input, rows: rows, output: logits, ldc: e)
+        tap?(.routerLogits(layer), UnsafeBufferPointer(start: logits, count: rows * e))
         var assigned: [[(row: Int, weight: Float)]] = Array(repeating: [], count: e)
         var order = [Int](repeating: 0, count: e)
         for r in 0..<rows {
@@ -257,11 +313,14 @@ public final class LanguageModel {
             for i in 0..<e { order[i] = i }
             // Stable: equal probabilities keep the lower expert index first.
             order.sort { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
-            var total: Float = 0
-            for i in 0..<topK { total += p[order[i]] }
-            for i in 0..<topK { assigned[order[i]].append((r, p[order[i]] / total)) }
+            var total: Float = 1
+            if moe.normalizeTopK {
+                total = 0
+                for i in 0..<moe.topK { total += p[order[i]] }
+            }
+            for i in 0..<moe.topK { assigned[order[i]].append((r, p[order[i]] / total)) }
         }
-        for (index, expert) in experts.enumerated() where !assigned[index].isEmpty {
+        for (index, expert) in moe.experts.enumerated() where !assigned[index].isEmpty {
             let routed = assigned[index]
             let n = routed.count
             let xs = gathered.reserve(n * h)
@@ -273,45 +332,69 @@ public final class LanguageModel {
                 for j in 0..<h { dst[j] += item.weight * src[j] }
             }
         }
+        if let shared = moe.shared {
+            let out = projected.reserve(rows * h)
+            try swiGLU(shared.expert, input: input, rows: rows, output: out)
+            let gate = routerLogits.reserve(rows)
+            try linear(shared.gate, input: input, rows: rows, output: gate, ldc: 1)
+            for r in 0..<rows {
+                let g = 1 / (1 + expf(-gate[r]))
+                let dst = residual + r * h, src = out + r * h
+                for j in 0..<h { dst[j] += g * src[j] }
+            }
+        }
     }
 
-    /// Causal (optionally sliding-window) grouped-query attention for `rows` queries at positions
-    /// `start ..< start + rows` against the cache: `softmax(q·Kᵀ/√d + mask)·V` per head in float32.
-    /// Query head h reads key/value head h / (heads / kvHeads). Work is split over (head, query block)
-    /// pairs, each block only touching the keys it can see.
-    private func attend(query q: UnsafePointer<Float>, layer: Int, cache: KVCache, start: Int, rows: Int,
+    /// Causal (optionally sliding-window) grouped-query attention of each segment's queries against the cached
+    /// keys of its own sequence: `softmax(q·Kᵀ/√d + mask)·V` per head in float32. Query head h reads key/value head
+    /// h / (heads / kvHeads). Work is split over (segment, head, query block) triples, each block only touching the
+    /// keys it can see. Masked segments get zeros.
+    private func attend(query q: UnsafePointer<Float>, layer: Int, cache: KVCache, segments: [Segment],
                         output: UnsafeMutablePointer<Float>) {
         let c = config
         let d = c.headDim, qw = c.queryWidth, kw = c.kvWidth
         let keys = UnsafePointer(cache.keys[layer]), values = UnsafePointer(cache.values[layer])
         let block = Self.queryBlock
-        let blocks = (rows + block - 1) / block
-        let tasks = c.headCount * blocks
+        var tasks: [(segment: Int, head: Int, r0: Int)] = []
+        var widest = 0
+        for (i, s) in segments.enumerated() {
+            if s.masked {
+                for r in 0..<s.count { (output + (s.row + r) * qw).update(repeating: 0, count: qw) }
+                continue
+            }
+            widest = max(widest, s.firstPosition + s.count)
+            for head in 0..<c.headCount {
+                for r0 in stride(from: 0, to: s.count, by: block) { tasks.append((i, head, r0)) }
+            }
+        }
+        guard !tasks.isEmpty else { return }
         let scale = 1 / Float(d).squareRoot()
         let window = c.slidingWindow
-        let workers = min(threads, tasks)
-        let buffers = (0..<workers).map { scores[$0].reserve(block * (start + rows)) }
+        let workers = min(threads, tasks.count)
+        let buffers = (0..<workers).map { scores[$0].reserve(block * widest) }
 
         // Each worker calls single-threaded sgemm; the cores are shared out by task.
         let run = { (worker: Int) in
-            let s = buffers[worker]
-            var task = worker
-            while task < tasks {
-                let head = task / blocks, b = task % blocks
-                task += workers
+            let buffer = buffers[worker]
+            var next = worker
+            while next < tasks.count {
+                let (si, head, r0) = tasks[next]
+                next += workers
+                let s = segments[si]
                 let kvHead = head / c.headsPerKVHead
-                let r0 = b * block, r1 = min(rows, r0 + block), m = r1 - r0
-                let p0 = start + r0, p1 = start + r1
+                let r1 = min(s.count, r0 + block), m = r1 - r0
+                let p0 = s.firstPosition + r0, p1 = s.firstPosition + r1
                 let lo = window.map { max(0, p0 - $0 + 1) } ?? 0
                 let n = p1 - lo
+                let k0 = keys + (s.keyBase + lo) * kw + kvHead * d, v0 = values + (s.keyBase + lo) * kw + kvHead * d
+                let qRows = q + (s.row + r0) * qw + head * d
                 // scores[m, n] = q_block · K[lo..<p1]ᵀ / √d
                 BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: d, alpha: scale,
-                           a: q + r0 * qw + head * d, lda: qw, b: keys + lo * kw + kvHead * d, ldb: kw,
-                           beta: 0, c: s, ldc: n)
+                           a: qRows, lda: qw, b: k0, ldb: kw, beta: 0, c: buffer, ldc: n)
                 for i in 0..<m {
                     let position = p0 + i
                     let first = window.map { max(lo, position - $0 + 1) } ?? 0
-                    let row = s + i * n
+                    let row = buffer + i * n
                     let visible = (first - lo)..<(position - lo + 1)
                     for j in 0..<visible.lowerBound { row[j] = 0 }
                     Kernels.softmax(row + visible.lowerBound, count: visible.count)
@@ -319,8 +402,7 @@ public final class LanguageModel {
                 }
                 // out[m, d] = P[m, n] · V[lo..<p1]
                 BLAS.sgemm(transA: false, transB: false, m: m, n: d, k: n, alpha: 1,
-                           a: s, lda: n, b: values + lo * kw + kvHead * d, ldb: kw,
-                           beta: 0, c: output + r0 * qw + head * d, ldc: qw)
+                           a: buffer, lda: n, b: v0, ldb: kw, beta: 0, c: output + (s.row + r0) * qw + head * d, ldc: qw)
             }
         }
         if workers == 1 {
@@ -364,6 +446,7 @@ extension LanguageModel {
             switch point {
             case let .layerInput(l): index = l
             case .finalNorm: index = self.config.layerCount
+            case .feedForwardInput, .routerLogits: return
             }
             states[index] = Array(rows[(rows.count - h)..<rows.count])
         }

@@ -22,9 +22,18 @@ struct ExpertWeights {
     let down: LinearWeight
 }
 
+/// A sparse mixture of experts: the router, the routed experts, and Qwen2-MoE's sigmoid-gated shared expert.
+struct MixtureWeights {
+    let router: LinearWeight
+    let experts: [ExpertWeights]
+    let topK: Int
+    let normalizeTopK: Bool
+    let shared: (expert: ExpertWeights, gate: LinearWeight)?
+}
+
 enum FeedForwardWeights {
     case dense(ExpertWeights)
-    case mixture(router: LinearWeight, experts: [ExpertWeights], topK: Int)
+    case mixture(MixtureWeights)
 }
 
 struct LayerWeights {
@@ -96,13 +105,10 @@ struct WeightLayout {
             let v = try linear(p + "self_attn.v_proj", c.kvWidth, h, biasAllowed: true)
             let o = try linear(p + "self_attn.o_proj", h, c.queryWidth)
             let ffn: FeedForwardWeights
-            if let moe = c.experts {
-                ffn = try Self.mixture(prefix: p, config: c, experts: moe, source: source, check: check, linear: linear)
+            if let moe = c.experts, !moe.denseLayers.contains(l) {
+                ffn = .mixture(try Self.mixture(prefix: p, config: c, experts: moe, source: source, check: check, linear: linear))
             } else {
-                let i = c.intermediateSize
-                ffn = .dense(ExpertWeights(gate: try linear(p + "mlp.gate_proj", i, h),
-                                           up: try linear(p + "mlp.up_proj", i, h),
-                                           down: try linear(p + "mlp.down_proj", h, i)))
+                ffn = .dense(try Self.mlp(p + "mlp.", width: c.intermediateSize, hidden: h, linear: linear))
             }
             layers.append(LayerWeights(inputNorm: p + "input_layernorm.weight",
                                        postAttentionNorm: p + "post_attention_layernorm.weight",
@@ -111,35 +117,54 @@ struct WeightLayout {
         self.layers = layers
     }
 
-    /// Mixtral experts in either layout: transformers 4 per-expert tensors
-    /// (`block_sparse_moe.experts.E.w1/w2/w3`, router `block_sparse_moe.gate`) or the transformers 5 fused
-    /// tensors (`mlp.experts.gate_up_proj` [E, 2·I, H] with gate rows before up rows, `mlp.experts.down_proj`
-    /// [E, H, I], router `mlp.gate`).
+    /// Experts in any of the layouts Crucible reads:
+    /// - Mixtral as transformers 4 saves it: `block_sparse_moe.experts.E.w1/w2/w3` (gate/down/up), router `block_sparse_moe.gate`;
+    /// - fused, as transformers 5 (and mergekit-moe 0.1.5) saves Mixtral and Qwen3-MoE: `mlp.experts.gate_up_proj`
+    ///   [E, 2·I, H] with gate rows before up rows, `mlp.experts.down_proj` [E, H, I], router `mlp.gate`;
+    /// - Qwen-MoE per expert: `mlp.experts.E.gate_proj/up_proj/down_proj`, router `mlp.gate`, plus (Qwen2-MoE)
+    ///   `mlp.shared_expert.*` and its `mlp.shared_expert_gate` [1, H].
     private static func mixture(
         prefix p: String, config c: ModelConfig, experts moe: ModelConfig.ExpertConfig, source: TensorSource,
         check: (String, [Int]) throws -> Void, linear: (String, Int, Int, Bool) throws -> LinearWeight
-    ) throws -> FeedForwardWeights {
-        let h = c.hiddenSize, i = c.intermediateSize, e = moe.count
+    ) throws -> MixtureWeights {
+        let h = c.hiddenSize, i = moe.intermediateSize, e = moe.count
+        let experts: [ExpertWeights]
+        let router: LinearWeight
         let fusedGateUp = p + "mlp.experts.gate_up_proj"
         if source.info(fusedGateUp) != nil {
             let fusedDown = p + "mlp.experts.down_proj"
             try check(fusedGateUp, [e, 2 * i, h])
             try check(fusedDown, [e, h, i])
-            let router = try linear(p + "mlp.gate", e, h, false)
-            let experts = (0..<e).map { x in
+            router = try linear(p + "mlp.gate", e, h, false)
+            experts = (0..<e).map { x in
                 ExpertWeights(
                     gate: LinearWeight(tensor: fusedGateUp, offset: x * 2 * i * h, rows: i, cols: h, bias: nil),
                     up: LinearWeight(tensor: fusedGateUp, offset: x * 2 * i * h + i * h, rows: i, cols: h, bias: nil),
                     down: LinearWeight(tensor: fusedDown, offset: x * h * i, rows: h, cols: i, bias: nil))
             }
-            return .mixture(router: router, experts: experts, topK: moe.perToken)
+        } else if source.info(p + "block_sparse_moe.gate.weight") != nil {
+            router = try linear(p + "block_sparse_moe.gate", e, h, false)
+            experts = try (0..<e).map { x -> ExpertWeights in
+                let q = p + "block_sparse_moe.experts.\(x)."
+                return ExpertWeights(gate: try linear(q + "w1", i, h, false), up: try linear(q + "w3", i, h, false),
+                                     down: try linear(q + "w2", h, i, false))
+            }
+        } else {
+            router = try linear(p + "mlp.gate", e, h, false)
+            experts = try (0..<e).map { x in try mlp(p + "mlp.experts.\(x).", width: i, hidden: h, linear: linear) }
         }
-        let router = try linear(p + "block_sparse_moe.gate", e, h, false)
-        let experts = try (0..<e).map { x -> ExpertWeights in
-            let q = p + "block_sparse_moe.experts.\(x)."
-            return ExpertWeights(gate: try linear(q + "w1", i, h, false), up: try linear(q + "w3", i, h, false),
-                                 down: try linear(q + "w2", h, i, false))
+        var shared: (ExpertWeights, LinearWeight)? = nil
+        if let width = moe.sharedIntermediateSize {
+            shared = (try mlp(p + "mlp.shared_expert.", width: width, hidden: h, linear: linear),
+                      try linear(p + "mlp.shared_expert_gate", 1, h, false))
         }
-        return .mixture(router: router, experts: experts, topK: moe.perToken)
+        return MixtureWeights(router: router, experts: experts, topK: moe.perToken, normalizeTopK: moe.normalizeTopK, shared: shared)
+    }
+
+    /// A SwiGLU MLP named `PREFIXgate_proj`, `up_proj`, `down_proj`.
+    private static func mlp(_ prefix: String, width: Int, hidden h: Int,
+                            linear: (String, Int, Int, Bool) throws -> LinearWeight) throws -> ExpertWeights {
+        ExpertWeights(gate: try linear(prefix + "gate_proj", width, h, false), up: try linear(prefix + "up_proj", width, h, false),
+                      down: try linear(prefix + "down_proj", h, width, false))
     }
 }

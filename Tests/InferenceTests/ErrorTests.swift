@@ -61,7 +61,7 @@ final class ErrorTests: XCTestCase {
         XCTAssertNil(qwen.slidingWindow, "use_sliding_window false disables the window")
         XCTAssertEqual(qwen.rmsNormEps, 1e-6)
         let mixtral = try ModelConfig(file: Fixtures.fixture("models/mixtral-tiny/config.json"))
-        XCTAssertEqual(mixtral.experts, ModelConfig.ExpertConfig(count: 4, perToken: 2))
+        XCTAssertEqual(mixtral.experts, ModelConfig.ExpertConfig(count: 4, perToken: 2, intermediateSize: mixtral.intermediateSize))
         XCTAssertEqual(mixtral.headDim, 8, "head_dim null falls back to hidden / heads")
         let tied = try ModelConfig(file: Fixtures.fixture("models/llama-tied/config.json"))
         XCTAssertTrue(tied.tieWordEmbeddings)
