@@ -19,7 +19,9 @@ enum TokenizerJSONLoader {
         "[0-9][0-9][0-9]": .digitTriples,
     ]
 
-    static func load(_ root: JSONValue, config: JSONValue?, file: String) throws -> BPETokenizer {
+    /// - Parameter qwen2Pipeline: build the byte-level pipeline transformers' `Qwen2Tokenizer` class builds (Qwen2
+    ///   split pattern, NFC) instead of the file's, as transformers 5 does for some model types (`TokenizerLoader.loadAsTransformers`).
+    static func load(_ root: JSONValue, config: JSONValue?, file: String, qwen2Pipeline: Bool = false) throws -> BPETokenizer {
         func malformed(_ reason: String) -> TokenizerError { .malformed(file: file, reason: reason) }
         func unsupported(_ kind: String, _ value: String) -> TokenizerError { .unsupported(kind: kind, value: value, file: file) }
 
@@ -96,7 +98,11 @@ enum TokenizerJSONLoader {
         let algorithm: MergeAlgorithm
         var vocabulary: Vocabulary
         var normalizesNFC = false
-        if let rules = try byteLevelRules(preTokenizerJSON, unsupported: unsupported) {
+        if qwen2Pipeline {
+            vocabulary = Vocabulary(tokens: tokens, kinds: kinds, scores: [Float](repeating: 0, count: n))
+            algorithm = .byteLevel(ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: false), PreTokenizer(rules: [.qwen2]))
+            normalizesNFC = true
+        } else if let rules = try byteLevelRules(preTokenizerJSON, unsupported: unsupported) {
             if let normalizer {
                 // Qwen2 composes text (NFC) before splitting; nothing else is implemented.
                 guard normalizer["type"]?.stringValue == "NFC" else { throw unsupported("normalizer", normalizer["type"]?.stringValue ?? "?") }

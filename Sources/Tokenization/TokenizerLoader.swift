@@ -27,6 +27,23 @@ public enum TokenizerLoader {
         throw TokenizerError.unsupported(kind: "tokenizer file", value: (path as NSString).lastPathComponent, file: path)
     }
 
+    /// The tokenizer transformers 5's `AutoTokenizer` builds for the model at `path`. It mostly follows
+    /// `tokenizer.json`, but for some model types it uses its own class, which rebuilds the pipeline: a folder whose
+    /// `tokenizer_config.json` names `Qwen2Tokenizer`, or whose `model_type` is `qwen2` (a type transformers knows to
+    /// declare the wrong class on the Hub), is tokenized with Qwen2's split pattern and NFC whatever its
+    /// `tokenizer.json` says. mergekit-moe tokenizes gate prompts this way; a GGUF file is loaded as usual.
+    public static func loadAsTransformers(path: String, modelType: String?) throws -> Tokenizer {
+        var isFolder: ObjCBool = false
+        let json = (path as NSString).appendingPathComponent("tokenizer.json")
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
+              FileManager.default.fileExists(atPath: json) else { return try load(path: path) }
+        let configPath = (path as NSString).appendingPathComponent("tokenizer_config.json")
+        let config = FileManager.default.fileExists(atPath: configPath) ? try parseJSON(configPath) : nil
+        let declared = (config?["tokenizer_class"]?.stringValue ?? "").replacingOccurrences(of: "Fast", with: "")
+        let qwen2 = declared == "Qwen2Tokenizer" || modelType == "qwen2"
+        return try TokenizerJSONLoader.load(try parseJSON(json), config: config, file: json, qwen2Pipeline: qwen2)
+    }
+
     /// Builds a tokenizer from GGUF metadata (the `tokenizer.ggml.*` keys); `file` is used in messages.
     public static func load(ggufMetadata metadata: [String: GGUFValue], file: String) throws -> Tokenizer {
         try GGUFVocabularyLoader.load(metadata: metadata, file: file)
