@@ -5,7 +5,7 @@ public struct CrucibleCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crucible",
         abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
-        subcommands: [MergeCommand.self, SynthCommand.self, PerplexityCommand.self, GenerateCommand.self,
+        subcommands: [MergeCommand.self, MoECommand.self, SynthCommand.self, PerplexityCommand.self, GenerateCommand.self,
                       TokenizeCommand.self, BenchCommand.self]
     )
     public init() {}

@@ -1,0 +1,106 @@
+import Foundation
+
+/// How distinct the router rows of one layer are. Rows that are nearly parallel (or zero) make the router unable to
+/// tell those experts apart: mergekit warns when the condition number of a layer's gate matrix exceeds 5.
+public struct GateLayerDiagnosis: Sendable, Equatable {
+    public let layer: Int
+    /// σ_max / σ_min of the `[experts × hidden]` matrix (infinite when the rows are linearly dependent).
+    public let conditionNumber: Double
+    /// The two experts whose rows are most alike, and the cosine of their rows.
+    public let closestPair: (Int, Int)?
+    public let closestCosine: Double?
+    /// Experts whose row is zero (positive and negative prompts gave the same vector).
+    public let zeroRows: [Int]
+
+    public static func == (a: GateLayerDiagnosis, b: GateLayerDiagnosis) -> Bool {
+        a.layer == b.layer && a.conditionNumber == b.conditionNumber && a.closestPair?.0 == b.closestPair?.0
+            && a.closestPair?.1 == b.closestPair?.1 && a.closestCosine == b.closestCosine && a.zeroRows == b.zeroRows
+    }
+}
+
+public enum GateDiagnostics {
+    /// mergekit's threshold on the condition number.
+    public static let threshold = 5.0
+
+    /// Diagnoses one layer's rows (`rows` = experts × hidden, row-major).
+    public static func diagnose(layer: Int, rows: [Float], experts: Int, hidden: Int) -> GateLayerDiagnosis {
+        var gram = [Double](repeating: 0, count: experts * experts)
+        for a in 0..<experts {
+            for b in a..<experts {
+                var dot = 0.0
+                for i in 0..<hidden { dot += Double(rows[a * hidden + i]) * Double(rows[b * hidden + i]) }
+                gram[a * experts + b] = dot
+                gram[b * experts + a] = dot
+            }
+        }
+        // Singular values of G are the square roots of the eigenvalues of G·Gᵀ (experts × experts, symmetric).
+        // As torch.linalg.cond: σ_1 / σ_min(experts, hidden).
+        let eigen = symmetricEigenvalues(gram, n: experts).sorted(by: >).prefix(min(experts, hidden))
+        let largest = eigen.first ?? 0, smallest = eigen.last ?? 0
+        let tolerance = max(largest, 1e-300) * 1e-12
+        let condition = smallest <= tolerance ? Double.infinity : (largest / smallest).squareRoot()
+        var best: (Int, Int)? = nil
+        var bestCos: Double? = nil
+        var zero: [Int] = []
+        for a in 0..<experts where gram[a * experts + a] <= 1e-24 { zero.append(a) }
+        for a in 0..<experts {
+            for b in (a + 1)..<max(a + 1, experts) {
+                let na = gram[a * experts + a], nb = gram[b * experts + b]
+                guard na > 1e-24, nb > 1e-24 else { continue }
+                let cosine = gram[a * experts + b] / (na * nb).squareRoot()
+                if bestCos == nil || cosine > bestCos! { bestCos = cosine; best = (a, b) }
+            }
+        }
+        return GateLayerDiagnosis(layer: layer, conditionNumber: condition, closestPair: best, closestCosine: bestCos, zeroRows: zero)
+    }
+
+    /// Eigenvalues of a symmetric `n × n` matrix (cyclic Jacobi rotations; n is an expert count, so small).
+    static func symmetricEigenvalues(_ matrix: [Double], n: Int) -> [Double] {
+        var a = matrix
+        for _ in 0..<100 {
+            var off = 0.0
+            for p in 0..<n { for q in 0..<n where p != q { off += a[p * n + q] * a[p * n + q] } }
+            if off < 1e-30 { break }
+            for p in 0..<n {
+                for q in (p + 1)..<max(p + 1, n) where abs(a[p * n + q]) > 1e-300 {
+                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q])
+                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
+                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    for k in 0..<n {
+                        let akp = a[k * n + p], akq = a[k * n + q]
+                        a[k * n + p] = c * akp - s * akq
+                        a[k * n + q] = s * akp + c * akq
+                    }
+                    for k in 0..<n {
+                        let apk = a[p * n + k], aqk = a[q * n + k]
+                        a[p * n + k] = c * apk - s * aqk
+                        a[q * n + k] = s * apk + c * aqk
+                    }
+                }
+            }
+        }
+        return (0..<n).map { a[$0 * n + $0] }
+    }
+
+    /// A warning per layer whose condition number exceeds the threshold, naming the closest pair of experts.
+    public static func warnings(_ gates: GateRows, expertLabels: [String]) -> [String] {
+        let e = expertLabels.count
+        guard e > 1 else { return [] }
+        var out: [String] = []
+        for (l, rows) in gates.routed.enumerated() {
+            let d = diagnose(layer: l, rows: rows, experts: e, hidden: gates.hiddenSize)
+            guard d.conditionNumber > threshold else { continue }
+            var s = "layer \(l): the router rows are nearly degenerate (condition number "
+                + (d.conditionNumber.isFinite ? String(format: "%.1f", d.conditionNumber) : "infinite") + " > 5)"
+            if !d.zeroRows.isEmpty {
+                s += "; zero row for " + d.zeroRows.map { expertLabels[$0] }.joined(separator: ", ")
+                    + " (its positive and negative prompts give the same vector)"
+            }
+            if let (a, b) = d.closestPair, let cosine = d.closestCosine {
+                s += String(format: "; closest pair: %@ and %@ (cosine %.4f)", expertLabels[a], expertLabels[b], cosine)
+            }
+            out.append(s + ": the prompts are too similar, so these experts will be hard to tell apart")
+        }
+        return out
+    }
+}
