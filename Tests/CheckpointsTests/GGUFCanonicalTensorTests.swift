@@ -19,7 +19,6 @@ final class GGUFCanonicalTensorTests: XCTestCase {
     }
 
     private func assertServesIdenticalTensors(_ model: String, arch: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        try Fixtures.requireShared()
         let (bytes, source) = try convert(model, arch: arch)
         let (g, dir) = try open(bytes)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -58,7 +57,6 @@ final class GGUFCanonicalTensorTests: XCTestCase {
     }
 
     func testStoredQRowsDifferFromHFSoTheUnpermuteIsReallyExercised() throws {
-        try Fixtures.requireShared()
         let (bytes, source) = try convert("llama-base", arch: "llama")
         let (g, dir) = try open(bytes)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -77,7 +75,6 @@ final class GGUFCanonicalTensorTests: XCTestCase {
     }
 
     func testHFConfigFromMetadataMatchesTheFixtureConfig() throws {
-        try Fixtures.requireShared()
         for (model, arch, className) in [("llama-base", "llama", "LlamaForCausalLM"), ("mixtral-tiny", "llama", "MixtralForCausalLM"),
                                          ("qwen2-base", "qwen2", "Qwen2ForCausalLM")] {
             let (bytes, source) = try convert(model, arch: arch)
@@ -101,7 +98,6 @@ final class GGUFCanonicalTensorTests: XCTestCase {
     }
 
     func testQuantizedPermutedTensorsServeAnyElementRange() throws {
-        try Fixtures.requireShared()
         let (bytes, source) = try convert("llama-base", arch: "llama", q8: true)
         let (g, dir) = try open(bytes)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -134,7 +130,6 @@ final class GGUFCanonicalTensorTests: XCTestCase {
     }
 
     func testPlainF32TensorsExposeRawBytesOnlyWhenServedAsStored() throws {
-        try Fixtures.requireShared()
         let (bytes, _) = try convert("llama-base", arch: "llama")
         let (g, dir) = try open(bytes)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -144,7 +139,6 @@ final class GGUFCanonicalTensorTests: XCTestCase {
     }
 
     func testCheckpointOpenServesGGUFFileAndFolderHoldingOneGGUF() throws {
-        try Fixtures.requireShared()
         let (bytes, source) = try convert("llama-base", arch: "llama")
         let dir = Fixtures.temporaryFolder("gguf-checkpoint")
         defer { try? FileManager.default.removeItem(at: dir) }

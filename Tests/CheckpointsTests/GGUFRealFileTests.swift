@@ -7,9 +7,9 @@ final class GGUFRealFileTests: XCTestCase {
     static let vocabFiles = ["ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf"]
 
     func testVocabOnlyFilesParseWithTokenizerMetadata() throws {
-        try Fixtures.requireShared()
-        for name in Self.vocabFiles {
-            let g = try GGUFFile(path: Fixtures.path("tokenizer-vectors/" + name))
+        let paths = try Self.vocabFiles.map { try Fixtures.requireSharedFile("tokenizer-vectors/" + $0) }
+        for (name, path) in zip(Self.vocabFiles, paths) {
+            let g = try GGUFFile(path: path)
             XCTAssertTrue(g.version == 2 || g.version == 3, name)
             XCTAssertEqual(g.rawTensors.count, 0, name)
             XCTAssertTrue(g.tensorNames.isEmpty, name)
@@ -33,10 +33,7 @@ final class GGUFRealFileTests: XCTestCase {
     }
 
     private func smolLM2() throws -> GGUFFile {
-        guard let path = Fixtures.smolLM2GGUF else {
-            throw XCTSkip("SmolLM2-135M-Instruct.Q4_1.gguf is not cached (set CRUCIBLE_SMOLLM2_GGUF or place it in ~/.cache/crucible/)")
-        }
-        return try GGUFFile(path: path)
+        try GGUFFile(path: Fixtures.requireSmolLM2GGUF())
     }
 
     func testSmolLM2OpensWithHuggingFaceNamesAndShapes() throws {

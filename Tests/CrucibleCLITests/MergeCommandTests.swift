@@ -4,7 +4,6 @@ import XCTest
 
 final class MergeCommandTests: XCTestCase {
     func testMergeWritesACompleteCheckpoint() throws {
-        try Fixtures.requireShared()
         let out = Fixtures.temporaryFolder("cli").appendingPathComponent("merged").path
         let r = try CLI.run(["merge", "merges/ties/recipe.yaml", "--out", out], cwd: Fixtures.fixture(""))
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -15,7 +14,6 @@ final class MergeCommandTests: XCTestCase {
     }
 
     func testDryRunPrintsThePlanAndWritesNothing() throws {
-        try Fixtures.requireShared()
         let out = Fixtures.temporaryFolder("cli").appendingPathComponent("never").path
         let r = try CLI.run(["merge", "merges/dare-ties/recipe.yaml", "--out", out, "--dry-run", "--seed", "5"], cwd: Fixtures.fixture(""))
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -6,7 +6,6 @@ import XCTest
 final class TokenizeCommandTests: XCTestCase {
     /// `crucible tokenize` prints what the tokenizer's golden vectors say, with and without BOS.
     func testTokenizePrintsTheGoldenIDs() throws {
-        try Fixtures.requireShared()
         guard case let .array(entries) = try JSONValue.parse(file: Fixtures.fixture("tokenizer/golden.json")) else { return XCTFail() }
         let model = Fixtures.fixture("models/llama-base")
         for entry in entries.prefix(6) {

@@ -12,7 +12,6 @@ final class ModelPerplexityTests: XCTestCase {
     }()
 
     func testModelPerplexityEqualsDirectWindowScoring() throws {
-        try Fixtures.requireShared()
         let model = try LanguageModel(folder: Fixtures.fixture("models/mistral-base"))
         let options = PerplexityOptions(contextLength: 32, batchSize: 32, bosToken: 1)
         let evaluator = PerplexityEvaluator(options: options)
@@ -35,7 +34,6 @@ final class ModelPerplexityTests: XCTestCase {
     }
 
     func testSmallBatchesThroughTheKVCacheGiveTheSamePerplexity() throws {
-        try Fixtures.requireShared()
         let model = try LanguageModel(folder: Fixtures.fixture("models/mixtral-tiny"))
         let whole = PerplexityEvaluator(options: PerplexityOptions(contextLength: 48, batchSize: 512, bosToken: 1))
         let pieces = PerplexityEvaluator(options: PerplexityOptions(contextLength: 48, batchSize: 10, bosToken: 1))
@@ -46,7 +44,6 @@ final class ModelPerplexityTests: XCTestCase {
     }
 
     func testSavedLogitsFileFollowsTheLlamaCppLayout() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("base.kld").path
@@ -75,7 +72,6 @@ final class ModelPerplexityTests: XCTestCase {
     }
 
     func testKLDivergenceAgainstItselfIsNearZeroAndAgainstAFineTuneIsNot() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("base.kld").path

@@ -8,16 +8,12 @@ import XCTest
 /// SmolLM2-135M-Instruct (Q4_1 GGUF, cached outside the repo by scripts/fetch-smollm2.sh) on WikiText-2.
 final class RealModelTests: XCTestCase {
     private func requireModel() throws -> String {
-        guard let path = Fixtures.smolLM2GGUF else {
-            throw XCTSkip("SmolLM2-135M-Instruct.Q4_1.gguf is not cached (run scripts/fetch-smollm2.sh or set CRUCIBLE_SMOLLM2_GGUF)")
-        }
-        try Fixtures.requireShared()
-        return path
+        try Fixtures.requireSmolLM2GGUF()
     }
 
     func testTwoWikiTextWindowsGiveAPlausiblePerplexity() throws {
         let path = try requireModel()
-        var run = PerplexityRun(modelPath: path, dataPath: Fixtures.path("data/wikitext-2-raw/wiki.test.raw"))
+        var run = PerplexityRun(modelPath: path, dataPath: try Fixtures.requireSharedFile(Fixtures.wikiTextTest))
         run.maxChunks = 2
         var progress: [Double] = []
         let result = try run.run { progress.append($0.runningPerplexity) }
@@ -34,9 +30,10 @@ final class RealModelTests: XCTestCase {
 
     func testWikiTextTokenizesToTheCountLlamaCppReports() throws {
         let path = try requireModel()
+        let data = try Fixtures.requireSharedFile(Fixtures.wikiTextTest)
         let tokenizer = try TokenizerLoader.load(path: path)
         XCTAssertFalse(tokenizer.addsBOS, "SmolLM2's vocabulary adds no BOS")
-        let tokens = try PerplexityRun.tokens(ofTextFile: Fixtures.path("data/wikitext-2-raw/wiki.test.raw"), tokenizer: tokenizer)
+        let tokens = try PerplexityRun.tokens(ofTextFile: data, tokenizer: tokenizer)
         XCTAssertEqual(tokens.count, 303_415, "perplexity-protocol.md §7")
         XCTAssertEqual(try PerplexityProtocol.chunkCount(tokenCount: tokens.count, contextLength: 512, maxChunks: nil), 592)
     }

@@ -10,7 +10,6 @@ struct ForwardGolden {
     let summary: JSONValue
 
     init(_ name: String) throws {
-        try Fixtures.requireShared()
         self.name = name
         tensors = try SafetensorsFile(path: Fixtures.fixture("forward/\(name).safetensors"))
         summary = try JSONValue.parse(file: Fixtures.fixture("forward/\(name).json"))
@@ -36,7 +35,6 @@ struct ForwardGolden {
 
     /// Every golden name of a kind (`merge.`, `moe.` or plain model names) present in `forward/`.
     static func names(prefix: String?) throws -> [String] {
-        try Fixtures.requireShared()
         let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.fixture("forward"))
         let names = files.filter { $0.hasSuffix(".safetensors") }.map { String($0.dropLast(".safetensors".count)) }
         if let prefix { return names.filter { $0.hasPrefix(prefix) }.sorted() }

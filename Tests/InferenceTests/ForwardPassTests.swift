@@ -105,7 +105,6 @@ final class ForwardPassTests: XCTestCase {
     }
 
     func testLegacyConfigGivesIdenticalLogits() throws {
-        try Fixtures.requireShared()
         var checked = 0
         for name in try ForwardGolden.names(prefix: nil) {
             let dir = Fixtures.fixture("models/\(name)")

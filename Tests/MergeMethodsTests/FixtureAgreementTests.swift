@@ -37,7 +37,6 @@ final class FixtureAgreementTests: XCTestCase {
                        global: [String: ParameterValue] = [:], tolerance: Double,
                        parametersFor: ((String, Int) -> [String: ParameterValue])? = nil,
                        file: StaticString = #filePath, line: UInt = #line) throws -> Double {
-        try Fixtures.requireShared()
         let reference = try folder("merges/\(recipe)/output")
         let sources = try parents.map { try folder("models/\($0.model)") }
         var worst = 0.0

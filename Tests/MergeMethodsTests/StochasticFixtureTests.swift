@@ -11,7 +11,6 @@ import XCTest
 final class StochasticFixtureTests: XCTestCase {
     private func compare(_ recipe: String, method: String, parameters: [String: [String: ParameterValue]], seed: UInt64,
                          global: [String: ParameterValue] = [:]) throws {
-        try Fixtures.requireShared()
         let models = ["llama-ft1", "llama-ft2", "llama-base"]
         let sources = try models.map { try CheckpointFolder(path: Fixtures.fixture("models/\($0)")) }
         let reference = try CheckpointFolder(path: Fixtures.fixture("merges/\(recipe)/output"))

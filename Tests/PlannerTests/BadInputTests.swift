@@ -12,7 +12,6 @@ final class BadInputTests: XCTestCase {
     var work: String = ""
 
     override func setUpWithError() throws {
-        try Fixtures.requireShared()
         work = Fixtures.temporaryFolder("bad").path
     }
 

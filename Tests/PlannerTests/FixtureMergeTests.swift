@@ -12,7 +12,6 @@ final class FixtureMergeTests: XCTestCase {
     enum Agreement { case bitExact, relative(Double), bf16ULP }
 
     func check(_ name: String, _ agreement: Agreement) throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.fixture("merges/\(name)")
         let (_, output) = try runRecipe(dir + "/recipe.yaml")
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
@@ -77,7 +76,6 @@ final class FixtureMergeTests: XCTestCase {
 
     /// The stochastic recipes agree with mergekit in layout and in how much of each tensor moves away from the base.
     func testStochasticRecipesAgreeStatistically() throws {
-        try Fixtures.requireShared()
         for name in ["dare-ties", "dare-linear", "della"] {
             let dir = Fixtures.fixture("merges/\(name)")
             let (plan, output) = try runRecipe(dir + "/recipe.yaml", seed: 7)

@@ -8,7 +8,6 @@ import XCTest
 /// A GGUF file is a merge parent like any checkpoint folder (mergekit cannot read GGUF).
 final class GGUFParentTests: XCTestCase {
     func testLinearMergeOfAGGUFParentEqualsTheSafetensorsMerge() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("gguf-parent")
         defer { try? FileManager.default.removeItem(at: dir) }
         let (bytes, _) = try GGUFConversion.convert(folder: Fixtures.fixture("models/llama-base"), arch: "llama")
@@ -36,7 +35,6 @@ final class GGUFParentTests: XCTestCase {
     /// A GGUF tokenizer donor's vocabulary is exported into the output as Hugging Face files (with the recipe's
     /// chat template applied), and the plan no longer warns.
     func testGGUFTokenizerDonorGetsExportedTokenizerFiles() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("gguf-tokenizer-donor")
         defer { try? FileManager.default.removeItem(at: dir) }
         // A byte-level vocabulary: the 256 byte symbols, two merges and an end-of-text control token.
@@ -85,7 +83,6 @@ final class GGUFParentTests: XCTestCase {
 
     /// A GGUF donor whose vocabulary the export cannot convert keeps the warning, with the reason, at plan time.
     func testUnconvertibleGGUFTokenizerIsReportedAtPlanTime() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("gguf-tokenizer-spm")
         defer { try? FileManager.default.removeItem(at: dir) }
         let tokenizer: [(String, GGUFValue)] = [

@@ -10,7 +10,6 @@ import XCTest
 /// Reproducibility, dtype handling, dry runs and output layout.
 final class MergeBehaviourTests: XCTestCase {
     func testOutputIsByteIdenticalWhateverTheThreadCount() throws {
-        try Fixtures.requireShared()
         for name in ["ties", "slerp-gradient-filters", "dare-ties"] {
             let recipe = Fixtures.fixture("merges/\(name)/recipe.yaml")
             let (_, one) = try runRecipe(recipe, seed: 3, threads: 1)
@@ -20,7 +19,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testRandomMethodsAreSeeded() throws {
-        try Fixtures.requireShared()
         let recipe = Fixtures.fixture("merges/dare-linear/recipe.yaml")
         let a = try runRecipe(recipe, seed: 11).output
         let b = try runRecipe(recipe, seed: 11).output
@@ -30,7 +28,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testEveryParentDTypeMergesAndTheOutputDTypeFollowsTheRecipe() throws {
-        try Fixtures.requireShared()
         for (out, expected) in [("bfloat16", DType.bf16), ("float16", .f16), ("float32", .f32)] {
             let recipe = writeRecipe("""
                 merge_method: linear
@@ -57,7 +54,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testDryRunPrintsTheResolvedPlanWithoutWriting() throws {
-        try Fixtures.requireShared()
         let recipe = try RecipeParser.parse(file: Fixtures.fixture("merges/slerp-gradient-filters/recipe.yaml"))
         let plan = try MergePlanner.plan(recipe, options: PlannerOptions(workingDirectory: Fixtures.fixture("")))
         let text = plan.describe()
@@ -73,7 +69,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testSlicesRewriteTheLayerCountAndPerLayerConfigArrays() throws {
-        try Fixtures.requireShared()
         // A parent whose config carries a per-layer array.
         let parent = Fixtures.temporaryFolder("parent").path
         let src = Fixtures.fixture("models/llama-base")
@@ -97,7 +92,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testShardsFollowTheSizeLimitWithAnIndexTransformersReads() throws {
-        try Fixtures.requireShared()
         let recipe = try RecipeParser.parse(file: Fixtures.fixture("merges/linear-normalized/recipe.yaml"))
         var options = PlannerOptions(workingDirectory: Fixtures.fixture(""))
         options.shardSize = 100_000
@@ -123,7 +117,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testModelCardHoldsTheRecipe() throws {
-        try Fixtures.requireShared()
         let (_, output) = try runRecipe(Fixtures.fixture("merges/ties/recipe.yaml"))
         let card = try String(contentsOfFile: output + "/README.md", encoding: .utf8)
         let recipe = try String(contentsOfFile: Fixtures.fixture("merges/ties/recipe.yaml"), encoding: .utf8)
@@ -157,7 +150,6 @@ final class MergeBehaviourTests: XCTestCase {
     }
 
     func testFineTunesKeepTheirBaseTokenizer() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("ft-tokenizer").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try SyntheticCheckpoint.writeFineTune(of: Fixtures.fixture("models/llama-base"), delta: 0.01, seed: 1, dtype: .bf16, to: dir + "/ft")

@@ -12,7 +12,6 @@ final class StreamingExecutorTests: XCTestCase {
     /// Merges `recipe` through the executor, then recomputes every merged tensor with `MergeMethod.merge` on whole
     /// tensors read from the parents and compares the stored bytes.
     func checkExecutorMatchesWholeTensorKernel(_ recipe: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        try Fixtures.requireShared()
         let (plan, output) = try runRecipe(writeRecipe(recipe), seed: 7)
         let merged = try SafetensorsFile(path: (output as NSString).appendingPathComponent("model.safetensors"))
         var compared = 0

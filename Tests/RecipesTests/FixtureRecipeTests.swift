@@ -6,12 +6,10 @@ import TestSupport
 /// The shared mergekit fixture recipes parse into the fields they spell out.
 final class FixtureRecipeTests: XCTestCase {
     private func fixtureRecipe(_ name: String) throws -> MergeRecipe {
-        try Fixtures.requireShared()
         return try RecipeParser.parse(file: Fixtures.fixture("merges/\(name)/recipe.yaml"))
     }
 
     func testEveryFixtureRecipeParsesWithoutWarningsAndItsModelsResolve() throws {
-        try Fixtures.requireShared()
         let folder = Fixtures.fixture("merges")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter {
             FileManager.default.fileExists(atPath: "\(folder)/\($0)/recipe.yaml")

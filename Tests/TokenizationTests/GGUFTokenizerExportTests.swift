@@ -109,8 +109,8 @@ final class GGUFTokenizerExportTests: XCTestCase {
     }
 
     func testLlama3ExportTokenizesLikeTheGGUF() throws {
-        try Fixtures.requireShared()
-        let path = Fixtures.path("tokenizer-vectors/ggml-vocab-llama-bpe.gguf")
+        let path = try Fixtures.requireSharedFile("tokenizer-vectors/ggml-vocab-llama-bpe.gguf")
+        _ = try Fixtures.requireSharedFile(Fixtures.wikiTextTest)
         let e = try export(path)
         XCTAssertTrue(e.json.addsBOS)
         XCTAssertEqual(e.json.encode("Hi", addSpecial: true, parseSpecial: false).first, 128000)
@@ -125,8 +125,8 @@ final class GGUFTokenizerExportTests: XCTestCase {
     }
 
     func testQwen2ExportTokenizesLikeTheGGUF() throws {
-        try Fixtures.requireShared()
-        let path = Fixtures.path("tokenizer-vectors/ggml-vocab-qwen2.gguf")
+        let path = try Fixtures.requireSharedFile("tokenizer-vectors/ggml-vocab-qwen2.gguf")
+        _ = try Fixtures.requireSharedFile(Fixtures.wikiTextTest)
         let e = try export(path)
         XCTAssertFalse(e.json.addsBOS)
         try checkAgreement(e, vectors: VocabularyVectorTests.vectors("qwen2"), wikiTextCount: 299_079, label: "qwen2")
@@ -139,8 +139,8 @@ final class GGUFTokenizerExportTests: XCTestCase {
     }
 
     func testSmolLM2ExportTokenizesLikeTheGGUF() throws {
-        try Fixtures.requireShared()
-        guard let path = Fixtures.smolLM2GGUF else { throw XCTSkip("SmolLM2 GGUF not cached") }
+        let path = try Fixtures.requireSmolLM2GGUF()
+        _ = try Fixtures.requireSharedFile(Fixtures.wikiTextTest)
         let e = try export(path)
         try checkAgreement(e, vectors: nil, wikiTextCount: 303_415, label: "smollm")
         try checkStructure(e, path: path)
@@ -152,8 +152,8 @@ final class GGUFTokenizerExportTests: XCTestCase {
     }
 
     func testLlamaSentencePieceExportTokenizesLikeTheGGUF() throws {
-        try Fixtures.requireShared()
-        let path = Fixtures.path("tokenizer-vectors/ggml-vocab-llama-spm.gguf")
+        let path = try Fixtures.requireSharedFile("tokenizer-vectors/ggml-vocab-llama-spm.gguf")
+        _ = try Fixtures.requireSharedFile(Fixtures.wikiTextTest)
         let e = try export(path)
         XCTAssertTrue(e.json.addsBOS)
         try checkAgreement(e, vectors: VocabularyVectorTests.vectors("llama-spm"), wikiTextCount: 335_687, label: "llama-spm")

@@ -14,7 +14,6 @@ final class TokenizerJSONGoldenTests: XCTestCase {
     }
 
     static func entries() throws -> [Entry] {
-        try Fixtures.requireShared()
         let root = try JSONValue.parse(file: Fixtures.fixture("tokenizer/golden.json"))
         return try XCTUnwrap(root.arrayValue).map { e in
             Entry(text: e["text"]!.stringValue!,

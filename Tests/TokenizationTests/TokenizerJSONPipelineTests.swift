@@ -7,7 +7,6 @@ import TestSupport
 final class TokenizerJSONPipelineTests: XCTestCase {
     /// The fixture tokenizer.json with its pre-tokenizer (and normalizer) replaced.
     func load(preTokenizer: String, normalizer: String = "null") throws -> BPETokenizer {
-        try Fixtures.requireShared()
         var root = try JSONValue.parse(file: Fixtures.fixture("tokenizer/tokenizer.json")).objectValue!
         root["pre_tokenizer"] = try JSONValue.parse(Data(preTokenizer.utf8))
         root["normalizer"] = try JSONValue.parse(Data(normalizer.utf8))

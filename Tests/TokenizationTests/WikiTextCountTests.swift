@@ -7,8 +7,7 @@ import TestSupport
 /// (perplexity-protocol.md §7). A whole-corpus count is a strong check of the pre-tokenizers.
 final class WikiTextCountTests: XCTestCase {
     static func corpus() throws -> String {
-        try Fixtures.requireShared()
-        var text = try String(contentsOfFile: Fixtures.path("data/wikitext-2-raw/wiki.test.raw"), encoding: .utf8)
+        var text = try String(contentsOfFile: Fixtures.requireSharedFile(Fixtures.wikiTextTest), encoding: .utf8)
         if text.hasSuffix("\n") { text.removeLast() }
         return text
     }
@@ -18,7 +17,7 @@ final class WikiTextCountTests: XCTestCase {
     }
 
     func testSmolLM2CountMatchesLlamaCpp() throws {
-        guard let path = Fixtures.smolLM2GGUF else { throw XCTSkip("SmolLM2 GGUF not cached") }
+        let path = try Fixtures.requireSmolLM2GGUF()
         let tokenizer = try TokenizerLoader.load(path: path)
         XCTAssertFalse(tokenizer.addsBOS)
         let ids = try count(tokenizer)
@@ -26,7 +25,7 @@ final class WikiTextCountTests: XCTestCase {
     }
 
     func testSmolLM2ChatMarkersAreControlTokens() throws {
-        guard let path = Fixtures.smolLM2GGUF else { throw XCTSkip("SmolLM2 GGUF not cached") }
+        let path = try Fixtures.requireSmolLM2GGUF()
         let tokenizer = try TokenizerLoader.load(path: path)
         let start = try XCTUnwrap(tokenizer.tokenID("<|im_start|>"))
         let end = try XCTUnwrap(tokenizer.tokenID("<|im_end|>"))
@@ -54,7 +53,8 @@ final class WikiTextCountTests: XCTestCase {
     func testQwen2CountMatchesLlamaCpp() throws {
         let tokenizer = try VocabularyVectorTests.tokenizer("qwen2")
         XCTAssertFalse(tokenizer.addsBOS)
-        XCTAssertEqual(try count(tokenizer).count, 299_079)
+        let ids = try count(tokenizer)
+        XCTAssertEqual(ids.count, 299_079)
     }
 
     func testLlamaSPMCountMatchesLlamaCpp() throws {
