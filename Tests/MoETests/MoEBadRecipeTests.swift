@@ -76,7 +76,6 @@ final class MoEBadRecipeTests: XCTestCase {
     }
 
     func testEveryExpertFromOneModelNeedsTheFlag() throws {
-        try Fixtures.requireShared()
         let text = """
         base_model: models/llama-base
         experts:
@@ -98,7 +97,6 @@ final class MoEBadRecipeTests: XCTestCase {
     }
 
     func testExpertWithOtherLayerCountOrShapesIsRefused() throws {
-        try Fixtures.requireShared()
         // llama-tied has 2 layers and a narrower MLP; llama-base has 4.
         let layers = try moePlanError("""
         base_model: models/llama-base
@@ -136,7 +134,6 @@ final class MoEBadRecipeTests: XCTestCase {
     }
 
     func testSharedExpertsTheOutputCannotTake() throws {
-        try Fixtures.requireShared()
         let mixtral = try moePlanError("""
         base_model: models/llama-base
         architecture: mixtral
@@ -179,7 +176,6 @@ final class MoEBadRecipeTests: XCTestCase {
     }
 
     func testMixedArchitecturesAndMoEBasesAreRefused() throws {
-        try Fixtures.requireShared()
         let mixed = try moePlanError("""
         base_model: models/llama-base
         experts:
@@ -202,7 +198,6 @@ final class MoEBadRecipeTests: XCTestCase {
 
     /// A failed build leaves nothing behind, and an existing output survives.
     func testExistingOutputIsRefusedOrReplacedOnlyWhenComplete() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.fixture("moe/moe-cheap-embed")
         var options = MoEOptions(threads: 2)
         options.workingDirectory = Fixtures.fixture("")

@@ -12,7 +12,6 @@ final class MoEFixtureTests: XCTestCase {
     /// Mixtral outputs: every tensor but the routers bit-identical (mergekit's fused experts split per expert), the
     /// routers within the manifest's tolerance of the float32 reference, and the same config.
     func testMixtralOutputsReproduceMergekitMoE() throws {
-        try Fixtures.requireShared()
         for (recipe, routerTolerance) in [("moe-cheap-embed", Float(1e-6)), ("moe-hidden", 1e-5), ("moe-hidden-negative", 1e-5)] {
             let dir = Fixtures.fixture("moe/\(recipe)")
             let (_, report, out) = try buildMoE(recipe: dir + "/recipe.yaml", workingDirectory: Fixtures.fixture(""))
@@ -63,7 +62,6 @@ final class MoEFixtureTests: XCTestCase {
 
     /// `fusedExperts` writes exactly mergekit 0.1.5's names and shapes, and the same bytes outside the routers.
     func testFusedLayoutMatchesMergekitNamesShapesAndBytes() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.fixture("moe/moe-cheap-embed")
         let (_, _, out) = try buildMoE(recipe: dir + "/recipe.yaml", workingDirectory: Fixtures.fixture(""),
                                        options: MoEOptions(threads: 2, fusedExperts: true))
@@ -84,7 +82,6 @@ final class MoEFixtureTests: XCTestCase {
 
     /// Qwen2-MoE with a shared expert (archs fixture): names, shapes, bytes, routers and config as mergekit writes them.
     func testQwen2MoEOutputReproducesMergekit() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.fixture("archs/moe/qwen2moe-shared")
         let (plan, _, out) = try buildMoE(recipe: dir + "/recipe.yaml", workingDirectory: Fixtures.fixture("archs"))
         defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
@@ -107,7 +104,6 @@ final class MoEFixtureTests: XCTestCase {
     /// Every prompt-based gate mode against references made by mergekit's own gate code (float32 model) and, for
     /// `router_input`, by transformers hooks: prompts of different lengths, negative prompts.
     func testEveryPromptGateModeMatchesItsReference() throws {
-        try Fixtures.requireShared()
         let references = try SafetensorsFile(path: crucibleFixture("moe-gates/router-references.safetensors"))
         let base = try String(contentsOfFile: crucibleFixture("moe-gates/recipe.yaml"), encoding: .utf8)
         for mode in ["hidden", "hidden_avg", "cheap_embed", "router_input"] {
@@ -135,7 +131,6 @@ final class MoEFixtureTests: XCTestCase {
     /// `random`: standard normal rows, reproducible for a seed and different for another; `uniform_random` stays
     /// within ±1/√hidden. Experts are copied exactly either way.
     func testRandomGatesAreSeededAndDistributedAsSpecified() throws {
-        try Fixtures.requireShared()
         let recipe = Fixtures.fixture("moe/moe-random/recipe.yaml")
         func gates(_ seed: UInt64, mode: String = "random") throws -> GateRows {
             let dir = Fixtures.temporaryFolder("moe-random")
@@ -164,7 +159,6 @@ final class MoEFixtureTests: XCTestCase {
 
     /// `residual_scale` multiplies the expert's down_proj exactly; `noise_scale` adds seeded noise of that size.
     func testNoiseAndResidualScale() throws {
-        try Fixtures.requireShared()
         let text = """
         base_model: models/llama-base
         gate_mode: cheap_embed
@@ -200,7 +194,6 @@ final class MoEFixtureTests: XCTestCase {
     /// The engine runs a MoE Crucible built and reproduces transformers on it (cheap_embed rows agree with mergekit's
     /// to 1e-7, so routing is the same as in the golden).
     func testBuiltMoEMatchesTheTransformersGolden() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.fixture("moe/moe-cheap-embed")
         for fused in [false, true] {
             let (_, _, out) = try buildMoE(recipe: dir + "/recipe.yaml", workingDirectory: Fixtures.fixture(""),
@@ -213,6 +206,22 @@ final class MoEFixtureTests: XCTestCase {
             let model = try LanguageModel(path: out.path, threads: 2)
             let logits = try model.forward(ids)
             XCTAssertLessThanOrEqual(maxAbsDifference(logits.values, try golden.readAllFloats("text.logits")), 1e-4, "fused: \(fused)")
+        }
+    }
+
+    /// The engine runs Qwen2-MoE (routed experts, norm_topk_prob, sigmoid-gated shared expert) as transformers does:
+    /// mergekit-moe's output against its forward golden.
+    func testQwen2MoEForwardMatchesTheTransformersGolden() throws {
+        let golden = try SafetensorsFile(path: Fixtures.fixture("archs/forward/moe.qwen2moe-shared.safetensors"))
+        let model = try LanguageModel(path: Fixtures.fixture("archs/moe/qwen2moe-shared/output"), threads: 2)
+        XCTAssertEqual(model.config.experts?.sharedIntermediateSize, 64)
+        XCTAssertEqual(model.config.experts?.normalizeTopK, true)
+        for input in ["text", "random"] {
+            let info = try XCTUnwrap(golden.info("\(input).input_ids"))
+            let raw = try XCTUnwrap(try golden.rawBytes("\(input).input_ids"))
+            let ids = (0..<info.elementCount).map { Int(raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+            let logits = try model.forward(ids)
+            XCTAssertLessThanOrEqual(maxAbsDifference(logits.values, try golden.readAllFloats("\(input).logits")), 1e-4, input)
         }
     }
 }

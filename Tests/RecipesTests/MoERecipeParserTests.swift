@@ -5,7 +5,6 @@ import XCTest
 
 final class MoERecipeParserTests: XCTestCase {
     func testFixtureRecipesParseWithMergekitDefaults() throws {
-        try Fixtures.requireShared()
         let hidden = try MoERecipeParser.parse(file: Fixtures.fixture("moe/moe-hidden-negative/recipe.yaml"))
         XCTAssertEqual(hidden.baseModel.raw, "models/llama-base")
         XCTAssertEqual(hidden.gateMode, .hidden)

@@ -26,14 +26,6 @@ public enum Fixtures {
         return FileManager.default.fileExists(atPath: shared.path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    /// Skips the calling test when `../shared` is absent. Prefer `requireSharedFile(_:)`, which names the file; a
-    /// test that only reads `Fixtures.fixture(...)` needs neither, the fixtures being in the repository.
-    public static func requireShared() throws {
-        if !sharedAvailable {
-            throw XCTSkip("the shared reference folder is absent: looked for \(shared.path) (../shared beside the package root)")
-        }
-    }
-
     /// The path of `relative` inside `../shared` (e.g. `tokenizer-vectors/ggml-vocab-qwen2.gguf`), after checking the
     /// file is there; skips the calling test, naming what is missing and where it was looked for, when it is not.
     public static func requireSharedFile(_ relative: String) throws -> String {
