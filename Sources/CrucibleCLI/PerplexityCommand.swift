@@ -45,6 +45,9 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .customLong("kl-ref"), help: "Compare against a KL-divergence base file.")
     var klRef: String?
 
+    @Flag(help: "Also report MoE routing per layer: each expert's share of tokens, router entropy, and how often the chosen experts change between adjacent tokens.")
+    var routing = false
+
     func validate() throws {
         if data == nil && klRef == nil { throw ValidationError("--data FILE is required (unless --kl-ref gives the tokens)") }
         if saveLogits != nil && klRef != nil { throw ValidationError("--save-logits and --kl-ref cannot be combined") }
@@ -63,6 +66,8 @@ struct PerplexityCommand: ParsableCommand {
         job.saveLogitsPath = saveLogits
         job.klReferencePath = klRef
         job.tokenizerPath = tokenizer
+        let routingStatistics = routing ? RoutingStatistics() : nil
+        job.observer = routingStatistics
         let result: PerplexityResult
         do {
             result = try job.run { p in
@@ -75,9 +80,12 @@ struct PerplexityCommand: ParsableCommand {
         }
         let rss = peakResidentBytes()
         if json {
-            print(result.json(peakResidentBytes: rss))
+            var object = result.json(peakResidentBytes: rss)
+            if let routingStatistics { object = String(object.dropLast()) + ", \"routing\": \(routingStatistics.report.json)}" }
+            print(object)
             return
         }
+        if let routingStatistics { print(routingStatistics.report.table) }
         if let kl = result.klDivergence { print(kl.table + "\n") }
         print(String(format: "Final estimate: PPL = %.4f +/- %.5f", result.perplexity, result.standardError))
         print("tokens scored: \(result.tokensScored) in \(result.chunks) windows of \(result.contextLength)")

@@ -135,17 +135,20 @@ public struct PerplexityEvaluator {
 
     /// Window logits from a model: one KV cache reused for every window, the window fed in pieces of
     /// `batchSize` tokens, logits computed only for the scored half.
-    public func modelLogits(_ model: LanguageModel) -> WindowLogits {
+    /// `observer` sees every forward call's taps (router logits for `--routing`), told where each window starts.
+    public func modelLogits(_ model: LanguageModel, observer: ForwardObserver? = nil) -> WindowLogits {
         let cache = model.makeCache(capacity: options.contextLength)
         let batch = max(1, min(options.batchSize, options.contextLength))
+        let tap: HiddenStateTap? = observer.map { o in { point, rows in o.observe(point, rows) } }
         return { window, firstLogit in
             cache.reset()
+            observer?.beginSequence()
             var collected: [Float] = []
             var start = 0
             while start < window.count {
                 let end = min(window.count, start + batch)
                 let from = max(0, firstLogit - start)
-                let piece = try model.forward(Array(window[start..<end]), cache: cache, logitsFrom: min(from, end - start))
+                let piece = try model.forward(Array(window[start..<end]), cache: cache, logitsFrom: min(from, end - start), tap: tap)
                 if end - start > from && piece.rows > 0 {
                     if start == 0 && end == window.count { return piece }
                     collected += piece.values

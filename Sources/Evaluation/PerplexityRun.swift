@@ -22,6 +22,8 @@ public struct PerplexityRun {
     /// Where the tokenizer comes from when not from the model (a folder, tokenizer.json or .gguf): merges
     /// of GGUF parents carry no tokenizer files of their own.
     public var tokenizerPath: String?
+    /// Sees the engine's taps while scoring (e.g. `RoutingStatistics`).
+    public var observer: ForwardObserver?
 
     public init(modelPath: String, dataPath: String?) {
         self.modelPath = modelPath
@@ -46,6 +48,7 @@ public struct PerplexityRun {
             throw EvaluationError.invalidOption("--save-logits and --kl-ref cannot be combined: save the base with one run, compare with another")
         }
         let model = try LanguageModel(path: modelPath, threads: threads)
+        try observer?.attach(to: model.config)
         let tokenizer = try TokenizerLoader.load(path: tokenizerPath ?? modelPath)
         let bos = tokenizer.addsBOS ? tokenizer.bosID : nil
 
@@ -73,7 +76,7 @@ public struct PerplexityRun {
             writer = try LogitsFileWriter(path: saveLogitsPath, contextLength: ctx, vocabSize: model.config.vocabSize,
                                           chunks: chunks, tokens: tokens)
         }
-        let result = try evaluator.evaluate(tokens: tokens, logits: evaluator.modelLogits(model), saveLogits: writer,
+        let result = try evaluator.evaluate(tokens: tokens, logits: evaluator.modelLogits(model, observer: observer), saveLogits: writer,
                                             reference: reference, progress: progress)
         try writer?.close()
         return result
