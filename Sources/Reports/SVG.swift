@@ -682,10 +682,18 @@ public enum SVGLegend {
         }
         var g = SVGElement("g", [("class", "legend")])
         g.append(SVGElement("defs", children: [gradient]))
-        g.append(.label(title, x: x, y: y - 8, size: 12, bold: true))
+        g.append(.label(title, x: x, y: y - 16, size: 12, bold: true))
         g.append(.rect(x: x, y: y, width: width, height: height, fill: "url(#\(id))", stroke: "#555555", strokeWidth: 0.5))
         let scale = LinearScale(domain: domain, range: (y + height, y))
         g.append(SVGAxis.numeric(scale, side: .right, position: x + width, tickCount: tickCount, format: format))
+        // Label the ends too, unless a tick label already sits there.
+        let ticks = scale.ticks(tickCount).map { scale($0) }
+        let step = scale.tickStep(tickCount)
+        for (value, pixel) in [(scale.domain.lo, y + height), (scale.domain.hi, y)] where !ticks.contains(where: { abs($0 - pixel) < 12 }) {
+            let text = format?(value) ?? NiceTicks.label(value, step: step / 10)
+            g.append(.line(x1: x + width, y1: pixel, x2: x + width + 5, y2: pixel, stroke: "#333333"))
+            g.append(.label(text, x: x + width + 8, y: pixel, size: 11, bold: true, middle: true))
+        }
         if let missingLabel {
             let top = y + height + 14
             g.append(.rect(x: x, y: top, width: width, height: 12, fill: colors.missing.hex, stroke: "#555555", strokeWidth: 0.5))
