@@ -429,7 +429,7 @@ extension ModelComparison {
     }
 
     /// Sums over one block: of a and b directly, or with a base (buffers[2]) of τa = a − base and τb = b − base,
-    /// the differences formed in Double.
+    /// the differences formed in Double. Sign counts are branch-free (see `bit`).
     static func accumulate(_ buffers: [UnsafeMutablePointer<Float>], count n: Int, withBase: Bool) -> ComparisonSums {
         var dot = 0.0, aa = 0.0, bb = 0.0, dd = 0.0, cc = 0.0
         var nonZero = 0, same = 0
@@ -442,8 +442,8 @@ extension ModelComparison {
                 dot += x * y; aa += x * x; bb += y * y
                 let d = x - y
                 dd += d * d; cc += c * c
-                nonZero &+= (x != 0 && y != 0) ? 1 : 0
-                same &+= x * y > 0 ? 1 : 0
+                nonZero &+= bit(x != 0) & bit(y != 0)
+                same &+= bit(x * y > 0)
             }
         } else {
             for i in 0..<n {
@@ -451,8 +451,8 @@ extension ModelComparison {
                 dot += x * y; aa += x * x; bb += y * y
                 let d = x - y
                 dd += d * d
-                nonZero &+= (x != 0 && y != 0) ? 1 : 0
-                same &+= x * y > 0 ? 1 : 0
+                nonZero &+= bit(x != 0) & bit(y != 0)
+                same &+= bit(x * y > 0)
             }
         }
         var s = ComparisonSums()
@@ -460,6 +460,10 @@ extension ModelComparison {
         s.bothNonZero = nonZero; s.sameSign = same; s.elements = n
         return s
     }
+
+    /// 0 or 1 without a branch: signs of task vectors are close to random, and a mispredicted branch per element
+    /// made the loop five times slower.
+    @inline(__always) static func bit(_ b: Bool) -> Int { Int(unsafeBitCast(b, to: UInt8.self)) }
 
     // MARK: Module labels
 
