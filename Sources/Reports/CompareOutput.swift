@@ -176,9 +176,14 @@ extension ModelComparison {
         if withBase {
             for (label, size) in [("A", \SimilarityMetrics.taskSizeA), ("B", \SimilarityMetrics.taskSizeB)] {
                 let ranked = modules.compactMap { m in moduleTotal(m)?[keyPath: size].map { (m, $0) } }.sorted { $0.1 > $1.1 }
-                guard ranked.count >= 2 else { continue }
-                let top = ranked.prefix(3).map { "\($0.0) (\(percent($0.1)))" }.joined(separator: ", ")
-                out.append("\(label) changed most, relative to the base: \(top).")
+                guard ranked.count >= 2, let largest = ranked.first?.1, let smallest = ranked.last?.1 else { continue }
+                if largest - smallest <= 0.1 * largest {
+                    let range = percent(smallest) == percent(largest) ? percent(largest) : "\(percent(smallest)) to \(percent(largest))"
+                    out.append("\(label) changed every module by about the same fraction of the base (\(range)).")
+                } else {
+                    let top = ranked.prefix(3).map { "\($0.0) (\(percent($0.1)))" }.joined(separator: ", ")
+                    out.append("\(label) changed most, relative to the base: \(top).")
+                }
             }
         }
         if !withBase, metric == .cosine, layers.count >= 2 {
