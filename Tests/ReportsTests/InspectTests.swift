@@ -177,6 +177,24 @@ final class InspectTests: XCTestCase {
         XCTAssertEqual(json["parameters"] as? Int, 82_208)
     }
 
+    /// A hub id is looked up in the Hugging Face cache the way recipe references are.
+    func testHubIDResolvesInTheLocalCache() throws {
+        let cache = Fixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let snapshot = cache.appendingPathComponent("models--test-org--tiny-llama/snapshots/0123abcd")
+        try FileManager.default.createDirectory(at: snapshot.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: snapshot.path, withDestinationPath: model("llama-base"))
+        let environment = ["HF_HUB_CACHE": cache.path, "HOME": cache.path]
+        let path = try ModelArgument.resolve("test-org/tiny-llama", environment: environment)
+        XCTAssertEqual(path, snapshot.path)
+        let report = try ModelInspection.inspect(checkpoint: Checkpoint.open(path), reference: "test-org/tiny-llama")
+        XCTAssertEqual(report.parameterCount, 82_208)
+        XCTAssertThrowsError(try ModelArgument.resolve("test-org/absent", environment: environment)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("test-org/absent") && text.contains(cache.path), text)
+        }
+    }
+
     func testTruncatedFilesAreErrorsNamingThem() throws {
         let folder = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
