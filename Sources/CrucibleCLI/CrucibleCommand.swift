@@ -6,7 +6,7 @@ public struct CrucibleCommand: ParsableCommand {
         commandName: "crucible",
         abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
         subcommands: [MergeCommand.self, MoECommand.self, SynthCommand.self, PerplexityCommand.self, GenerateCommand.self,
-                      TokenizeCommand.self, BenchCommand.self]
+                      TokenizeCommand.self, InspectCommand.self, CompareCommand.self, BenchCommand.self]
     )
     public init() {}
 }
