@@ -5,7 +5,6 @@ import XCTest
 
 final class InspectCompareCommandTests: XCTestCase {
     func testInspectPrintsTextAndJSON() throws {
-        try Fixtures.requireShared()
         let model = Fixtures.fixture("models/llama-base")
         let text = try CLI.run(["inspect", model])
         XCTAssertEqual(text.status, 0, text.stderr)
@@ -18,7 +17,6 @@ final class InspectCompareCommandTests: XCTestCase {
     }
 
     func testCompareWritesTheHeatmapAndJSON() throws {
-        try Fixtures.requireShared()
         let folder = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let svg = folder.appendingPathComponent("heatmap.svg").path
@@ -33,7 +31,6 @@ final class InspectCompareCommandTests: XCTestCase {
     }
 
     func testErrorsNameTheModelAndExitNonZero() throws {
-        try Fixtures.requireShared()
         let inspect = try CLI.run(["inspect", "/nonexistent/model.gguf"])
         XCTAssertNotEqual(inspect.status, 0)
         XCTAssertTrue(inspect.stderr.contains("/nonexistent/model.gguf"), inspect.stderr)

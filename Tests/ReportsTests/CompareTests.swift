@@ -8,10 +8,6 @@ import TestSupport
 import XCTest
 
 final class CompareTests: XCTestCase {
-    override func setUpWithError() throws {
-        try Fixtures.requireShared()
-    }
-
     private func model(_ name: String) -> String { Fixtures.fixture("models/\(name)") }
 
     /// Every tensor's metrics against a direct Double computation over whole tensors read with `Checkpoints`.

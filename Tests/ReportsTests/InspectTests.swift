@@ -5,10 +5,6 @@ import TestSupport
 import XCTest
 
 final class InspectTests: XCTestCase {
-    override func setUpWithError() throws {
-        try Fixtures.requireShared()
-    }
-
     private func model(_ name: String) -> String { Fixtures.fixture("models/\(name)") }
 
     private func config(_ folder: String) throws -> [String: Any] {
