@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crucible end to end on parents it makes itself: build, make a base model and three seeded fine-tunes,
-# plan a merge (dry run), then run every recipe in recipes/ and check each output reads back.
+# plan a merge (dry run), then run every recipe in recipes/ (merges) and recipes/moe/ (FrankenMoEs).
 # Usage: bash examples/quickstart.sh [WORK_DIR]   (default /tmp/crucible-quickstart)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,9 +13,9 @@ crucible="$(swift build -c release --product crucible --package-path "$root" --s
 
 mkdir -p "$work"
 cd "$work"
-if [ ! -f parents/ft3/model.safetensors ]; then
+if [ ! -f parents/ft3/model.safetensors ] || [ ! -f parents/base/tokenizer.json ]; then
   echo "== making parents ($preset preset, bf16) with crucible synth"
-  "$crucible" synth --arch llama --preset "$preset" --seed 1 --dtype bf16 --out parents/base
+  "$crucible" synth --arch llama --preset "$preset" --seed 1 --dtype bf16 --out parents/base   # with a byte-level tokenizer
   for i in 1 2 3; do
     "$crucible" synth --finetune-of parents/base --delta 0.02 --seed $((10 + i)) --out "parents/ft$i"
   done
@@ -30,9 +30,18 @@ for recipe in "$root"/recipes/*.yml; do
   "$crucible" merge "$recipe" --out "merged/$name" --overwrite
 done
 
+echo "== the plan for a FrankenMoE (dry run)"
+"$crucible" moe "$root/recipes/moe/hidden.yml" --out moe/hidden --dry-run | tail -n 3
+
+for recipe in "$root"/recipes/moe/*.yml; do
+  name="$(basename "$recipe" .yml)"
+  echo "== moe: $name"
+  "$crucible" moe "$recipe" --out "moe/$name" --overwrite
+done
+
 echo
 echo "== outputs"
-for d in merged/*/; do
+for d in merged/*/ moe/*/; do
   printf '%-28s %s\n' "$(basename "$d")" "$(ls "$d" | tr '\n' ' ')"
 done
-echo "done: merged checkpoints are in $work/merged"
+echo "done: merged checkpoints are in $work/merged, FrankenMoEs in $work/moe"

@@ -1,13 +1,14 @@
 import Architectures
 import ArgumentParser
 import Foundation
+import Tokenization
 import Tensors
 
 /// `crucible synth`: random but valid checkpoints to merge in examples, tests and benchmarks.
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synth",
-        abstract: "Write a random but valid Hugging Face checkpoint (or a seeded \"fine-tune\" of one).")
+        abstract: "Write a random but valid Hugging Face checkpoint with a byte-level tokenizer (or a seeded \"fine-tune\" of one).")
 
     @Option(help: "Architecture: llama, mistral or qwen2.")
     var arch: String = "llama"
@@ -38,6 +39,7 @@ struct SynthCommand: ParsableCommand {
             try SyntheticCheckpoint.writeFineTune(of: base, delta: delta, seed: seed, dtype: d, to: out)
         } else {
             try SyntheticCheckpoint.write(arch: arch, preset: preset, seed: seed, dtype: d, to: out)
+            try SyntheticTokenizer.write(vocabularySize: SyntheticCheckpoint.presets[preset]!.vocab, into: out)
         }
         print(out)
     }
