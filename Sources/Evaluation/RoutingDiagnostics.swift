@@ -1,5 +1,6 @@
 import Architectures
 import Foundation
+import Tensors
 import Inference
 
 /// Sees what a model computes while it is scored (`PerplexityRun.observer`).
@@ -129,11 +130,17 @@ public struct RoutingReport: Sendable, Equatable {
                         100 * l.topKChangeRate, 100 * l.top1ChangeRate)
         }
         s += String(format: "(H in bits; uniform routing gives %.2f b. H(load) below that means some experts are favoured.)\n", log2(Double(max(experts, 1))))
-        for (layer, few) in underused {
-            s += "note: layer \(layer): expert\(few.count > 1 ? "s" : "") \(few.map(String.init).joined(separator: ", ")) take less than a quarter of an even share\n"
+        // One note per expert, naming the layers where it is starved.
+        for e in 0..<experts {
+            let starved = underused.filter { $0.experts.contains(e) }.map(\.layer)
+            if !starved.isEmpty {
+                s += "note: expert \(e) takes less than a quarter of an even share in \(starved.count == 1 ? "layer" : "layers") "
+                    + compactRanges(starved) + "\n"
+            }
         }
         return s
     }
+
 
     /// The `routing` member of `crucible ppl --json`.
     public var json: String {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// How distinct the router rows of one layer are. Rows that are nearly parallel (or zero) make the router unable to
 /// tell those experts apart: mergekit warns when the condition number of a layer's gate matrix exceeds 5.
@@ -82,25 +83,27 @@ public enum GateDiagnostics {
         return (0..<n).map { a[$0 * n + $0] }
     }
 
-    /// A warning per layer whose condition number exceeds the threshold, naming the closest pair of experts.
+    /// One warning for the layers whose condition number exceeds the threshold (as mergekit warns once), naming
+    /// them, the worst layer's condition number and its closest pair of experts, and any zero rows.
     public static func warnings(_ gates: GateRows, expertLabels: [String]) -> [String] {
         let e = expertLabels.count
         guard e > 1 else { return [] }
-        var out: [String] = []
-        for (l, rows) in gates.routed.enumerated() {
-            let d = diagnose(layer: l, rows: rows, experts: e, hidden: gates.hiddenSize)
-            guard d.conditionNumber > threshold else { continue }
-            var s = "layer \(l): the router rows are nearly degenerate (condition number "
-                + (d.conditionNumber.isFinite ? String(format: "%.1f", d.conditionNumber) : "infinite") + " > 5)"
-            if !d.zeroRows.isEmpty {
-                s += "; zero row for " + d.zeroRows.map { expertLabels[$0] }.joined(separator: ", ")
-                    + " (its positive and negative prompts give the same vector)"
-            }
-            if let (a, b) = d.closestPair, let cosine = d.closestCosine {
-                s += String(format: "; closest pair: %@ and %@ (cosine %.4f)", expertLabels[a], expertLabels[b], cosine)
-            }
-            out.append(s + ": the prompts are too similar, so these experts will be hard to tell apart")
+        let bad = gates.routed.enumerated()
+            .map { diagnose(layer: $0.offset, rows: $0.element, experts: e, hidden: gates.hiddenSize) }
+            .filter { $0.conditionNumber > threshold }
+        guard let worst = bad.max(by: { $0.conditionNumber < $1.conditionNumber }) else { return [] }
+        let layers = bad.count == gates.routed.count ? "every layer" : (bad.count == 1 ? "layer " : "layers ") + compactRanges(bad.map(\.layer))
+        var s = "\(layers): the router rows are nearly degenerate (condition number > \(Int(threshold)); worst "
+            + (worst.conditionNumber.isFinite ? String(format: "%.1f", worst.conditionNumber) : "infinite") + " at layer \(worst.layer)"
+        if let (a, b) = worst.closestPair, let cosine = worst.closestCosine {
+            s += String(format: ", where %@ and %@ are closest, cosine %.4f", expertLabels[a], expertLabels[b], cosine)
         }
-        return out
+        s += ")"
+        let zero = Set(bad.flatMap(\.zeroRows)).sorted()
+        if !zero.isEmpty {
+            s += "; zero rows for " + zero.map { expertLabels[$0] }.joined(separator: ", ") + " (positive and negative prompts give the same vector)"
+        }
+        return [s + ": these experts' prompts are too similar for the router to tell them apart; give them more distinct prompts"]
     }
+
 }

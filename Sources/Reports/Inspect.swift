@@ -344,25 +344,13 @@ extension ModelInspection {
                 guard part == "#" else { return part }
                 defer { k += 1 }
                 let list = indices[k]
-                return list.count == 1 ? String(list[0]) : "{" + ranges(list) + "}"
+                return list.count == 1 ? String(list[0]) : "{" + compactRanges(list, separator: ",") + "}"
             }.joined(separator: ".")
             return TensorPattern(pattern: pattern, indices: indices, count: g.count, shape: key.shape, storage: key.storage,
                                  bytes: g.bytes)
         }
     }
 
-    /// `0-29`, `0-3,7,9-10`.
-    static func ranges(_ sorted: [Int]) -> String {
-        var parts: [String] = []
-        var i = 0
-        while i < sorted.count {
-            var j = i
-            while j + 1 < sorted.count, sorted[j + 1] == sorted[j] + 1 { j += 1 }
-            parts.append(i == j ? "\(sorted[i])" : "\(sorted[i])-\(sorted[j])")
-            i = j + 1
-        }
-        return parts.joined(separator: ",")
-    }
 
     // MARK: Tokenizer
 
