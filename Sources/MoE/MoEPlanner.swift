@@ -87,6 +87,12 @@ public enum MoEPlanner {
             }
         }
 
+        if base.folder == nil {
+            // A GGUF base's vocabulary is exported as Hugging Face files; say now if it cannot be.
+            do { _ = try TokenizerFileSet.contents(of: base.source, path: base.path) } catch {
+                warnings.append("the base \(base.reference) is a GGUF file whose vocabulary cannot be exported (\(error)): the output gets no tokenizer files; score it with `crucible ppl --tokenizer \(base.path)`")
+            }
+        }
         let e = recipe.experts.count
         if e & (e - 1) != 0 {
             warnings.append("the MoE has \(e) experts, not a power of two: llama.cpp's older builds cannot load it")
