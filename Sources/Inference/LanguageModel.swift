@@ -50,6 +50,10 @@ public final class LanguageModel {
     /// Cores used by matrix products and attention heads. During `forward` OpenBLAS runs single-threaded
     /// and the engine splits each product over these cores itself; afterwards OpenBLAS gets all cores back.
     public let threads: Int
+    /// When true, every weight's mapped pages are handed back (`TensorSource.release`) right after its product,
+    /// so only the weights in use stay resident. For callers that run several models one after another
+    /// (`crucible score`): the file pages stay in the page cache and come back on the next window by minor faults.
+    public var releasesWeightPages = false
     let layout: WeightLayout
     let reader: WeightReader
 
@@ -144,6 +148,9 @@ public final class LanguageModel {
         guard start + t <= cache.capacity else {
             throw InferenceError.contextOverflow(needed: start + t, capacity: cache.capacity)
         }
+        guard cache.width == c.kvWidth, cache.keys.count == c.layerCount else {
+            throw InferenceError.invalidArgument("the KV cache was made for \(cache.keys.count) layers of width \(cache.width), this model has \(c.layerCount) of width \(c.kvWidth)")
+        }
         for (i, token) in tokens.enumerated() where token < 0 || token >= c.vocabSize {
             throw InferenceError.tokenOutOfRange(token: token, position: start + i, vocabSize: c.vocabSize)
         }
@@ -158,6 +165,7 @@ public final class LanguageModel {
             let row = try reader.floats(layout.embedding, range: (token * h)..<((token + 1) * h), scratch: vectorScratch)
             (x + i * h).update(from: row, count: h)
         }
+        if releasesWeightPages { source.release(layout.embedding) }
 
         for (l, layer) in layout.layers.enumerated() {
             tap?(.layerInput(l), UnsafeBufferPointer(start: x, count: t * h))
@@ -208,6 +216,7 @@ public final class LanguageModel {
             let bias = try reader.floats(biasName, range: 0..<w.rows, scratch: biasScratch)
             Kernels.addBias(output, bias: bias, rows: rows, width: w.rows, stride: ldc)
         }
+        if releasesWeightPages { source.release(w.tensor) }
     }
 
     /// `c[m, n] = a[m, k] · b[n, k]ᵀ` (c rows `ldc` apart), the n output columns split over the cores, each
@@ -347,6 +356,7 @@ public final class LanguageModel {
                 r0 = r1
             }
         }
+        if releasesWeightPages { source.release(layout.outputHead) }
         return Logits(rows: rows, vocabSize: v, values: logitsStorage)
     }
 }
