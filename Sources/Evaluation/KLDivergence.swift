@@ -4,6 +4,11 @@ import Foundation
 public struct MeanWithError: Sendable, Equatable {
     public let mean: Double
     public let error: Double
+
+    public init(mean: Double, error: Double) {
+        self.mean = mean
+        self.error = error
+    }
 }
 
 /// One scored position compared with a reference ("base") distribution: the values llama.cpp accumulates per

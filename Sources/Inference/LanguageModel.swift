@@ -120,6 +120,13 @@ public final class LanguageModel {
         try self.init(source: folder, config: config, threads: threads)
     }
 
+    /// Frees the logits buffer kept between calls (it is refilled in place when the caller has dropped the
+    /// previous logits). For callers that run several models one after another and need only one model's
+    /// logits at a time: the next `forward` allocates a fresh buffer.
+    public func releaseLogitsStorage() {
+        logitsStorage = []
+    }
+
     /// A KV cache sized for `capacity` positions of this model.
     public func makeCache(capacity: Int) -> KVCache {
         KVCache(config: config, capacity: capacity)
