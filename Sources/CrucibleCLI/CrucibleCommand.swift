@@ -6,7 +6,7 @@ public struct CrucibleCommand: ParsableCommand {
         commandName: "crucible",
         abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
         subcommands: [MergeCommand.self, SynthCommand.self, PerplexityCommand.self, GenerateCommand.self,
-                      TokenizeCommand.self, BenchCommand.self]
+                      TokenizeCommand.self, BenchCommand.self, ScoreCommand.self, RunCommand.self]
     )
     public init() {}
 }
