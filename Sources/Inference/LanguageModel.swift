@@ -360,10 +360,11 @@ public final class LanguageModel {
                 let r1 = min(v, r0 + Self.headBlockRows)
                 let block = try reader.floats(layout.outputHead, range: (r0 * h)..<(r1 * h), scratch: matrixScratch)
                 product(normed, block, out.baseAddress! + r0, m: rows, n: r1 - r0, k: h, ldc: v)
+                // Block by block: the head is the largest matrix (a tied 49,152-row embedding is 57 MB in BF16).
+                if releasesWeightPages { source.release(layout.outputHead) }
                 r0 = r1
             }
         }
-        if releasesWeightPages { source.release(layout.outputHead) }
         return Logits(rows: rows, vocabSize: v, values: logitsStorage)
     }
 }
