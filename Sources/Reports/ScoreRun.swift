@@ -65,40 +65,49 @@ public struct ScoreJob {
         let parents = try parentPaths ?? MergeParents.resolveParents(inMergedFolder: mergedPath, workingDirectory: workingDirectory,
                                                                      environment: environment)
         guard !parents.isEmpty else { throw ScoreError.noParents(source: mergedPath) }
-
-        let loaded = try openModels(merge: mergedPath, parents: parents)
+        var loaded = try openModels(merge: mergedPath, parents: parents)
         let models = loaded.map(\.description)
         // Models of one shape share a KV cache (they run one after another); every model hands its weight pages
         // back after each product, so only the model at work is resident.
         var caches: [String: KVCache] = [:]
         for m in loaded { m.model.releasesWeightPages = true }
 
+        // Every text is tokenized by every model first; then the tokenizers (and whatever they cached) are let go,
+        // keeping only the token streams and each token's byte length for bits per byte.
+        var streams: [[[Int]]] = []
+        for evalPath in evalPaths {
+            streams.append(try loaded.map { try PerplexityRun.tokens(ofTextFile: evalPath, tokenizer: $0.tokenizer) })
+        }
+        let bos = loaded.map { $0.tokenizer.addsBOS ? $0.tokenizer.bosID : nil }
+        let pieceLengths = loaded.map { m in (0..<m.model.config.vocabSize).map { m.tokenizer.pieceBytes($0).count } }
+        loaded = loaded.map { OpenModel(description: $0.description, model: $0.model, tokenizer: nil) }
+
         var texts: [TextScore] = []
         for (t, evalPath) in evalPaths.enumerated() {
             let name = (evalPath as NSString).lastPathComponent
             let bytes = (try? FileManager.default.attributesOfItem(atPath: evalPath)[.size] as? Int) ?? 0
             var state = TextState(models: loaded.count)
-            // Tokenize once per model; models with identical streams and BOS share windows.
+            // Models with identical streams and BOS share windows.
             var groups: [TokenGroup] = []
             for (i, m) in loaded.enumerated() {
-                let tokens = try PerplexityRun.tokens(ofTextFile: evalPath, tokenizer: m.tokenizer)
-                let bos = m.tokenizer.addsBOS ? m.tokenizer.bosID : nil
+                let tokens = streams[t][i]
                 state.tokenCounts[i] = tokens.count
-                if let g = groups.firstIndex(where: { $0.bos == bos && $0.tokens == tokens }) {
+                if let g = groups.firstIndex(where: { $0.bos == bos[i] && $0.tokens == tokens }) {
                     groups[g].members.append(i)
                     state.group[i] = g
                 } else {
                     let options = PerplexityOptions(contextLength: contextLength, batchSize: contextLength, maxChunks: maxChunks,
-                                                    bosToken: bos, threads: threads)
+                                                    bosToken: bos[i], threads: threads)
                     let evaluator = PerplexityEvaluator(options: options)
                     let windows: Int
                     do { windows = try evaluator.windowCount(tokenCount: tokens.count) } catch {
                         throw ScoreError.invalidOption("\(evalPath) with the tokenizer of \(m.description.name): \(error)")
                     }
                     state.group[i] = groups.count
-                    groups.append(TokenGroup(tokens: tokens, bos: bos, members: [i], evaluator: evaluator, windows: windows))
+                    groups.append(TokenGroup(tokens: tokens, bos: bos[i], members: [i], evaluator: evaluator, windows: windows))
                 }
             }
+            streams[t] = []
             let mergeGroup = state.group[0]
             for p in 1..<loaded.count {
                 if state.group[p] != mergeGroup {
@@ -133,7 +142,7 @@ public struct ScoreJob {
                             throw ScoreError.unreadableModel(path: m.description.path, reason: "window \(c + 1) of \(name): \(error)")
                         }
                         for nll in scores.nll { state.stats[i].add(nll) }
-                        state.bytesScored[i] += window.targets.reduce(0) { $0 + m.tokenizer.pieceBytes($1).count }
+                        state.bytesScored[i] += window.targets.reduce(0) { $0 + pieceLengths[i][$1] }
                         state.running[i].append(state.stats[i].perplexity)
                         if i == 0 {
                             mergeLogits = logits
@@ -175,7 +184,8 @@ public struct ScoreJob {
     private struct OpenModel {
         let description: ScoredModel
         let model: LanguageModel
-        let tokenizer: Tokenizer
+        /// Until every text is tokenized.
+        let tokenizer: Tokenizer!
     }
 
     private struct TokenGroup {
