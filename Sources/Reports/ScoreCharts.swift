@@ -47,8 +47,10 @@ public enum ScoreCharts {
         return doc
     }
 
-    /// The running (cumulative) PPL after each window, one line per model, as `crucible ppl` prints it.
-    public static func runningPerplexity(_ report: ScoreReport, text: TextScore) -> SVGDocument {
+    /// The running (cumulative) PPL after each window, one line per model, as `crucible ppl` prints it; nil when
+    /// no model evaluated two windows (a single point per model says nothing the PPL chart does not).
+    public static func runningPerplexity(_ report: ScoreReport, text: TextScore) -> SVGDocument? {
+        guard (text.results.map { $0.runningPerplexity.count }.max() ?? 0) >= 2 else { return nil }
         let left = 70.0, right = 24.0, top = 46.0, plotHeight = 260.0
         let width = 760.0
         let legendRows = Double(text.results.count)

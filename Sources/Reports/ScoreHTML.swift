@@ -17,7 +17,9 @@ extension ScoreReport {
                + "\(contextLength) tokens\(maxChunks.map { " (at most \($0) per text)" } ?? "") and the second half of each window is scored. "
                + "Lower perplexity (PPL) and lower bits per byte are better. ± is one standard error. ")
         h.open("span", [("class", "best-key")]); h.text("Highlighted"); h.close("span")
-        h.text(": best in its column.")
+        h.text(": best in its column. The merge is ")
+        h.open("strong"); h.swatch(ScoreCharts.mergeColor); h.text(models[0].name); h.close("strong")
+        h.text(", drawn in vermilion in every chart.")
         h.close("p")
 
         h.open("table", [("class", "models")])
@@ -86,9 +88,16 @@ extension ScoreReport {
         }
         h.raw("</tbody>\n</table>\n")
         h.figure(ScoreCharts.perplexity(self, text: text),
-                 caption: "Each dot is a model's perplexity; the bar spans ± one standard error. The merge is drawn in vermilion.")
-        h.figure(ScoreCharts.runningPerplexity(self, text: text),
-                 caption: "The running perplexity over all tokens scored so far, after each window: where the lines settle is the final figure.")
+                 caption: "Each dot is a model's perplexity; the bar spans ± one standard error of that model alone. The merge is drawn in "
+                     + "vermilion. Overlapping bars do not mean the models are equal: the models err on the same tokens, so the verdict "
+                     + "uses the paired error of their difference (last column of the comparison table), which is much smaller.")
+        if let running = ScoreCharts.runningPerplexity(self, text: text) {
+            h.figure(running, caption: "The running perplexity over all tokens scored so far, after each window (what crucible ppl prints "
+                     + "as it goes): where the lines settle is the final figure.")
+        } else {
+            h.element("p", "One window per model on this text, so there is no running perplexity to chart: the figures above are final.",
+                      [("class", "note")])
+        }
 
         // Merge against parents.
         let compared = text.comparisons.enumerated().compactMap { (k, c) in c.statistics.map { (k, c.parent, $0) } }
@@ -97,7 +106,7 @@ extension ScoreReport {
             let top = Self.bestIndices(compared.map { $0.2.sameTop.mean }, lowest: false)
             let rms = Self.bestIndices(compared.map { $0.2.probabilityDeltaRMS.mean })
             h.open("table")
-            h.element("caption", "The merge against each parent, token by token (the parent is the reference)")
+            h.element("caption", "The merge against each parent, token by token (the parent is the reference; highlighted: the parent the merge is closest to)")
             h.raw("<thead><tr><th>parent</th><th>mean KL(parent ‖ merge), nats</th><th>KL median</th><th>KL 99%</th><th>KL max</th>"
                   + "<th>same top token</th><th>RMS Δp</th><th>ln(PPL merge / PPL parent) ± paired error</th></tr></thead>\n<tbody>\n")
             for (n, (k, p, s)) in compared.enumerated() {
@@ -142,7 +151,7 @@ extension ScoreReport {
     }
 
     static let definitions = [
-        "Perplexity (PPL): exp of the mean negative log-likelihood of the scored tokens, exactly as llama.cpp's llama-perplexity and `crucible ppl` compute it. Lower is better.",
+        "Perplexity (PPL): exp of the mean negative log-likelihood of the scored tokens, exactly as llama.cpp's llama-perplexity and crucible ppl compute it. Lower is better.",
         "± after a PPL: llama.cpp's standard error, PPL · σ of the mean NLL. It treats tokens as independent.",
         "Bits per byte: the total negative log-likelihood of the scored tokens in bits, divided by the UTF-8 bytes those tokens stand for. It compares models whose vocabularies differ.",
         "KL(parent ‖ merge): per token, Σ p_parent · (log p_parent − log p_merge) in nats, from the full float logits of both models. 0 means identical predictions.",

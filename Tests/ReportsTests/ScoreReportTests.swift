@@ -11,11 +11,12 @@ import XCTest
 /// The report files: report.html and its charts are well-formed XML, the numbers they show are report.json's,
 /// nothing non-finite is written as a number, and the verdict follows its rule.
 final class ScoreReportTests: XCTestCase {
+    /// The fixture merge on the fixture sentence in windows of 12 tokens (3 windows of 5 scored targets each).
     private func fixtureReport(in dir: URL) throws -> ScoreReport {
         var job = ScoreJob(mergedPath: Fixtures.fixture("merges/linear-normalized/output"),
                            parentPaths: ["llama-ft1", "llama-ft2", "llama-ft3"].map { Fixtures.fixture("models/\($0)") },
                            evalPaths: [try writeKeeperText(in: dir)])
-        job.contextLength = 39
+        job.contextLength = 12
         return try job.run()
     }
 
@@ -62,7 +63,8 @@ final class ScoreReportTests: XCTestCase {
         XCTAssertTrue(html.contains("KL(parent ‖ merge) per token on keeper.txt"))
         // Each chart also stands alone as an SVG file.
         let text = try XCTUnwrap(report.texts.first)
-        let charts = [ScoreCharts.perplexity(report, text: text), ScoreCharts.runningPerplexity(report, text: text),
+        XCTAssertEqual(text.results[0].runningPerplexity.count, 3)
+        let charts = [ScoreCharts.perplexity(report, text: text), try XCTUnwrap(ScoreCharts.runningPerplexity(report, text: text)),
                       try XCTUnwrap(ScoreCharts.klDistribution(report, text: text))]
         for chart in charts {
             let svg = try XMLDocument(data: Data(chart.render().utf8), options: [])
