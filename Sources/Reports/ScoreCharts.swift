@@ -15,11 +15,18 @@ public enum ScoreCharts {
 
     static func roleLabel(_ m: ScoredModel) -> String { m.role == .merge ? "\(m.name) (merge)" : "\(m.name) (parent)" }
 
+    /// Room left of the plot for category labels of 11 px text (about 6.6 px per character), so long model names
+    /// (`SmolLM2-135M-Instruct.Q4_1.gguf (parent)`) are not cut at the edge.
+    static func labelMargin(_ labels: [String]) -> Double {
+        min(420, max(120, 24 + 6.6 * Double(labels.map(\.count).max() ?? 0)))
+    }
+
     /// PPL ± error per model on one text: a dot with its error bar per model, the merge first and in its own colour.
     public static func perplexity(_ report: ScoreReport, text: TextScore) -> SVGDocument {
         let rows = text.results
-        let left = 230.0, right = 40.0, top = 46.0, rowHeight = 34.0
-        let width = 760.0, plotBottom = top + rowHeight * Double(rows.count)
+        let labels = rows.map { roleLabel(report.models[$0.model]) }
+        let left = labelMargin(labels), right = 40.0, top = 46.0, rowHeight = 34.0
+        let width = left + 530, plotBottom = top + rowHeight * Double(rows.count)
         let height = plotBottom + 62
         var doc = SVGDocument(width: width, height: height, title: "Perplexity on \(text.name)",
                               summary: "Perplexity of each model on \(text.name) with llama.cpp's ± (one standard error). Lower is better.")
@@ -31,7 +38,7 @@ public enum ScoreCharts {
         }
         let band = BandScale(count: rows.count, range: (top, plotBottom), padding: 0.3)
         doc.append(SVGAxis.numeric(x, side: .bottom, position: plotBottom, title: "perplexity (PPL)", gridLength: plotBottom - top))
-        doc.append(SVGAxis.categorical(band, labels: rows.map { roleLabel(report.models[$0.model]) }, side: .left, position: left))
+        doc.append(SVGAxis.categorical(band, labels: labels, side: .left, position: left))
         for (i, r) in rows.enumerated() {
             let y = band.center(i), c = color(ofModel: r.model)
             let tip = "\(report.models[r.model].name): PPL \(ScoreFormat.perplexity(r.perplexity)) ± \(ScoreFormat.perplexityError(r.perplexityError))"
@@ -95,8 +102,9 @@ public enum ScoreCharts {
     public static func klDistribution(_ report: ScoreReport, text: TextScore) -> SVGDocument? {
         let compared = text.comparisons.compactMap { c in c.statistics.map { (c.parent, $0) } }
         guard !compared.isEmpty else { return nil }
-        let left = 230.0, right = 110.0, top = 46.0, rowHeight = 44.0
-        let width = 760.0, plotBottom = top + rowHeight * Double(compared.count)
+        let labels = compared.map { "\(report.models[$0.0].name) (parent)" }
+        let left = labelMargin(labels), right = 110.0, top = 46.0, rowHeight = 44.0
+        let width = left + 600, plotBottom = top + rowHeight * Double(compared.count)
         let height = plotBottom + 62
         var doc = SVGDocument(width: width, height: height, title: "KL divergence of the merge from each parent on \(text.name)",
                               summary: "Per-token KL(parent ‖ merge) in nats: whiskers 1st–99th percentile, box 25th–75th, line median, diamond mean.")
@@ -108,7 +116,7 @@ public enum ScoreCharts {
         guard let x = LinearScale(niceOver: extent, range: (left, width - right)) else { return doc }
         let band = BandScale(count: compared.count, range: (top, plotBottom), padding: 0.4)
         doc.append(SVGAxis.numeric(x, side: .bottom, position: plotBottom, title: "KL divergence per token (nats)", gridLength: plotBottom - top))
-        doc.append(SVGAxis.categorical(band, labels: compared.map { "\(report.models[$0.0].name) (parent)" }, side: .left, position: left))
+        doc.append(SVGAxis.categorical(band, labels: labels, side: .left, position: left))
         for (i, (p, s)) in compared.enumerated() {
             let q = s.kldPercentiles, c = color(ofModel: p)
             let y0 = band.position(i), h = band.bandwidth, yc = band.center(i)
