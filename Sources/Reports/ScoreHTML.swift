@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Planner
 
 extension ScoreReport {
     /// `report.html`: one self-contained XHTML page (inline SVG charts and CSS; no scripts, fonts or other files)
@@ -45,7 +46,7 @@ extension ScoreReport {
         h.close("ul")
         h.open("p", [("class", "meta")])
         h.text("Scored in \(String(format: "%.1f", seconds)) s on \(threads) thread\(threads == 1 ? "" : "s")"
-               + (peakResidentBytes.map { ", peak memory \(ScoreFormat.count($0 / 1_048_576)) MiB" } ?? "") + ". Schema \(Self.schema); "
+               + (peakResidentBytes.map { ", peak memory \(formatBytes($0))" } ?? "") + ". Schema \(Self.schema); "
                + "the same figures are in report.json.")
         h.close("p")
         h.close("section")

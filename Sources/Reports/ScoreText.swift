@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Planner
 
 /// How every figure of a score is written for people (terminal table, report.md, report.html), in one place.
 /// Non-finite values are written `n/a`.
@@ -99,6 +100,8 @@ extension ScoreReport {
         }
         lines.append("")
         lines.append((color ? "bold green" : "*") + ": best in its column (lowest PPL and bits/byte; among parents, the one the merge is closest to)")
+        lines.append(String(format: "scored in %.1f s on %d thread%@", seconds, threads, threads == 1 ? "" : "s")
+                     + (peakResidentBytes.map { ", peak RSS \(formatBytes($0))" } ?? ""))
         return lines.joined(separator: "\n")
     }
 
