@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each run as a whole child process (wall time, GB/s, peak RSS).",
-        subcommands: [BenchMerge.self, BenchMoE.self])
+        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self])
 }
 
 struct BenchMerge: ParsableCommand {
@@ -112,18 +112,119 @@ struct BenchMerge: ParsableCommand {
     }
 }
 
+struct BenchScore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Time `crucible score` of a SmolLM2-135M merge against its two parents, and the three `crucible ppl` runs it replaces.",
+        discussion: """
+        Builds once, in the cache folder: a seeded fine-tune of the SmolLM2-135M-Instruct Q4_1 GGUF (delta 0.02, seed 2, \
+        BF16) and the SLERP merge (t = 0.5) of the GGUF with it. Then runs, as whole child processes, `crucible ppl` on \
+        each of the three models and `crucible score merged --parents GGUF FT` on the same text and windows, and prints \
+        wall times, peak RSS and the ratios (targets: time ≤ 1.1 × the three ppl runs, peak RSS ≤ 1.5 × one ppl run).
+        """)
+
+    @Option(help: "Where the models are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
+    var cache: String?
+
+    @Option(help: "The SmolLM2-135M GGUF (default: CACHE/SmolLM2-135M-Instruct.Q4_1.gguf).")
+    var gguf: String?
+
+    @Option(help: "The text scored (default: ../shared/data/wikitext-2-raw/wiki.test.raw beside the working directory).")
+    var data: String = "../shared/data/wikitext-2-raw/wiki.test.raw"
+
+    @Option(help: "Windows of 512 tokens per run.")
+    var chunks: Int = 40
+
+    @Option(help: "Threads for every run (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        let env = ProcessInfo.processInfo.environment
+        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
+        let parent = gguf ?? (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: parent) else {
+            throw ValidationError("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
+        }
+        guard fm.isReadableFile(atPath: data) else { throw ValidationError("\(data): the text to score cannot be read; give --data") }
+        let dir = (root as NSString).appendingPathComponent("bench-score-smollm2")
+        let ft = dir + "/ft", merged = dir + "/merged"
+        let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        // Built by child processes: a child's peak RSS starts from this process's size when it is spawned, so this
+        // process stays small.
+        if !fm.fileExists(atPath: ft + "/model.safetensors") {
+            FileHandle.standardError.write(Data("building the fine-tune in \(ft) (once)...\n".utf8))
+            let r = try runChild(exe, ["synth", "--finetune-of", parent, "--delta", "0.02", "--seed", "2", "--dtype", "bf16", "--out", ft], quiet: true)
+            if r.status != 0 { throw ValidationError("building the fine-tune failed (exit \(r.status)); run `crucible synth --finetune-of \(parent) --out \(ft)`") }
+        }
+        if !fm.fileExists(atPath: merged + "/model.safetensors") {
+            FileHandle.standardError.write(Data("building the SLERP merge in \(merged) (once)...\n".utf8))
+            let recipe = dir + "/slerp.yml"
+            try """
+                merge_method: slerp
+                base_model: \(parent)
+                models:
+                  - model: \(parent)
+                  - model: \(ft)
+                parameters:
+                  t: 0.5
+                dtype: bfloat16
+                """.write(toFile: recipe, atomically: true, encoding: .utf8)
+            let r = try runChild(exe, ["merge", recipe, "--out", merged, "--overwrite", "--quiet"], quiet: true)
+            if r.status != 0 { throw ValidationError("building the merge failed (exit \(r.status)); run `crucible merge \(recipe) --out \(merged)`") }
+        }
+        setvbuf(stdout, nil, _IOLBF, 0)  // each line as it is measured, also into a file
+        let common = ["--ctx", "512", "--chunks", String(chunks)] + (threads.map { ["--threads", String($0)] } ?? [])
+        func load() -> String { (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?" }
+        print("models: \(parent) (Q4_1), \(ft) (BF16 fine-tune), \(merged) (BF16 SLERP); \(chunks) windows of 512; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("load average before: \(load())")
+        func row(_ name: String, _ r: (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double)) {
+            print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%8.1f s  %8.1f s   ", r.seconds, r.cpuSeconds)
+                  + formatBytes(r.maxRSS))
+        }
+        print("run                                 wall   CPU time   peak RSS")
+        var ppl: [(String, Double, Int, Double)] = []
+        for (name, model) in [("ppl GGUF", parent), ("ppl fine-tune", ft), ("ppl merge", merged)] {
+            let r = try runChild(exe, ["ppl", model, "--data", data, "--json"] + common, quiet: true)
+            if r.status != 0 { throw ValidationError("\(name) failed (exit \(r.status)): crucible ppl \(model) --data \(data)") }
+            ppl.append((name, r.seconds, r.maxRSS, r.cpuSeconds))
+            row(name, r)
+        }
+        let s = try runChild(exe, ["score", merged, "--parents", parent, ft, "--eval", data, "--json"] + common, quiet: true)
+        if s.status != 0 { throw ValidationError("score failed (exit \(s.status)): crucible score \(merged) --parents \(parent) \(ft) --eval \(data)") }
+        row("score (merge + 2 parents)", s)
+        let pplTime = ppl.reduce(0) { $0 + $1.1 }, pplCPU = ppl.reduce(0) { $0 + $1.3 }
+        let largest = ppl.map(\.2).max() ?? 1, smallest = ppl.map(\.2).min() ?? 1
+        print(String(format: "time: score / (sum of the three ppl runs, %.1f s) = %.3f   (target ≤ 1.1); CPU time: %.3f",
+                     pplTime, s.seconds / pplTime, s.cpuSeconds / pplCPU))
+        print(String(format: "peak RSS: score / largest ppl run (%@) = %.3f, / smallest (%@) = %.3f   (target ≤ 1.5)",
+                     formatBytes(largest) as NSString, Double(s.maxRSS) / Double(largest), formatBytes(smallest) as NSString,
+                     Double(s.maxRSS) / Double(smallest)))
+        print("load average after: \(load())")
+    }
+}
+
 /// Runs a command as a child process; returns its exit status, wall time and peak RSS (from wait4's rusage).
-func runChild(_ exe: String, _ args: [String]) throws -> (status: Int32, seconds: Double, maxRSS: Int) {
+/// With `quiet`, the child's stdout and stderr go to /dev/null.
+func runChild(_ exe: String, _ args: [String], quiet: Bool = false) throws -> (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double) {
     var pid: pid_t = 0
     let argv = ([exe] + args).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if quiet {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
     let start = Date()
-    let rc = posix_spawn(&pid, exe, nil, nil, argv, environ)
+    let rc = posix_spawn(&pid, exe, &actions, nil, argv, environ)
     guard rc == 0 else { throw ValidationError("cannot start \(exe): \(String(cString: strerror(rc)))") }
     var status: Int32 = 0
     var usage = rusage()
     _ = wait4(pid, &status, 0, &usage)
     let seconds = Date().timeIntervalSince(start)
     let exited = (status & 0x7f) == 0
-    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), seconds, Int(usage.ru_maxrss) * 1024)
+    let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), seconds, Int(usage.ru_maxrss) * 1024, cpu)
 }

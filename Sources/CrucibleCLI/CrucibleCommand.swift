@@ -5,8 +5,9 @@ public struct CrucibleCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crucible",
         abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
-        subcommands: [MergeCommand.self, MoECommand.self, SynthCommand.self, PerplexityCommand.self, GenerateCommand.self,
-                      TokenizeCommand.self, InspectCommand.self, CompareCommand.self, BenchCommand.self]
+        subcommands: [MergeCommand.self, MoECommand.self, RunCommand.self, ScoreCommand.self, SynthCommand.self,
+                      PerplexityCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self,
+                      CompareCommand.self, BenchCommand.self]
     )
     public init() {}
 }

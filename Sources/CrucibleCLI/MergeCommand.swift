@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Planner
+import Reports
 import Recipes
 import Tensors
 
@@ -86,37 +87,62 @@ func parseByteSize(_ text: String) -> Int? {
     return v
 }
 
-/// A progress bar on a terminal, plain lines otherwise.
+/// A progress bar on a terminal (one line rewritten in place), plain lines otherwise. One printer can follow
+/// several stages (`crucible run`: merge, then score); each stage's label leads its line.
 final class ProgressPrinter: @unchecked Sendable {
     private let label: String
     private let tty = isatty(2) != 0
     private let lock = NSLock()
     private var lastPrinted = -1
+    private var lineOpen = false
 
     init(label: String) { self.label = label }
 
     func update(_ p: MergeProgress) {
-        lock.lock(); defer { lock.unlock() }
         let fraction = p.bytesTotal > 0 ? Double(p.bytesRead) / Double(p.bytesTotal) : Double(p.tensorsDone) / Double(max(p.tensorsTotal, 1))
         let rate = Double(p.bytesRead) / max(p.seconds, 1e-9) / 1e9
         let eta = fraction > 0 ? p.seconds * (1 - fraction) / fraction : 0
+        let decile = Int(fraction * 10)
+        lock.lock()
+        // Off a terminal: a line per tenth, and the last one.
+        let due = tty || decile > lastPrinted || p.tensorsDone == p.tensorsTotal
+        if due { lastPrinted = decile }
+        lock.unlock()
+        guard due else { return }
+        show(stage: "merge", fraction: fraction,
+             terminal: String(format: "%d/%d tensors  %.2f GB/s  ETA %.0fs", p.tensorsDone, p.tensorsTotal, rate, eta),
+             plain: String(format: "%d/%d tensors, %.0f%%, %.2f GB/s, %.1fs elapsed", p.tensorsDone, p.tensorsTotal, fraction * 100, rate, p.seconds))
+    }
+
+    /// One line per window off a terminal; on a terminal the bar line is rewritten.
+    func update(_ p: ScoreProgress) {
+        let text = p.textCount > 1 ? " \(p.text) (\(p.textIndex)/\(p.textCount))" : " \(p.text)"
+        let ppl = p.running.map { "\($0.name) \($0.perplexity.isFinite ? String(format: "%.4f", $0.perplexity) : "-")" }.joined(separator: " | ")
+        let detail = String(format: "window %d/%d%@  PPL so far: %@  (%.1f s)", p.window, p.windows, text, ppl, p.seconds)
+        show(stage: "score", fraction: Double(p.window) / Double(max(p.windows, 1)), terminal: detail, plain: detail)
+    }
+
+    /// A stage's line: `label [bar] detail` rewritten in place on a terminal, `label: detail` lines otherwise.
+    func show(stage: String, fraction: Double, terminal: String, plain: String) {
+        lock.lock(); defer { lock.unlock() }
+        let name = label == stage ? label : "\(label) \(stage)"
         if tty {
             let width = 30
-            let filled = Int(fraction * Double(width))
+            let filled = max(0, min(width, Int(fraction * Double(width))))
             let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-            let line = String(format: "\r%@ [%@] %d/%d tensors  %.2f GB/s  ETA %.0fs ", label, bar, p.tensorsDone, p.tensorsTotal, rate, eta)
-            FileHandle.standardError.write(Data(line.utf8))
+            // Clear to the end of the line: a shorter line must not leave the tail of a longer one.
+            FileHandle.standardError.write(Data("\r\(name) [\(bar)] \(terminal)\u{1B}[K".utf8))
+            lineOpen = true
         } else {
-            let decile = Int(fraction * 10)
-            if decile > lastPrinted || p.tensorsDone == p.tensorsTotal {
-                lastPrinted = decile
-                FileHandle.standardError.write(Data(String(format: "%@: %d/%d tensors, %.0f%%, %.2f GB/s, %.1fs elapsed\n",
-                    label, p.tensorsDone, p.tensorsTotal, fraction * 100, rate, p.seconds).utf8))
-            }
+            FileHandle.standardError.write(Data("\(name): \(plain)\n".utf8))
         }
     }
 
+    /// Ends the terminal line (call once a stage is done).
     func finish() {
-        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        lock.lock(); defer { lock.unlock() }
+        if tty && lineOpen { FileHandle.standardError.write(Data("\n".utf8)) }
+        lineOpen = false
+        lastPrinted = -1
     }
 }

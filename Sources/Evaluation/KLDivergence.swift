@@ -4,24 +4,40 @@ import Foundation
 public struct MeanWithError: Sendable, Equatable {
     public let mean: Double
     public let error: Double
+
+    public init(mean: Double, error: Double) {
+        self.mean = mean
+        self.error = error
+    }
 }
 
-/// Accumulates llama.cpp's `--kl-divergence` statistics (perplexity-protocol.md §5): the candidate's logits
-/// against a saved base record per scored position.
-public struct KLDivergenceAccumulator: Sendable {
-    public private(set) var count = 0
-    private var sumNLL = 0.0, sumNLL2 = 0.0
-    private var sumBase = 0.0, sumBase2 = 0.0, sumCross = 0.0
-    private var sumKLD = 0.0, sumKLD2 = 0.0
-    private var sumDP = 0.0, sumDP2 = 0.0, sumDP4 = 0.0
-    private var sameTop = 0
-    private(set) var klds: [Double] = []
-    private(set) var probabilityDiffs: [Double] = []
+/// One scored position compared with a reference ("base") distribution: the values llama.cpp accumulates per
+/// position in `--kl-divergence` mode. Where the base comes from (a saved record, or a second model's float
+/// logits) only changes how these are measured, never how they are summarized (`KLDivergenceAccumulator`).
+public struct KLPosition: Sendable, Equatable {
+    /// NLL of the target under the candidate.
+    public var nll: Double
+    /// NLL of the target under the base.
+    public var baseNLL: Double
+    /// KL(base ‖ candidate) in nats.
+    public var kld: Double
+    /// Whether both distributions put their largest value on the same token.
+    public var sameTop: Bool
+    /// p_candidate(target) − p_base(target).
+    public var probabilityDelta: Double
 
-    public init() {}
+    public init(nll: Double, baseNLL: Double, kld: Double, sameTop: Bool, probabilityDelta: Double) {
+        self.nll = nll
+        self.baseNLL = baseNLL
+        self.kld = kld
+        self.sameTop = sameTop
+        self.probabilityDelta = probabilityDelta
+    }
 
-    /// Adds one position: candidate `logits`, the base `record`, the true next token `target`.
-    public mutating func add(logits: UnsafeBufferPointer<Float>, record: LogitsRecord, target: Int) {
+    /// Against a saved llama.cpp record (`--kl-ref`), as llama.cpp measures it: the candidate's log-sum-exp
+    /// rounded to float, KL summed over the tokens the record did not floor (log-probabilities more than 16
+    /// nats below the top are stored as the floor).
+    public static func measure(candidate logits: UnsafeBufferPointer<Float>, record: LogitsRecord, target: Int) -> KLPosition {
         var maxLogit = logits[0]
         var top = 0
         for (i, v) in logits.enumerated() where v > maxLogit {
@@ -33,9 +49,6 @@ public struct KLDivergenceAccumulator: Sendable {
         let logSumExp = Float(log(sumExp))
         let nll = Double(maxLogit + logSumExp - logits[target])
         let nllBase = -Double(record.logProbability(target))
-        sumNLL += nll; sumNLL2 += nll * nll
-        sumBase += nllBase; sumBase2 += nllBase * nllBase
-        sumCross += nll * nllBase
 
         // KL(base ‖ candidate) over the tokens the base record did not floor.
         let logNormalizer = maxLogit + logSumExp
@@ -50,9 +63,63 @@ public struct KLDivergenceAccumulator: Sendable {
                 baseTopLog = logBase
             }
         }
-        sumKLD += kld; sumKLD2 += kld * kld
-        if top == baseTop { sameTop += 1 }
         let dp = Double(expf(Float(-nll))) - Double(expf(Float(-nllBase)))
+        return KLPosition(nll: nll, baseNLL: nllBase, kld: kld, sameTop: top == baseTop, probabilityDelta: dp)
+    }
+
+    /// Against a second model's float logits at the same position: the exact KL over the whole vocabulary,
+    /// `Σ_j p_base(j) · (log p_base(j) − log q(j))`, with nothing floored or quantized. Both rows come with their
+    /// `PerplexityProtocol.summarize` summaries, so the NLLs are exactly the ones their perplexities use.
+    ///
+    /// Written as `Σ_j p_j (b_j − c_j) + (L_c − L_b) Σ_j p_j` with `L` the log-normalizers and
+    /// `p_j = expf(b_j − b_max) / Σ`, so identical rows give exactly 0.
+    public static func measure(candidate: UnsafeBufferPointer<Float>, candidateSummary: LogitRowSummary,
+                               base: UnsafeBufferPointer<Float>, baseSummary: LogitRowSummary, target: Int) -> KLPosition {
+        let nll = candidateSummary.negativeLogLikelihood(candidate, target: target)
+        let nllBase = baseSummary.negativeLogLikelihood(base, target: target)
+        let inverse = 1 / baseSummary.sumExp
+        let baseMax = baseSummary.maxLogit
+        var weighted = 0.0, mass = 0.0
+        for j in 0..<base.count {
+            let p = Double(expf(base[j] - baseMax)) * inverse
+            mass += p
+            weighted += p * (Double(base[j]) - Double(candidate[j]))
+        }
+        let kld = weighted + (candidateSummary.logNormalizer - baseSummary.logNormalizer) * mass
+        return KLPosition(nll: nll, baseNLL: nllBase, kld: kld, sameTop: candidateSummary.top == baseSummary.top,
+                          probabilityDelta: exp(-nll) - exp(-nllBase))
+    }
+}
+
+/// Accumulates llama.cpp's `--kl-divergence` statistics (perplexity-protocol.md §5) over compared positions and
+/// summarizes them (`report`): the one definition of every figure, whatever the base is.
+public struct KLDivergenceAccumulator: Sendable {
+    public private(set) var count = 0
+    private var sumNLL = 0.0, sumNLL2 = 0.0
+    private var sumBase = 0.0, sumBase2 = 0.0, sumCross = 0.0
+    private var sumKLD = 0.0, sumKLD2 = 0.0
+    private var sumDP = 0.0, sumDP2 = 0.0, sumDP4 = 0.0
+    private var sameTop = 0
+    private(set) var klds: [Double] = []
+    private(set) var probabilityDiffs: [Double] = []
+
+    public init() {}
+
+    /// Adds one position: candidate `logits`, the base `record`, the true next token `target`.
+    public mutating func add(logits: UnsafeBufferPointer<Float>, record: LogitsRecord, target: Int) {
+        add(KLPosition.measure(candidate: logits, record: record, target: target))
+    }
+
+    /// Adds one measured position.
+    public mutating func add(_ p: KLPosition) {
+        let nll = p.nll, nllBase = p.baseNLL
+        sumNLL += nll; sumNLL2 += nll * nll
+        sumBase += nllBase; sumBase2 += nllBase * nllBase
+        sumCross += nll * nllBase
+        let kld = p.kld
+        sumKLD += kld; sumKLD2 += kld * kld
+        if p.sameTop { sameTop += 1 }
+        let dp = p.probabilityDelta
         sumDP += dp; sumDP2 += dp * dp; sumDP4 += dp * dp * dp * dp
         klds.append(kld)
         probabilityDiffs.append(dp)
@@ -116,6 +183,8 @@ public struct KLDivergenceReport: Sendable, Equatable {
     public static let percentileFractions: [Double] = [1, 0.999, 0.99, 0.95, 0.9, 0.75, 0.5, 0.25, 0.1, 0.05, 0.01, 0.001, 0]
     public static let percentileLabels = ["Maximum", "99.9%", "99.0%", "95.0%", "90.0%", "75.0%", "Median",
                                           "25.0%", "10.0%", "5.0%", "1.0%", "0.1%", "Minimum"]
+    /// The JSON keys of the same percentiles (`crucible ppl --json`, `crucible score --json`).
+    public static let percentileKeys = ["max", "p99_9", "p99", "p95", "p90", "p75", "median", "p25", "p10", "p5", "p1", "p0_1", "min"]
 
     public let positions: Int
     public let perplexity: Double

@@ -58,6 +58,24 @@ public struct PerplexityResult: Sendable {
 /// position whose logits are needed; returns rows `firstLogit ..< ctx`.
 public typealias WindowLogits = (_ window: [Int], _ firstLogit: Int) throws -> Logits
 
+/// One window of the protocol: what the model reads and what its scored rows predict.
+public struct PerplexityWindow: Sendable {
+    /// The window's number (0-based).
+    public let index: Int
+    /// The `ctx` tokens fed to the model, BOS already written over the first when the vocabulary adds one.
+    public let input: [Int]
+    /// The first position whose logits are scored (`ctx / 2`).
+    public let firstLogit: Int
+    /// The tokens predicted by rows `firstLogit ..< ctx − 1` (`ctx/2 − 1` of them).
+    public let targets: [Int]
+}
+
+/// A scored window: per scored row, its summary (max, top token, Σexp) and its NLL.
+public struct WindowScores: Sendable {
+    public let nll: [Double]
+    public let summaries: [LogitRowSummary]
+}
+
 /// Runs llama.cpp's perplexity protocol over a token stream (see `PerplexityProtocol`).
 public struct PerplexityEvaluator {
     public let options: PerplexityOptions
@@ -74,9 +92,7 @@ public struct PerplexityEvaluator {
     public func evaluate(tokens: [Int], logits: WindowLogits, saveLogits: LogitsFileWriter? = nil,
                          reference: LogitsFile? = nil, progress: ((PerplexityProgress) -> Void)? = nil) throws -> PerplexityResult {
         let ctx = options.contextLength
-        let chunks = try PerplexityProtocol.chunkCount(tokenCount: tokens.count, contextLength: ctx, maxChunks: options.maxChunks)
-        let first = PerplexityProtocol.firstScored(contextLength: ctx)
-        let scored = PerplexityProtocol.scoredPerChunk(contextLength: ctx)
+        let chunks = try windowCount(tokenCount: tokens.count)
         if let reference {
             guard reference.contextLength == ctx else {
                 throw EvaluationError.logitsFileMismatch(path: reference.path, reason: "saved with n_ctx \(reference.contextLength), this run uses \(ctx)")
@@ -89,38 +105,24 @@ public struct PerplexityEvaluator {
         var kl = reference.map { _ in KLDivergenceAccumulator() }
         let started = Date()
         for c in 0..<chunks {
-            let window = PerplexityProtocol.chunk(tokens, index: c, contextLength: ctx, bos: options.bosToken)
-            let out = try logits(window, first)
-            guard out.rows == ctx - first else {
-                throw EvaluationError.invalidOption("window logits returned \(out.rows) rows, expected \(ctx - first)")
-            }
+            let window = self.window(c, of: tokens)
+            let out = try logits(window.input, window.firstLogit)
             if let reference, out.vocabSize != reference.vocabSize {
                 throw EvaluationError.logitsFileMismatch(path: reference.path, reason: "vocabulary of \(reference.vocabSize) tokens, the model has \(out.vocabSize)")
             }
+            let scores = try score(out, window: window)
             let v = out.vocabSize
-            // Targets are the stream's own tokens (the BOS overwrite only touches position 0).
-            let targets = Array(tokens[(c * ctx + first + 1)..<(c * ctx + first + 1 + scored)])
-            if let bad = targets.firstIndex(where: { $0 < 0 || $0 >= v }) {
-                throw EvaluationError.invalidOption("token \(targets[bad]) at \(c * ctx + first + 1 + bad) is outside the vocabulary of \(v)")
-            }
-            try out.values.withUnsafeBufferPointer { all in
-                // Rows are scored in parallel, then added in order, so the sum does not depend on scheduling.
-                var nlls = [Double](repeating: 0, count: scored)
-                nlls.withUnsafeMutableBufferPointer { dest in
-                    let d = dest.baseAddress!
-                    parallelFor(scored, threads: options.threads) { i in
-                        let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
-                        d[i] = PerplexityProtocol.negativeLogLikelihood(row, target: targets[i])
-                    }
-                }
-                for i in 0..<scored {
-                    stats.add(nlls[i])
+            out.values.withUnsafeBufferPointer { all in
+                for i in 0..<scores.nll.count {
+                    stats.add(scores.nll[i])
                     if let reference {
                         let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
-                        kl?.add(logits: row, record: reference.record(chunk: c, position: i), target: targets[i])
+                        kl?.add(logits: row, record: reference.record(chunk: c, position: i), target: window.targets[i])
                     }
                 }
-                try saveLogits?.append(logits: UnsafeBufferPointer(rebasing: all[0..<(scored * v)]), rows: scored)
+            }
+            try out.values.withUnsafeBufferPointer { all in
+                try saveLogits?.append(logits: UnsafeBufferPointer(rebasing: all[0..<(window.targets.count * v)]), rows: window.targets.count)
             }
             let elapsed = Date().timeIntervalSince(started)
             progress?(PerplexityProgress(chunk: c + 1, chunks: chunks, runningPerplexity: stats.perplexity,
@@ -133,11 +135,65 @@ public struct PerplexityEvaluator {
             promptTokensPerSecond: Double(chunks * ctx) / max(seconds, 1e-9), klDivergence: kl?.report)
     }
 
+    // MARK: - One window at a time (`evaluate` is these steps in a loop; `crucible score` interleaves models)
+
+    /// The number of windows evaluated for a stream of `tokenCount` tokens (`PerplexityProtocol.chunkCount`).
+    public func windowCount(tokenCount: Int) throws -> Int {
+        try PerplexityProtocol.chunkCount(tokenCount: tokenCount, contextLength: options.contextLength, maxChunks: options.maxChunks)
+    }
+
+    /// Window `index` of `tokens`: the `ctx` tokens fed to the model (BOS written over the first when the
+    /// vocabulary adds one) and the stream's own tokens its scored rows predict.
+    public func window(_ index: Int, of tokens: [Int]) -> PerplexityWindow {
+        let ctx = options.contextLength
+        let first = PerplexityProtocol.firstScored(contextLength: ctx)
+        let scored = PerplexityProtocol.scoredPerChunk(contextLength: ctx)
+        // Targets are the stream's own tokens (the BOS overwrite only touches position 0).
+        let start = index * ctx + first + 1
+        return PerplexityWindow(index: index, input: PerplexityProtocol.chunk(tokens, index: index, contextLength: ctx, bos: options.bosToken),
+                                firstLogit: first, targets: Array(tokens[start..<(start + scored)]))
+    }
+
+    /// Scores a window's logits (rows `firstLogit ..< ctx`): a summary and the NLL of every scored row, rows
+    /// in parallel (each row's value does not depend on scheduling). Checks the row count and that every target
+    /// is inside the vocabulary.
+    public func score(_ logits: Logits, window: PerplexityWindow) throws -> WindowScores {
+        let ctx = options.contextLength
+        guard logits.rows == ctx - window.firstLogit else {
+            throw EvaluationError.invalidOption("window logits returned \(logits.rows) rows, expected \(ctx - window.firstLogit)")
+        }
+        let v = logits.vocabSize
+        let targets = window.targets
+        if let bad = targets.firstIndex(where: { $0 < 0 || $0 >= v }) {
+            throw EvaluationError.invalidOption("token \(targets[bad]) at \(window.index * ctx + window.firstLogit + 1 + bad) is outside the vocabulary of \(v)")
+        }
+        let scored = targets.count
+        var nlls = [Double](repeating: 0, count: scored)
+        var summaries = [LogitRowSummary](repeating: LogitRowSummary(maxLogit: 0, top: 0, sumExp: 0), count: scored)
+        logits.values.withUnsafeBufferPointer { all in
+            nlls.withUnsafeMutableBufferPointer { dest in
+                summaries.withUnsafeMutableBufferPointer { sums in
+                    let d = dest.baseAddress!, s = sums.baseAddress!
+                    parallelFor(scored, threads: options.threads) { i in
+                        let row = UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)])
+                        let summary = PerplexityProtocol.summarize(row)
+                        s[i] = summary
+                        d[i] = summary.negativeLogLikelihood(row, target: targets[i])
+                    }
+                }
+            }
+        }
+        return WindowScores(nll: nlls, summaries: summaries)
+    }
+
     /// Window logits from a model: one KV cache reused for every window, the window fed in pieces of
     /// `batchSize` tokens, logits computed only for the scored half.
-    /// `observer` sees every forward call's taps (router logits for `--routing`), told where each window starts.
-    public func modelLogits(_ model: LanguageModel, observer: ForwardObserver? = nil) -> WindowLogits {
-        let cache = model.makeCache(capacity: options.contextLength)
+    /// - Parameters:
+    ///   - cache: a cache of at least `contextLength` positions to use instead of a new one; models of the same shape
+    ///     that run one after another can share it (it is reset before every window).
+    ///   - observer: sees every forward call's taps (router logits for `--routing`), told where each window starts.
+    public func modelLogits(_ model: LanguageModel, cache: KVCache? = nil, observer: ForwardObserver? = nil) -> WindowLogits {
+        let cache = cache ?? model.makeCache(capacity: options.contextLength)
         let batch = max(1, min(options.batchSize, options.contextLength))
         let tap: HiddenStateTap? = observer.map { o in { point, rows in o.observe(point, rows) } }
         return { window, firstLogit in

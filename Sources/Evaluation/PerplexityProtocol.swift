@@ -68,11 +68,46 @@ public enum PerplexityProtocol {
     /// llama.cpp's per-target NLL: `log Σ exp(l_j − l_max) + l_max − l_target`, the differences and
     /// `exp` in float32, the sum in double.
     public static func negativeLogLikelihood(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
+        summarize(logits).negativeLogLikelihood(logits, target: target)
+    }
+
+    /// One pass over a row of logits: its largest value, the first token holding it, and `Σ exp(l_j − l_max)`
+    /// (float differences and `expf`, double sum, as llama.cpp scores).
+    public static func summarize(_ logits: UnsafeBufferPointer<Float>) -> LogitRowSummary {
         var maxLogit = logits[0]
-        for v in logits where v > maxLogit { maxLogit = v }
+        var top = 0
+        for j in 1..<max(1, logits.count) where logits[j] > maxLogit {
+            maxLogit = logits[j]
+            top = j
+        }
         var sum = 0.0
         for v in logits { sum += Double(expf(v - maxLogit)) }
-        return -(Double(logits[target] - maxLogit) - log(sum))
+        return LogitRowSummary(maxLogit: maxLogit, top: top, sumExp: sum)
+    }
+}
+
+/// What scoring needs from one row of logits, computed once (`PerplexityProtocol.summarize`) and shared by the
+/// NLL and the comparisons of `crucible score`.
+public struct LogitRowSummary: Sendable, Equatable {
+    /// The largest logit.
+    public let maxLogit: Float
+    /// The first token holding the largest logit (the model's top token).
+    public let top: Int
+    /// `Σ_j exp(l_j − l_max)`, accumulated in double.
+    public let sumExp: Double
+
+    public init(maxLogit: Float, top: Int, sumExp: Double) {
+        self.maxLogit = maxLogit
+        self.top = top
+        self.sumExp = sumExp
+    }
+
+    /// `log Σ_j exp(l_j)`, so that `log p_j = l_j − logNormalizer`.
+    public var logNormalizer: Double { Double(maxLogit) + log(sumExp) }
+
+    /// llama.cpp's NLL of `target` for the row this summarizes: `log Σ exp(l_j − l_max) − (l_target − l_max)`.
+    public func negativeLogLikelihood(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
+        -(Double(logits[target] - maxLogit) - log(sumExp))
     }
 }
 

@@ -104,7 +104,7 @@ extension PerplexityResult {
                 ("mean_delta_p", num(kl.meanProbabilityDelta.mean)), ("mean_delta_p_stderr", num(kl.meanProbabilityDelta.error)),
                 ("rms_delta_p", num(kl.probabilityDeltaRMS.mean)), ("rms_delta_p_stderr", num(kl.probabilityDeltaRMS.error)),
             ]
-            let keys = ["max", "p99_9", "p99", "p95", "p90", "p75", "median", "p25", "p10", "p5", "p1", "p0_1", "min"]
+            let keys = KLDivergenceReport.percentileKeys
             k.append(("kld_percentiles", "{" + zip(keys, kl.kldPercentiles).map { "\"\($0)\": \(num($1))" }.joined(separator: ", ") + "}"))
             k.append(("delta_p_percentiles", "{" + zip(keys, kl.probabilityDeltaPercentiles).map { "\"\($0)\": \(num($1))" }.joined(separator: ", ") + "}"))
             fields.append(("kl", "{" + k.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"))

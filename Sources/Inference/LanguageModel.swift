@@ -69,6 +69,10 @@ public final class LanguageModel {
     /// Cores used by matrix products and attention heads. During `forward` OpenBLAS runs single-threaded
     /// and the engine splits each product over these cores itself; afterwards OpenBLAS gets all cores back.
     public let threads: Int
+    /// When true, every weight's mapped pages are handed back (`TensorSource.release`) right after its product,
+    /// so only the weights in use stay resident. For callers that run several models one after another
+    /// (`crucible score`): the file pages stay in the page cache and come back on the next window by minor faults.
+    public var releasesWeightPages = false
     let layout: WeightLayout
     let reader: WeightReader
 
@@ -135,6 +139,13 @@ public final class LanguageModel {
         try self.init(source: folder, config: config, threads: threads)
     }
 
+    /// Frees the logits buffer kept between calls (it is refilled in place when the caller has dropped the
+    /// previous logits). For callers that run several models one after another and need only one model's
+    /// logits at a time: the next `forward` allocates a fresh buffer.
+    public func releaseLogitsStorage() {
+        logitsStorage = []
+    }
+
     /// A KV cache sized for `capacity` positions of this model.
     public func makeCache(capacity: Int) -> KVCache {
         KVCache(config: config, capacity: capacity)
@@ -159,6 +170,9 @@ public final class LanguageModel {
         let start = cache.count
         guard start + t <= cache.capacity else {
             throw InferenceError.contextOverflow(needed: start + t, capacity: cache.capacity)
+        }
+        guard cache.width == config.kvWidth, cache.keys.count == config.layerCount else {
+            throw InferenceError.invalidArgument("the KV cache was made for \(cache.keys.count) layers of width \(cache.width), this model has \(config.layerCount) of width \(config.kvWidth)")
         }
         try run(tokens, segments: [Segment(row: 0, count: t, firstPosition: start, keyBase: 0, masked: false)],
                 cache: cache, cacheStart: start, tap: tap)
@@ -208,6 +222,7 @@ public final class LanguageModel {
             let row = try reader.floats(layout.embedding, range: (token * h)..<((token + 1) * h), scratch: vectorScratch)
             (x + i * h).update(from: row, count: h)
         }
+        if releasesWeightPages { source.release(layout.embedding) }
 
         for (l, layer) in layout.layers.enumerated() {
             tap?(.layerInput(l), UnsafeBufferPointer(start: x, count: t * h))
@@ -261,6 +276,7 @@ public final class LanguageModel {
             let bias = try reader.floats(biasName, range: 0..<w.rows, scratch: biasScratch)
             Kernels.addBias(output, bias: bias, rows: rows, width: w.rows, stride: ldc)
         }
+        if releasesWeightPages { source.release(w.tensor) }
     }
 
     /// `c[m, n] = a[m, k] · b[n, k]ᵀ` (c rows `ldc` apart), the n output columns split over the cores, each
@@ -426,6 +442,8 @@ public final class LanguageModel {
                 let r1 = min(v, r0 + Self.headBlockRows)
                 let block = try reader.floats(layout.outputHead, range: (r0 * h)..<(r1 * h), scratch: matrixScratch)
                 product(normed, block, out.baseAddress! + r0, m: rows, n: r1 - r0, k: h, ldc: v)
+                // Block by block: the head is the largest matrix (a tied 49,152-row embedding is 57 MB in BF16).
+                if releasesWeightPages { source.release(layout.outputHead) }
                 r0 = r1
             }
         }

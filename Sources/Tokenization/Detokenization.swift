@@ -1,6 +1,10 @@
 /// Ids back to text, following llama.cpp's `token_to_piece` and `detokenize`: every token has a
 /// precomputed piece of bytes, pieces are joined, then decoded as UTF-8 once.
 extension BPETokenizer {
+    public func pieceBytes(_ id: Int) -> [UInt8] {
+        pieces.indices.contains(id) ? pieces[id] : []
+    }
+
     public func decode(_ ids: [Int], skipSpecial: Bool) -> String {
         var ids = ids[...]
         var removeSpace: Bool

@@ -17,6 +17,11 @@ public protocol Tokenizer: AnyObject, Sendable {
     func decode(_ ids: [Int], skipSpecial: Bool) -> String
     /// The vocabulary string of a token, as stored (byte-level tokens in their `Ġ`-spelling).
     func tokenText(_ id: Int) -> String?
+    /// The bytes a token stands for in text (llama.cpp's `token_to_piece`): byte-level spellings undone,
+    /// SentencePiece's `▁` as a space, `<0xNN>` as its byte; control tokens as their text; empty for ids
+    /// outside the vocabulary. Pieces of consecutive tokens concatenate to the decoded text's bytes (before
+    /// any clean-up of spaces).
+    func pieceBytes(_ id: Int) -> [UInt8]
     /// The id of a vocabulary string, if present.
     func tokenID(_ text: String) -> Int?
     /// What kind of token `id` is.

@@ -252,6 +252,14 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         return rawData(t)
     }
 
+    /// Hands the mapped pages of the stored tensor behind `name` back to the kernel (they return from the
+    /// page cache on the next read).
+    public func release(_ name: String) {
+        guard let s = served[name] else { return }
+        let t = rawTensors[s.raw]
+        mapped.advise((dataOffset + t.offset)..<(dataOffset + t.offset + t.byteCount), willNeed: false)
+    }
+
     public func readFloats(_ name: String, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
         guard let s = served[name] else { throw CheckpointError.missingTensor(tensor: name, checkpoint: path) }
         let count = s.info.elementCount
