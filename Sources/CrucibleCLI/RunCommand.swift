@@ -7,14 +7,14 @@ import Reports
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Merge a recipe and score the result against its parents in one go (plan, merge, score).",
+        abstract: "Merge a recipe (or build a MoE) and score the result against its parents in one go (plan, build, score).",
         discussion: """
-        The merge is `crucible merge RECIPE --out DIR`, the score `crucible score DIR` with the parents taken from the \
-        recipe (or --parents). One progress display follows the stages. Mixture-of-experts recipes (a top-level \
-        `experts:` key) are not supported yet.
+        A merge recipe runs as `crucible merge RECIPE --out DIR`, a mergekit-moe recipe (a top-level `experts:` key) \
+        as `crucible moe RECIPE --out DIR`; then `crucible score DIR` with the parents taken from the recipe (for a \
+        MoE: its base and experts) or --parents. One progress display follows the stages.
         """)
 
-    @Argument(help: "The recipe (mergekit YAML).")
+    @Argument(help: "The recipe (mergekit or mergekit-moe YAML).")
     var recipe: String
 
     @Option(name: .shortAndLong, help: "Output folder of the merge (written atomically).")
@@ -37,6 +37,13 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Do not write a README.md model card.")
     var noModelCard = false
 
+    @Flag(help: "MoE recipes: write Mixtral experts in transformers 5's fused layout.")
+    var fusedExperts = false
+
+    @Flag(name: .customLong("i-understand-this-is-not-useful-without-training"),
+          help: "MoE recipes: allow every expert to come from the same model.")
+    var allowIdenticalExperts = false
+
     func run() throws {
         guard let shard = parseByteSize(shardSize) else { throw ValidationError("--shard-size: cannot read '\(shardSize)'") }
         var job = RecipeRun(recipePath: recipe, outputPath: out, evalPaths: scoring.eval)
@@ -49,6 +56,8 @@ struct RunCommand: ParsableCommand {
         }
         if let threads = scoring.threads { options.threads = threads }
         job.planner = options
+        job.moe.fusedExperts = fusedExperts
+        job.moe.allowIdenticalExperts = allowIdenticalExperts
         job.overwrite = overwrite
         job.writeModelCard = !noModelCard
 

@@ -32,6 +32,18 @@ public struct MergeReport: Sendable {
     public let shards: Int
     public let peakResidentBytes: Int?
     public let warnings: [String]
+
+    public init(outputPath: String, seconds: Double, bytesRead: Int, bytesWritten: Int, tensors: Int, shards: Int,
+                peakResidentBytes: Int?, warnings: [String]) {
+        self.outputPath = outputPath
+        self.seconds = seconds
+        self.bytesRead = bytesRead
+        self.bytesWritten = bytesWritten
+        self.tensors = tensors
+        self.shards = shards
+        self.peakResidentBytes = peakResidentBytes
+        self.warnings = warnings
+    }
 }
 
 public struct ExecutionOptions: Sendable {

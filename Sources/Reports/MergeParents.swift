@@ -6,10 +6,6 @@ import Recipes
 public enum ScoreError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The merged folder records no recipe, so its parents are unknown.
     case noRecipe(folder: String)
-    /// A MoE output (`mergekit_moe_config.yml`): scoring against experts is not wired up yet.
-    case moeNotYetSupported(path: String)
-    /// A MoE recipe given to `crucible run`.
-    case moeRecipeNotYetSupported(recipe: String)
     /// A recipe or a folder names no parent at all.
     case noParents(source: String)
     case invalidOption(String)
@@ -21,12 +17,6 @@ public enum ScoreError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .noRecipe(folder):
             return "\(folder): no mergekit_config.yml (or mergekit_moe_config.yml) records how it was merged, so its parents are unknown; "
                 + "name them with --parents A B …"
-        case let .moeNotYetSupported(path):
-            return "\(path): this is a mixture-of-experts output; scoring it against its base and experts is not supported yet. "
-                + "Name the models to compare with --parents A B …"
-        case let .moeRecipeNotYetSupported(recipe):
-            return "\(recipe): this is a mergekit-moe recipe (it has a top-level `experts:` key); `crucible run` cannot assemble "
-                + "mixtures of experts yet. Build it with `crucible moe` once available, then `crucible score OUT --parents …`"
         case let .noParents(source):
             return "\(source): names no parent model to compare the merge with; name them with --parents A B …"
         case let .invalidOption(message):
@@ -39,9 +29,9 @@ public enum ScoreError: Error, CustomStringConvertible, Equatable, Sendable {
 
 /// The recipe a merged folder records, read back to find what it was merged from.
 public struct RecordedParents: Sendable {
-    /// The recipe file inside the merged folder.
+    /// The recipe file inside the merged folder (`mergekit_config.yml`, or `mergekit_moe_config.yml` for a MoE).
     public let recipeFile: String
-    /// Every model the recipe merges, in recipe order, each once.
+    /// Every model the recipe merges (for a MoE: base, experts, shared experts), in recipe order, each once.
     public let references: [ModelReference]
 }
 
@@ -52,19 +42,18 @@ public enum MergeParents {
     /// The file a mixture-of-experts build writes its recipe to.
     public static let moeRecipeFileName = "mergekit_moe_config.yml"
 
-    /// The model references recorded in `folder`'s `mergekit_config.yml`: base model, `models:` entries, slice
-    /// sources and slice base models (a `tokenizer_source` model that is not merged is not a parent).
-    /// - Throws: `ScoreError.moeNotYetSupported` for a MoE output (`mergekit_moe_config.yml`), `noRecipe` when
-    ///   neither file exists, `noParents` for a recipe without models, and the parser's `RecipeError` (file, line
-    ///   and column) for a malformed one.
+    /// The model references recorded in `folder`'s `mergekit_config.yml` (base model, `models:` entries, slice
+    /// sources and slice base models; a `tokenizer_source` model that is not merged is not a parent) or, for a
+    /// mixture of experts, its `mergekit_moe_config.yml` (base model, experts, shared experts).
+    /// - Throws: `noRecipe` when neither file exists, `noParents` for a recipe without models, and the parser's
+    ///   `RecipeError` (file, line and column) for a malformed one.
     public static func parentReferences(inMergedFolder folder: String) throws -> RecordedParents {
         let fm = FileManager.default
         let recipe = (folder as NSString).appendingPathComponent(recipeFileName)
         let moe = (folder as NSString).appendingPathComponent(moeRecipeFileName)
         if !fm.fileExists(atPath: recipe) {
-            // Wired up once the MoE recipe parser lands: its base model, experts' source models and shared experts.
-            if fm.fileExists(atPath: moe) { throw ScoreError.moeNotYetSupported(path: moe) }
-            throw ScoreError.noRecipe(folder: folder)
+            guard fm.fileExists(atPath: moe) else { throw ScoreError.noRecipe(folder: folder) }
+            return RecordedParents(recipeFile: moe, references: try MoERecipeParser.parse(file: moe).referencedModels)
         }
         let parsed = try RecipeParser.parse(file: recipe)
         let refs = references(of: parsed)
@@ -109,13 +98,19 @@ public enum MergeParents {
         return try uniquePaths(refs.map { try resolver.resolve($0) })
     }
 
+    /// Resolves a MoE recipe's models (base, experts, shared experts) as the MoE planner does.
+    public static func resolveParents(of recipe: MoERecipe,
+                                      workingDirectory: String = FileManager.default.currentDirectoryPath,
+                                      environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [String] {
+        let resolver = ModelResolver(recipeFile: recipe.file, workingDirectory: workingDirectory, environment: environment)
+        return try uniquePaths(recipe.referencedModels.map { try resolver.resolve($0) })
+    }
+
     /// Whether the YAML at `path` is a mergekit-moe recipe (a top-level `experts:` key) rather than a merge
     /// recipe. `crucible run` hands those to the MoE builder.
     public static func isMoERecipe(atPath path: String) -> Bool {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
-        return text.split(separator: "\n", omittingEmptySubsequences: true).contains { line in
-            line.hasPrefix("experts:") || line.hasPrefix("\"experts\":") || line.hasPrefix("'experts':")
-        }
+        guard let text = try? RecipeParser.readText(file: path) else { return false }
+        return MoERecipeParser.isMoERecipe(text: text)
     }
 
     static func absolute(_ path: String, in workingDirectory: String) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import MoE
 import Planner
 import Recipes
 
@@ -17,8 +18,9 @@ public struct RecipeRunResult: Sendable {
     public let score: ScoreReport
 }
 
-/// `crucible run RECIPE --out DIR --eval FILE…`: plan the recipe, merge it, then score the output against the
-/// recipe's parents, in one process. The merge is exactly `crucible merge` (`MergePlanner`, `PlanExecutor`); the
+/// `crucible run RECIPE --out DIR --eval FILE…`: plan the recipe, merge it (or build the mixture of experts, for a
+/// mergekit-moe recipe), then score the output against the recipe's models, in one process. The merge is exactly
+/// `crucible merge` (`MergePlanner`, `PlanExecutor`), the MoE exactly `crucible moe` (`MoEPlanner`, `MoEBuilder`), the
 /// score exactly `crucible score` (`ScoreJob`) with the parents taken from the recipe.
 public struct RecipeRun {
     public var recipePath: String
@@ -27,6 +29,9 @@ public struct RecipeRun {
     /// recipe's models (resolved as the planner resolves them).
     public var score: ScoreJob
     public var planner = PlannerOptions()
+    /// MoE recipes: the MoE-only options (`fusedExperts`, `allowIdenticalExperts`); seed, threads, shard size and
+    /// working directory come from `planner`.
+    public var moe = MoEOptions()
     public var overwrite = false
     public var writeModelCard = true
 
@@ -45,7 +50,7 @@ public struct RecipeRun {
         let parents: [String]
         let merge: MergeReport
         if MergeParents.isMoERecipe(atPath: recipePath) {
-            (merge, parents) = try Self.buildMixtureOfExperts(recipePath: recipePath, outputPath: outputPath, run: self)
+            (merge, parents) = try Self.buildMixtureOfExperts(recipePath: recipePath, outputPath: outputPath, run: self, progress: progress)
         } else {
             let recipe = try RecipeParser.parse(file: recipePath)
             let plan = try MergePlanner.plan(recipe, options: planner)
@@ -64,10 +69,26 @@ public struct RecipeRun {
         return RecipeRunResult(merge: merge, score: report)
     }
 
-    /// Builds a mixture of experts from a mergekit-moe recipe and returns its report and the models to score it
-    /// against (base model and experts' source models). Not wired up yet: `crucible moe` is being written; until
-    /// then this says so clearly.
-    static func buildMixtureOfExperts(recipePath: String, outputPath: String, run: RecipeRun) throws -> (MergeReport, [String]) {
-        throw ScoreError.moeRecipeNotYetSupported(recipe: recipePath)
+    /// Builds a mixture of experts from a mergekit-moe recipe exactly as `crucible moe` does (`MoEPlanner`,
+    /// `MoEBuilder`) and returns its report and the models to score it against: its base and every expert's source.
+    static func buildMixtureOfExperts(recipePath: String, outputPath: String, run: RecipeRun,
+                                      progress: ((RecipeRunProgress) -> Void)?) throws -> (MergeReport, [String]) {
+        let recipe = try MoERecipeParser.parse(file: recipePath)
+        var options = run.moe
+        options.seed = run.planner.seed ?? options.seed
+        options.threads = run.planner.threads
+        options.shardSize = run.planner.shardSize
+        options.workingDirectory = run.planner.workingDirectory
+        let plan = try MoEPlanner.plan(recipe, options: options)
+        progress?(.planned(tensors: plan.tensors.count, bytesRead: plan.estimate.bytesRead, bytesWritten: plan.estimate.bytesWritten,
+                           warnings: plan.warnings))
+        let built = try MoEBuilder.build(plan, outputPath: outputPath, options: MoEBuildOptions(
+            overwrite: run.overwrite, writeModelCard: run.writeModelCard,
+            progress: progress.map { report in { @Sendable p in report(.merging(p)) } }))
+        let report = MergeReport(outputPath: built.outputPath, seconds: built.seconds, bytesRead: plan.estimate.bytesRead,
+                                 bytesWritten: built.bytesWritten, tensors: built.tensors, shards: built.shards,
+                                 peakResidentBytes: built.peakResidentBytes, warnings: built.warnings)
+        let parents = try MergeParents.resolveParents(of: recipe, workingDirectory: options.workingDirectory, environment: run.score.environment)
+        return (report, parents)
     }
 }

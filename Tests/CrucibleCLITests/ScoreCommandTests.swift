@@ -25,7 +25,6 @@ final class ScoreCommandTests: XCTestCase {
     }
 
     func testJSONCarriesPPLOnEveryModelEntryWithParentsFromTheRecordedRecipe() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("score-cli")
         defer { try? FileManager.default.removeItem(at: dir) }
         let recipe = try String(contentsOfFile: Fixtures.fixture("merges/linear-normalized/recipe.yaml"), encoding: .utf8)
@@ -44,7 +43,6 @@ final class ScoreCommandTests: XCTestCase {
     }
 
     func testAMissingParentFailsNamingTheReferenceAndWhereItLooked() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("score-cli-missing")
         defer { try? FileManager.default.removeItem(at: dir) }
         let merged = try mergedFolder(in: dir, recipe: "merge_method: linear\nmodels:\n  - model: models/llama-ft1\n  - model: models/llama-ft9\n")
@@ -57,7 +55,6 @@ final class ScoreCommandTests: XCTestCase {
     }
 
     func testRunMergesTheRecipeThenScoresItAgainstItsParents() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("run-cli")
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("slerp").path
@@ -71,17 +68,23 @@ final class ScoreCommandTests: XCTestCase {
         for stage in ["run plan:", "run merge:", "run score:"] { XCTAssertTrue(r.stderr.contains(stage), r.stderr) }
     }
 
-    func testRunRefusesAMixtureOfExpertsRecipeClearly() throws {
-        try Fixtures.requireShared()
+    func testRunBuildsAMixtureOfExpertsAndScoresItAgainstItsBaseAndExperts() throws {
         let dir = Fixtures.temporaryFolder("run-cli-moe")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let recipe = dir.appendingPathComponent("moe.yml").path
-        try "base_model: models/llama-base\ngate_mode: random\nexperts:\n  - source_model: models/llama-ft1\n"
-            .write(toFile: recipe, atomically: true, encoding: .utf8)
-        let r = try CLI.run(["run", recipe, "--out", dir.appendingPathComponent("out").path, "--eval", try keeper(in: dir)],
-                            cwd: Fixtures.fixture(""))
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("mergekit-moe recipe") && r.stderr.contains(recipe), r.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
+        let out = dir.appendingPathComponent("moe").path
+        let r = try CLI.run(["run", Fixtures.fixture("moe/moe-cheap-embed/recipe.yaml"), "--out", out, "--eval", try keeper(in: dir),
+                             "--ctx", "39", "--json"], cwd: Fixtures.fixture(""))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/mergekit_moe_config.yml"))
+        let json = try JSONValue.parse(Data(r.stdout.utf8))
+        XCTAssertEqual(json["models"]?.arrayValue?.map { $0["name"]?.stringValue },
+                       ["moe", "llama-base", "llama-ft1", "llama-ft2", "llama-ft3"])
+        XCTAssertEqual(json["models"]?.arrayValue?.first?["role"]?.stringValue, "merge")
+        for stage in ["run plan:", "run merge:", "run score:"] { XCTAssertTrue(r.stderr.contains(stage), r.stderr) }
+
+        // `crucible score` on the built folder finds the same models in its mergekit_moe_config.yml.
+        let score = try CLI.run(["score", out, "--eval", try keeper(in: dir), "--ctx", "39", "--json"], cwd: Fixtures.fixture(""))
+        XCTAssertEqual(score.status, 0, score.stderr)
+        XCTAssertEqual(try JSONValue.parse(Data(score.stdout.utf8))["models"]?.arrayValue?.count, 5)
     }
 }

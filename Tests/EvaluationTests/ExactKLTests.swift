@@ -8,7 +8,6 @@ import XCTest
 /// model's float logits (`crucible score`), agree within what the record's 16-bit quantization loses.
 final class ExactKLTests: XCTestCase {
     func testExactAndRecordBasedMeasurementsAgreeWithinTheQuantizationStep() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = SystemRandomNumberGeneratorSeeded(seed: 5)

@@ -46,7 +46,6 @@ final class MergeParentsTests: XCTestCase {
     }
 
     func testParentsResolveBesideTheMergeThenInTheWorkingDirectory() throws {
-        try Fixtures.requireShared()
         let dir = try folder(recipe: try String(contentsOfFile: Fixtures.fixture("merges/slerp-scalar/recipe.yaml"), encoding: .utf8))
         defer { try? FileManager.default.removeItem(at: dir) }
         let paths = try MergeParents.resolveParents(inMergedFolder: dir.path, workingDirectory: Fixtures.fixture(""), environment: [:])
@@ -71,13 +70,20 @@ final class MergeParentsTests: XCTestCase {
         }
     }
 
-    func testAMixtureOfExpertsOutputIsRefusedClearlyForNow() throws {
-        let dir = try folder(recipe: "base_model: a\nexperts:\n  - source_model: b\n", file: MergeParents.moeRecipeFileName)
+    func testAMixtureOfExpertsOutputsParentsAreItsBaseAndExperts() throws {
+        let dir = try folder(recipe: """
+            base_model: org/base
+            gate_mode: random
+            shared_experts:
+              - source_model: org/shared
+            experts:
+              - source_model: org/a
+              - source_model: org/base
+            """, file: MergeParents.moeRecipeFileName)
         defer { try? FileManager.default.removeItem(at: dir) }
-        XCTAssertThrowsError(try MergeParents.parentReferences(inMergedFolder: dir.path)) { error in
-            XCTAssertEqual(error as? ScoreError, .moeNotYetSupported(path: dir.appendingPathComponent("mergekit_moe_config.yml").path))
-            XCTAssertTrue("\(error)".contains("--parents"))
-        }
+        let recorded = try MergeParents.parentReferences(inMergedFolder: dir.path)
+        XCTAssertEqual(recorded.references.map(\.raw), ["org/base", "org/a", "org/shared"])
+        XCTAssertEqual(recorded.recipeFile, dir.appendingPathComponent("mergekit_moe_config.yml").path)
         XCTAssertTrue(MergeParents.isMoERecipe(atPath: dir.appendingPathComponent("mergekit_moe_config.yml").path))
     }
 

@@ -21,7 +21,6 @@ struct GoldenLogits {
     let vocab: Int
 
     init(_ name: String) throws {
-        try Fixtures.requireShared()
         let file = try SafetensorsFile(path: Fixtures.fixture("forward/\(name).safetensors"))
         let idInfo = try file.require("text.input_ids")
         guard let raw = try file.rawBytes("text.input_ids") else { throw CheckpointError.missingTensor(tensor: "text.input_ids", checkpoint: name) }

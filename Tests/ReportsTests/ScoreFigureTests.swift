@@ -25,7 +25,6 @@ final class ScoreFigureTests: XCTestCase {
     }
 
     func testFixtureMergeFiguresMatchAComputationFromTheGoldenLogits() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("score-figures")
         defer { try? FileManager.default.removeItem(at: dir) }
         let parents = ["llama-ft1", "llama-ft2", "llama-ft3"]
@@ -140,7 +139,6 @@ final class ScoreFigureTests: XCTestCase {
     /// A "merge" that is one of its parents: KL exactly 0 at every position, the same top token everywhere, no Δp,
     /// and a PPL ratio of exactly 1 with no paired error, so the verdict is "within noise".
     func testMergeIdenticalToAParentHasZeroKLAndFullAgreement() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("score-identical")
         defer { try? FileManager.default.removeItem(at: dir) }
         var job = ScoreJob(mergedPath: Fixtures.fixture("models/llama-ft2"),
@@ -170,7 +168,6 @@ final class ScoreFigureTests: XCTestCase {
     /// A parent whose tokenizer splits the text differently reads its own windows: it gets PPL and bits per byte,
     /// no token-by-token comparison, and a reason.
     func testParentWithADifferentTokenizationIsComparedByBitsPerByteOnly() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("score-tokenization")
         defer { try? FileManager.default.removeItem(at: dir) }
         // llama-ft3 with a tokenizer that has no merges: every byte is a token (vocabulary size unchanged).

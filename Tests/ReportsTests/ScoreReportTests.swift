@@ -21,7 +21,6 @@ final class ScoreReportTests: XCTestCase {
     }
 
     func testHTMLParsesAsXMLAndShowsTheNumbersOfReportJSON() throws {
-        try Fixtures.requireShared()
         let dir = Fixtures.temporaryFolder("score-html")
         defer { try? FileManager.default.removeItem(at: dir) }
         let report = try fixtureReport(in: dir)
