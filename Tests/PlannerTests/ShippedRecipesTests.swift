@@ -19,6 +19,7 @@ final class ShippedRecipesTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: recipesDir).filter { $0.hasSuffix(".yml") }.sorted()
         XCTAssertGreaterThanOrEqual(files.count, 15)
         var methods = Set<String>()
+        var digests: [String: String] = [:]
         for f in files {
             let recipe = try RecipeParser.parse(file: recipesDir + "/" + f)
             let plan = try MergePlanner.plan(recipe, options: PlannerOptions(threads: 2, workingDirectory: dir))
@@ -26,6 +27,7 @@ final class ShippedRecipesTests: XCTestCase {
             _ = try PlanExecutor.execute(plan, outputPath: out)
             let merged = try CheckpointFolder(path: out)
             XCTAssertFalse(merged.tensorNames.isEmpty, f)
+            digests[f] = try SHA256.hex(fileAt: out + "/model.safetensors")
             for name in merged.tensorNames {
                 let values = try merged.readAllFloats(name)
                 XCTAssertTrue(values.allSatisfy(\.isFinite), "\(f): \(name) has non-finite values")
@@ -33,5 +35,22 @@ final class ShippedRecipesTests: XCTestCase {
             methods.insert(plan.method.name)
         }
         XCTAssertTrue(methods.isSuperset(of: ["linear", "slerp", "passthrough", "ties", "dare_ties"]), "\(methods)")
+
+        // Every output is byte-identical to the one recorded when the recipes were added or last changed on purpose
+        // (Tests/References/recipe-outputs.sha256): refactoring a method or the executor must not move a single bit.
+        let recorded = try String(contentsOfFile: Fixtures.packageRoot.appendingPathComponent("Tests/References/recipe-outputs.sha256").path,
+                                  encoding: .utf8)
+        var expected: [String: String] = [:]
+        for line in recorded.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count == 2 { expected[String(parts[1])] = String(parts[0]) }
+        }
+        XCTAssertEqual(Set(expected.keys), Set(files), "every shipped recipe has a recorded digest")
+        for f in files {
+            XCTAssertEqual(digests[f], expected[f], "\(f): the merged model.safetensors changed; if on purpose, record the new sha256")
+        }
+        if ProcessInfo.processInfo.environment["CRUCIBLE_PRINT_RECIPE_DIGESTS"] != nil {
+            print(files.map { "\(digests[$0]!) \($0)" }.joined(separator: "\n"))
+        }
     }
 }
