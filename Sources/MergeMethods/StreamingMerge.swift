@@ -87,9 +87,6 @@ public struct StreamingMergeRequest {
 /// `MergeInputReader`, making as many passes as its math needs, and writes output blocks in order.
 /// Its results are bit-identical to `merge(_:into:)` on the whole tensor.
 public protocol StreamingMergeMethod: MergeMethod {
-    /// Whether these parameters can be merged by `mergeStreaming` (defaults to true).
-    func supportsStreaming(global: [String: ParameterValue]) -> Bool
-
     /// Bytes of whole-tensor scratch (selection keys, masks, iterates) `mergeStreaming` holds for a tensor of
     /// `count` elements with `inputCount` inputs, beyond one block per input and the output block.
     func streamingScratchBytes(count: Int, inputCount: Int) -> Int
@@ -99,7 +96,21 @@ public protocol StreamingMergeMethod: MergeMethod {
 }
 
 extension StreamingMergeMethod {
-    public func supportsStreaming(global: [String: ParameterValue]) -> Bool { true }
+    /// The whole-tensor entry point of a streaming method: a thin adapter that hands the kernel the in-memory inputs
+    /// and output, so every method is written once (as its streaming kernel).
+    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
+        try request.checkSizes(name, output: output)
+        let stream = StreamingMergeRequest(
+            tensorName: request.tensorName, shape: request.shape, count: output.count,
+            inputs: request.inputs.map { StreamingInput(parameters: $0.parameters, modelIndex: $0.modelIndex, modelName: $0.modelName) },
+            baseIndex: request.baseIndex, global: request.global, seed: request.seed, threads: request.threads)
+        let writer = BufferOutputWriter(output)
+        let warnings = try mergeStreaming(stream, inputs: BufferInputReader(request.inputs.map(\.values)), output: writer)
+        guard writer.written == output.count else {
+            throw MergeMethodError.tensor(name, request, "wrote \(writer.written) of \(output.count) elements")
+        }
+        return warnings
+    }
 }
 
 /// Scratch buffers kept by one worker thread from tensor to tensor, so large buffers are faulted in once
@@ -167,5 +178,29 @@ public final class BufferOutputWriter: MergeOutputWriter {
         }
         (p + range.lowerBound).update(from: values, count: range.count)
         written = range.upperBound
+    }
+}
+
+/// Reads one block of several inputs into workspace slots and hands out pointers addressed by indices of the
+/// whole tensor (`pointer[i]` for i in the block), for methods that combine every input at once.
+struct MultiBlockReader {
+    let reader: any MergeInputReader
+    let inputs: [Int]
+    let buffers: [UnsafeMutablePointer<Float>]
+    /// Pointers of the current block, in `inputs` order.
+    let pointers: UnsafeMutablePointer<UnsafePointer<Float>>
+
+    init(_ reader: any MergeInputReader, inputs: [Int], workspace: MergeWorkspace, capacity: Int, firstSlot: Int) {
+        self.reader = reader
+        self.inputs = inputs
+        buffers = inputs.indices.map { workspace.buffer(firstSlot + $0, count: capacity, of: Float.self) }
+        pointers = workspace.buffer(firstSlot + inputs.count, count: inputs.count, of: UnsafePointer<Float>.self)
+    }
+
+    func read(_ blk: Range<Int>) throws {
+        for (k, input) in inputs.enumerated() {
+            try reader.read(input, range: blk, into: buffers[k])
+            pointers[k] = UnsafePointer(buffers[k] - blk.lowerBound)
+        }
     }
 }

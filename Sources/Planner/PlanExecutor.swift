@@ -221,8 +221,7 @@ enum PlanExecutorTask {
     }
 
     static func streamingMethod(_ task: TensorTask, method: any MergeMethod) -> (any StreamingMergeMethod)? {
-        guard task.operation != .copy, !task.elementwise, let m = method as? any StreamingMergeMethod,
-              m.supportsStreaming(global: task.global) else { return nil }
+        guard task.operation != .copy, !task.elementwise, let m = method as? any StreamingMergeMethod else { return nil }
         return m
     }
 

@@ -21,6 +21,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// The stream of one parent model of one tensor: what random merge methods (DARE, DELLA masks) draw from. This key
+    /// is the reproducibility contract: the same seed, tensor name and model index give the same draws on any
+    /// machine, thread count or block size.
+    public init(seed: UInt64, tensor: String, model: Int) {
+        self.init(seed: seed, stream: "\(tensor)#\(model)")
+    }
+
     /// Uniform in [0, 1) with 24 bits of precision.
     @inline(__always)
     public mutating func nextUnitFloat() -> Float {

@@ -94,11 +94,6 @@ final class Bitset {
         words[i >> 6] |= 1 << UInt64(i & 63)
     }
 
-    /// Direct access for tight loops. Chunks of `Chunking` start on word boundaries, so workers never share a word.
-    func withWords<R>(_ body: (UnsafeMutableBufferPointer<UInt64>) throws -> R) rethrows -> R {
-        try body(words)
-    }
-
     /// Number of set bits.
     var population: Int {
         var total = 0

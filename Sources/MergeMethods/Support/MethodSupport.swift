@@ -42,20 +42,32 @@ extension MergeRequest {
         return d
     }
 
-    func number(_ method: String, _ name: String, default value: Double) throws -> Double {
-        guard let v = global[name] else { return value }
+    /// A global number: the request's value, else the default `method` declares for it (defaults are spelled once,
+    /// in the method's `globalParameters`).
+    func number(_ method: some MergeMethod, _ name: String) throws -> Double {
+        guard let v = global[name] ?? method.declaredDefault(name, perModel: false) else {
+            throw MergeMethodError.tensor(method.name, self, "missing required parameter '\(name)'")
+        }
         guard let d = v.number, d.isFinite else {
-            throw MergeMethodError.tensor(method, self, "parameter '\(name)' must be a finite number, got '\(v)'")
+            throw MergeMethodError.tensor(method.name, self, "parameter '\(name)' must be a finite number, got '\(v)'")
         }
         return d
     }
 
-    func flag(_ method: String, _ name: String, default value: Bool) throws -> Bool {
-        guard let v = global[name] else { return value }
+    /// A global true/false, the request's or the method's declared default.
+    func flag(_ method: some MergeMethod, _ name: String) throws -> Bool {
+        guard let v = global[name] ?? method.declaredDefault(name, perModel: false) else {
+            throw MergeMethodError.tensor(method.name, self, "missing required parameter '\(name)'")
+        }
         guard let b = v.bool else {
-            throw MergeMethodError.tensor(method, self, "parameter '\(name)' must be true or false, got '\(v)'")
+            throw MergeMethodError.tensor(method.name, self, "parameter '\(name)' must be true or false, got '\(v)'")
         }
         return b
+    }
+
+    /// A per-model number, the model's value or the method's declared default, with a clear error naming the model.
+    func modelNumber(_ method: some MergeMethod, _ input: MergeInput, _ name: String) throws -> Double {
+        try modelNumber(method.name, input, name, default: method.declaredDefault(name, perModel: true)?.number)
     }
 
     /// A per-model number, with a clear error naming the model.
@@ -71,6 +83,13 @@ extension MergeRequest {
     }
 }
 
+extension MergeMethod {
+    /// The default this method declares for parameter `name` (per model or global), if any.
+    func declaredDefault(_ name: String, perModel: Bool) -> ParameterValue? {
+        (perModel ? perModelParameters : globalParameters).first { $0.name == name }?.defaultValue
+    }
+}
+
 /// Throws unless `count` is in `allowed`, naming the method.
 func requireInputCount(_ method: String, _ count: Int, _ allowed: ClosedRange<Int>, what: String) throws {
     if !allowed.contains(count) {
@@ -82,42 +101,4 @@ func requireInputCount(_ method: String, _ count: Int, _ allowed: ClosedRange<In
 func copyValues(_ source: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
     guard let s = source.baseAddress, let d = output.baseAddress else { return }
     d.update(from: s, count: min(source.count, output.count))
-}
-
-/// Double-precision reductions over float32 data (chunked, deterministic).
-enum Reduce {
-    static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, threads: Int) -> Double {
-        Chunking(a.count, threads: threads).sum { r in
-            var s = 0.0
-            for i in r { s += Double(a[i]) * Double(b[i]) }
-            return s
-        }
-    }
-
-    static func squaredNorm(_ a: UnsafeBufferPointer<Float>, threads: Int) -> Double {
-        Chunking(a.count, threads: threads).sum { r in
-            var s = 0.0
-            for i in r { s += Double(a[i]) * Double(a[i]) }
-            return s
-        }
-    }
-}
-
-extension UnsafeMutableBufferPointer where Element == Float {
-    var readOnly: UnsafeBufferPointer<Float> { UnsafeBufferPointer(self) }
-}
-
-/// A scratch buffer of a trivial type (Float, UInt32, Double) owned by one merge call.
-/// Callers write every element before reading it unless they pass `initial`.
-final class Scratch<T> {
-    let buffer: UnsafeMutableBufferPointer<T>
-    init(_ count: Int, initial: T? = nil) {
-        buffer = .allocate(capacity: Swift.max(count, 1))
-        if let initial { buffer.initialize(repeating: initial) }
-    }
-    deinit { buffer.deallocate() }
-    subscript(i: Int) -> T {
-        get { buffer[i] }
-        set { buffer[i] = newValue }
-    }
 }

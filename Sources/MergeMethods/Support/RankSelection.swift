@@ -25,30 +25,6 @@ enum FloatKey {
 enum RankSelect {
     private static let buckets = 1 << 16
 
-    /// Fills `keys` with the magnitude keys of x − base and returns their high-16-bit histogram, in one pass.
-    static func fillMagnitudeKeys(_ keys: UnsafeMutableBufferPointer<UInt32>, x: UnsafeBufferPointer<Float>,
-                                  base: UnsafeBufferPointer<Float>, threads: Int) -> [Int] {
-        let chunking = Chunking(keys.count, threads: threads)
-        var perWorker = [UInt32](repeating: 0, count: buckets * chunking.workers)
-        perWorker.withUnsafeMutableBufferPointer { h in
-            chunking.run { worker, chunks in
-                let hist = h.baseAddress! + worker * buckets
-                for c in chunks {
-                    for i in chunking.range(c) {
-                        let k = FloatKey.magnitude(x[i] - base[i])
-                        keys[i] = k
-                        hist[Int(k >> 16)] &+= 1
-                    }
-                }
-            }
-        }
-        var total = [Int](repeating: 0, count: buckets)
-        for w in 0..<chunking.workers {
-            for b in 0..<buckets { total[b] += Int(perWorker[w * buckets + b]) }
-        }
-        return total
-    }
-
     /// Histogram of the high 16 bits of every key.
     static func highHistogram(_ keys: UnsafeBufferPointer<UInt32>, threads: Int) -> [Int] {
         let chunking = Chunking(keys.count, threads: threads)

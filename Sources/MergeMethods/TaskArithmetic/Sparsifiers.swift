@@ -15,19 +15,6 @@ public enum Sparsifier: String, Sendable {
     case dellaMagprune = "della_magprune"
 }
 
-/// One parent's sparsified task vector, described without materialising it:
-/// δ'ᵢ = (Xᵢ − B)·mask·scale, evaluated on the fly when the deltas are combined.
-struct SparseDelta {
-    let values: UnsafeBufferPointer<Float>
-    let weight: Float
-    /// nil: every entry kept.
-    let mask: Bitset?
-    /// L1 rescale factor (1 when rescaling is off or skipped).
-    let scale: Float
-    /// The whole delta is dropped.
-    let dropped: Bool
-}
-
 /// Per-model sparsification settings, resolved for one tensor.
 struct SparsifySettings {
     var density: Double
@@ -36,38 +23,9 @@ struct SparsifySettings {
     var rescale: Bool
 }
 
-/// Computes masks and rescale factors. Keys of |δ| go into one shared scratch buffer, reused model after model,
-/// so the temporary memory is one float32 copy of the tensor plus one bit per element per model.
-struct SparsifyContext {
-    let method: String
-    let request: MergeRequest
-    let base: UnsafeBufferPointer<Float>
-    let keys: UnsafeMutableBufferPointer<UInt32>
-    let threads: Int
-    var warnings: [String] = []
-
-    var n: Int { base.count }
-    var chunking: Chunking { Chunking(n, threads: threads) }
-
-    /// Fills `keys` with the magnitude keys of δ = x − B and returns the high-bits histogram (and ‖δ‖₁ if asked).
-    func magnitudeKeys(_ x: UnsafeBufferPointer<Float>, wantL1: Bool) -> (high: [Int], l1: Double) {
-        let base = self.base
-        let high = RankSelect.fillMagnitudeKeys(keys, x: x, base: base, threads: threads)
-        return (high, wantL1 ? l1(x) : 0)
-    }
-
-    /// What float32 rounding removed from |x − b|: ranks equal float32 magnitudes by their exact values.
-    func magnitudeResidual(_ x: UnsafeBufferPointer<Float>) -> (Int) -> Double {
-        let base = self.base
-        return { i in abs(Double(x[i]) - Double(base[i])) - Double(abs(x[i] - base[i])) }
-    }
-
-    /// ‖mask⊙δ‖₁, branch-free (masks are often random) with four accumulators.
-    func maskedL1(_ x: UnsafeBufferPointer<Float>, _ mask: Bitset) -> Double {
-        let xp = x.baseAddress!, bp = base.baseAddress!, words = UnsafePointer(mask.words.baseAddress!)
-        return chunking.sum { r in SparsifyContext.maskedL1(x: xp, base: bp, words: words, range: r) }
-    }
-
+/// The sparsifiers' per-chunk kernels (L1 sums, Bernoulli masks, DELLA keep probabilities), shared by every pass of
+/// `StreamingSparsifier`, which holds the policy (densities, windows, warnings).
+enum SparsifyKernels {
     /// ‖mask⊙δ‖₁ over one chunk `r` (indices of the whole tensor; `x` and `base` are addressed by them).
     static func maskedL1(x: UnsafePointer<Float>, base: UnsafePointer<Float>, words: UnsafePointer<UInt64>, range r: Range<Int>) -> Double {
         var acc = (0.0, 0.0, 0.0, 0.0)
@@ -94,11 +52,6 @@ struct SparsifyContext {
         return (acc.0 + acc.1) + (acc.2 + acc.3)
     }
 
-    func l1(_ x: UnsafeBufferPointer<Float>) -> Double {
-        let xp = x.baseAddress!, bp = base.baseAddress!
-        return chunking.sum { r in SparsifyContext.l1(x: xp, base: bp, range: r) }
-    }
-
     /// ‖δ‖₁ over one chunk, four accumulators to break the add latency chain.
     static func l1(x: UnsafePointer<Float>, base: UnsafePointer<Float>, range r: Range<Int>) -> Double {
         var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
@@ -123,99 +76,13 @@ struct SparsifyContext {
         return Float(before / after)
     }
 
-    mutating func sparsify(_ input: MergeInput, weight: Float, sparsifier: Sparsifier,
-                           settings s: SparsifySettings) throws -> SparseDelta {
-        let x = input.values
-        func keepAll() -> SparseDelta { SparseDelta(values: x, weight: weight, mask: nil, scale: 1, dropped: false) }
-        func dropAll() -> SparseDelta { SparseDelta(values: x, weight: weight, mask: nil, scale: 1, dropped: true) }
-        if sparsifier == .none || s.density >= 1 || n == 0 { return keepAll() }
-        if s.density < 0 {
-            throw MergeMethodError.tensor(method, request, "model \(input.modelName): density must be >= 0, got \(s.density)")
-        }
-
-        switch sparsifier {
-        case .none:
-            return keepAll()
-
-        case .magnitude:
-            // Crucible reading of density 0: the model contributes nothing (mergekit asserts instead).
-            if s.density == 0 { return dropAll() }
-            var k = Int((s.density * Double(n)).rounded(.down))
-            if k == 0 {
-                k = 1
-                warnings.append("\(method): tensor '\(request.tensorName)': density \(s.density) of model \(input.modelName) keeps ⌊density·\(n)⌋ = 0 entries; keeping the single largest instead")
-            }
-            let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
-            let mask = Bitset(count: n)
-            RankSelect.markWindow(UnsafeBufferPointer(keys), window: (n - k)..<n, into: mask, threads: threads, high: high,
-                                    residual: magnitudeResidual(x))
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1, after: maskedL1(x, mask)) : 1
-            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
-
-        case .magnitudeOutliers:
-            let keep = Int((s.density * Double(n)).rounded(.down))
-            var top = Int((min(max(0, s.gamma), 1) * Double(n)).rounded(.down))
-            var bottom = n - keep - top
-            if bottom < 0 {
-                top += bottom
-                bottom = 0
-            }
-            if top == 0 && keep > 0 && s.gamma > 0 {
-                // mergekit <= 0.1.4 sliced [bottom : -top], which is empty when top == 0, dropping the whole delta.
-                warnings.append("\(method): tensor '\(request.tensorName)': gamma \(s.gamma) drops no outliers from its \(n) entries (top count rounds to 0); keeping the \(keep) largest of model \(input.modelName) (older mergekit dropped the whole delta here)")
-            }
-            let (high, l1) = magnitudeKeys(x, wantL1: s.rescale)
-            let mask = Bitset(count: n)
-            RankSelect.markWindow(UnsafeBufferPointer(keys), window: bottom..<(n - top), into: mask, threads: threads, high: high,
-                                    residual: magnitudeResidual(x))
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1, after: maskedL1(x, mask)) : 1
-            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
-
-        case .random:
-            let mask = Bitset(count: n)
-            let stream = SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)")
-            let l1 = bernoulliMask(mask, x: x, stream: stream, constant: s.density)
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1.before, after: l1.after) : 1
-            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
-
-        case .dellaMagprune:
-            if s.density <= 0 { return dropAll() }
-            let lowP = s.density - s.epsilon, highP = s.density + s.epsilon
-            if lowP <= 0 || highP >= 1 {
-                warnings.append("\(method): tensor '\(request.tensorName)': density ± epsilon = [\(lowP), \(highP)] for model \(input.modelName) leaves (0, 1); mergekit rejects this, Crucible clamps the keep probabilities into [0, 1]")
-            }
-            let (mask, l1) = dellaMask(x, density: s.density, epsilon: s.epsilon,
-                                       stream: SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)"))
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: l1.before, after: l1.after) : 1
-            return SparseDelta(values: x, weight: weight, mask: mask, scale: scale, dropped: false)
-        }
-    }
-
-    /// Bernoulli mask. With a constant probability p, element i keeps when half i mod 2 (low 32 bits for even i,
-    /// high for odd) of draw ⌊i/2⌋ of `stream` is below p·2³²; with per-element probabilities, when draw i (53 bits)
-    /// is below p. Draws are addressed by index (SplitMix64 is counter-based), so chunks fill in parallel and the mask
-    /// depends only on seed, tensor name and model index. Random masks are only drawn for whole tensors (a method
-    /// that needs them is never elementwise), so indices are those of the tensor.
-    /// Returns ‖δ‖₁ and ‖mask⊙δ‖₁ of δ = x − B, accumulated in the same pass.
-    @discardableResult
-    func bernoulliMask(_ mask: Bitset, x: UnsafeBufferPointer<Float>, stream: SplitMix64, constant: Double = 0,
-                       perElement: UnsafePointer<Float>? = nil) -> (before: Double, after: Double) {
-        let start = stream.state
-        let threshold32 = SparsifyContext.threshold32(constant)
-        let words = mask.words.baseAddress!
-        let xp = x.baseAddress!, bp = base.baseAddress!
-        let sums = chunking.sums(width: 2) { r, acc in
-            let l1 = SparsifyContext.bernoulli(words: words, x: xp, base: bp, range: r, start: start, threshold32: threshold32,
-                                               perElement: perElement)
-            acc[0] = l1.before
-            acc[1] = l1.after
-        }
-        return (sums[0], sums[1])
-    }
-
+    /// Bernoulli masks: with a constant probability p, element i keeps when half i mod 2 (low 32 bits for even i,
+    /// high for odd) of draw ⌊i/2⌋ of the model's stream is below p·2³²; with per-element probabilities, when draw i
+    /// (53 bits) is below p. Draws are addressed by index (SplitMix64 is counter-based), so chunks fill in parallel
+    /// and the mask depends only on seed, tensor name and model index (`SplitMix64(seed:tensor:model:)`).
     static func threshold32(_ constant: Double) -> UInt64 { UInt64(min(max(constant, 0), 1) * 4_294_967_296.0) }
 
-    /// The Bernoulli mask words and L1 sums of one chunk `r` (see `bernoulliMask`); `x`, `base`, `perElement` and
+    /// The Bernoulli mask words and L1 sums of one chunk `r` (see above); `x`, `base`, `perElement` and
     /// `words` are addressed by indices of the whole tensor.
     static func bernoulli(words: UnsafeMutablePointer<UInt64>, x: UnsafePointer<Float>, base: UnsafePointer<Float>, range r: Range<Int>,
                           start: UInt64, threshold32: UInt64, perElement: UnsafePointer<Float>?) -> (before: Double, after: Double) {
@@ -242,7 +109,7 @@ struct SparsifyContext {
                 if len < 64 { word &= (1 << UInt64(len)) - 1 }
             }
             words[i >> 6] |= word
-            let l1 = SparsifyContext.maskedL1(x: x + i, base: base + i, count: len, word: word)
+            let l1 = SparsifyKernels.maskedL1(x: x + i, base: base + i, count: len, word: word)
             before += l1.before
             after += l1.after
             i += len
@@ -281,24 +148,8 @@ struct SparsifyContext {
     }
 
     /// DELLA's MagPrune: within each row (the tensor viewed as [shape[0], rest]; 1-D tensors are one row), rank |δ|
-    /// ascending (ties by position) and keep with probability (density − ε) + 2ε·rank/(rowLength − 1), clamped to [0, 1].
-    func dellaMask(_ x: UnsafeBufferPointer<Float>, density: Double, epsilon: Double, stream: SplitMix64)
-        -> (Bitset, (before: Double, after: Double)) {
-        let shape = request.shape
-        let rows = shape.count >= 2 && shape[0] > 0 && n % shape[0] == 0 ? shape[0] : 1
-        let length = n / rows
-        // Keep probability per element, computed row by row into the float scratch (reinterpreted).
-        let probabilities = UnsafeMutableRawPointer(keys.baseAddress!).bindMemory(to: Float.self, capacity: n)
-        let xp = x.baseAddress!, bp = base.baseAddress!
-        parallelFor(rows, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
-            SparsifyContext.dellaRow(x: xp, base: bp, start: row * length, length: length, into: probabilities,
-                                     density: density, epsilon: epsilon)
-        }
-        let mask = Bitset(count: n)
-        let l1 = bernoulliMask(mask, x: x, stream: stream, perElement: UnsafePointer(probabilities))
-        return (mask, l1)
-    }
-
+    /// ascending (ties by position) and keep with probability (density − ε) + 2ε·rank/(rowLength − 1), clamped to
+    /// [0, 1].
     /// DELLA keep probabilities of the row of `length` elements starting at `start` (indices of the whole tensor).
     /// Ranks come from a stable LSD radix sort of the 32-bit magnitude keys (four byte passes, a pass skipped when
     /// every key shares that byte): with positions in ascending order to start with, that is exactly the order of

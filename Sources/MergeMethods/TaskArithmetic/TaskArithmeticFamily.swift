@@ -70,45 +70,6 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
         return perModel.allSatisfy { ($0["density"]?.number ?? 1) >= 1 }
     }
 
-    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
-        try request.checkSizes(name, output: output)
-        let baseInput = try request.requireBase(name)
-        let base = baseInput.values
-        let others = request.others
-        let n = output.count
-        if others.isEmpty || n == 0 {
-            copyValues(base, into: output)
-            return []
-        }
-        let normalize = try request.flag(name, "normalize", default: defaultNormalize)
-        let rescale = try request.flag(name, "rescale", default: defaultRescale)
-        let lambda = try request.number(name, "lambda", default: 1.0)
-
-        var settings: [SparsifySettings] = []
-        var weights: [Float] = []
-        for input in others {
-            weights.append(Float(try request.modelNumber(name, input, "weight")))
-            settings.append(SparsifySettings(
-                density: try request.modelNumber(name, input, "density", default: 1.0),
-                gamma: try request.modelNumber(name, input, "gamma", default: 0.01),
-                epsilon: try request.modelNumber(name, input, "epsilon", default: 0.15),
-                rescale: rescale))
-        }
-
-        // One shared scratch for magnitude keys / DELLA probabilities, only when some model is sparsified.
-        let needsScratch = sparsifier != .none && sparsifier != .random && settings.contains { $0.density < 1 && $0.density > 0 }
-        let scratch = Scratch<UInt32>(needsScratch ? n : 1)
-        var context = SparsifyContext(method: name, request: request, base: base, keys: scratch.buffer,
-                                      threads: request.threads)
-        var deltas: [SparseDelta] = []
-        for (k, input) in others.enumerated() {
-            deltas.append(try context.sparsify(input, weight: weights[k], sparsifier: sparsifier, settings: settings[k]))
-        }
-        combine(deltas, base: base, into: output, normalize: normalize, lambda: Float(lambda), threads: request.threads)
-        withExtendedLifetime(deltas) {}
-        return context.warnings
-    }
-
     /// One term of the combination, as plain values for the hot loop. `x` and `mask` are addressed by indices of
     /// the whole tensor (for a streamed block, `x` points `blockStart` elements before the block's buffer).
     struct Term {
@@ -143,22 +104,6 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
         for e in 0..<(256 * 8) { p[e] = ((e / 8) >> (e % 8)) & 1 == 1 ? 0xFFFF_FFFF : 0 }
         return UnsafePointer(p)
     }()
-
-    /// Combines the sparsified deltas and adds them to the base.
-    private func combine(_ deltas: [SparseDelta], base: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
-                         normalize: Bool, lambda: Float, threads: Int) {
-        let settings = CombineSettings(consensus: consensus == .sum, normalize: normalize, lambda: lambda, weights: deltas.map(\.weight))
-        let terms = deltas.filter { !$0.dropped }.map {
-            Term(x: $0.values.baseAddress!, mask: $0.mask.map { UnsafePointer($0.words.baseAddress!) },
-                 scale: $0.scale, weight: $0.weight)
-        }
-        let b = base.baseAddress!, out = output.baseAddress!
-        terms.withUnsafeBufferPointer { t in
-            Chunking(output.count, threads: threads).forEach { r in
-                TaskArithmeticFamilyMerge.combine(t, base: b, into: out, range: r, settings: settings)
-            }
-        }
-    }
 
     /// Combines elements `r` (indices of the whole tensor; `base` and `out` addressed by them), 64 elements (one
     /// mask word) at a time; `r` starts on a multiple of 64.

@@ -38,18 +38,18 @@ extension TaskArithmeticFamilyMerge: StreamingMergeMethod {
             }
             return []
         }
-        let normalize = try request.flag(name, "normalize", default: defaultNormalize)
-        let rescale = try request.flag(name, "rescale", default: defaultRescale)
-        let lambda = try request.number(name, "lambda", default: 1.0)
+        let normalize = try request.flag(self, "normalize")
+        let rescale = try request.flag(self, "rescale")
+        let lambda = try request.number(self, "lambda")
         var weights: [Float] = []
         var settings: [SparsifySettings] = []
         for k in others {
             let input = request.inputs[k]
-            weights.append(Float(try request.modelNumber(name, input, "weight")))
+            weights.append(Float(try request.modelNumber(self, input, "weight")))
             settings.append(SparsifySettings(
-                density: try request.modelNumber(name, input, "density", default: 1.0),
-                gamma: try request.modelNumber(name, input, "gamma", default: 0.01),
-                epsilon: try request.modelNumber(name, input, "epsilon", default: 0.15),
+                density: try request.modelNumber(self, input, "density"),
+                gamma: (sparsifier == .magnitudeOutliers ? try request.modelNumber(self, input, "gamma") : 0),
+                epsilon: (sparsifier == .dellaMagprune ? try request.modelNumber(self, input, "epsilon") : 0),
                 rescale: rescale))
         }
 
@@ -119,7 +119,8 @@ enum StreamingChunks {
     }
 }
 
-/// Streaming counterpart of `SparsifyContext`: the same masks and factors, computed from blocks.
+/// Sparsification of one parent's task vector δ = X − B, from blocks of base and parent: the mask (one bit per
+/// element) and the L1 rescale factor, with the policy (density checks, selection windows, warnings) in one place.
 struct StreamingSparsifier {
     let method: String
     let request: MergeRequest
@@ -206,15 +207,15 @@ struct StreamingSparsifier {
 
         case .random:
             let mask = Bitset(count: n)
-            let start = SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)").state
-            let threshold = SparsifyContext.threshold32(s.density)
+            let start = SplitMix64(seed: request.seed, tensor: request.tensorName, model: input.modelIndex).state
+            let threshold = SparsifyKernels.threshold32(s.density)
             let words = mask.words.baseAddress!
             let sums = try chunkSums(k, width: 2) { r, x, b, acc in
-                let l1 = SparsifyContext.bernoulli(words: words, x: x, base: b, range: r, start: start, threshold32: threshold, perElement: nil)
+                let l1 = SparsifyKernels.bernoulli(words: words, x: x, base: b, range: r, start: start, threshold32: threshold, perElement: nil)
                 acc[0] = l1.before
                 acc[1] = l1.after
             }
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: sums[0], after: sums[1]) : 1
+            let scale = s.rescale ? SparsifyKernels.rescaleFactor(before: sums[0], after: sums[1]) : 1
             return StreamedDelta(mask: mask, scale: scale, dropped: false)
 
         case .dellaMagprune:
@@ -234,25 +235,25 @@ struct StreamingSparsifier {
             try forEachBlock(k, ranges: rowRanges, capacity: min(n, max(stream.block, length))) { blk, x, b in
                 let firstRow = blk.lowerBound / length
                 parallelFor(blk.count / length, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
-                    SparsifyContext.dellaRow(x: x, base: b, start: (firstRow + row) * length, length: length, into: probabilities,
+                    SparsifyKernels.dellaRow(x: x, base: b, start: (firstRow + row) * length, length: length, into: probabilities,
                                              density: density, epsilon: epsilon)
                 }
             }
             let mask = Bitset(count: n)
-            let start = SplitMix64(seed: request.seed, stream: "\(request.tensorName)#\(input.modelIndex)").state
+            let start = SplitMix64(seed: request.seed, tensor: request.tensorName, model: input.modelIndex).state
             let words = mask.words.baseAddress!
             let p = UnsafePointer(probabilities)
             let sums = try chunkSums(k, width: 2) { r, x, b, acc in
-                let l1 = SparsifyContext.bernoulli(words: words, x: x, base: b, range: r, start: start, threshold32: 0, perElement: p)
+                let l1 = SparsifyKernels.bernoulli(words: words, x: x, base: b, range: r, start: start, threshold32: 0, perElement: p)
                 acc[0] = l1.before
                 acc[1] = l1.after
             }
-            let scale = s.rescale ? SparsifyContext.rescaleFactor(before: sums[0], after: sums[1]) : 1
+            let scale = s.rescale ? SparsifyKernels.rescaleFactor(before: sums[0], after: sums[1]) : 1
             return StreamedDelta(mask: mask, scale: scale, dropped: false)
         }
     }
 
-    /// Keeps the elements whose |δ| rank lies in `window` (TIES, breadcrumbs), as `SparsifyContext` does.
+    /// Keeps the elements whose |δ| rank lies in `window` (TIES, breadcrumbs).
     func selectByMagnitude(_ k: Int, window: Range<Int>, rescale: Bool) throws -> StreamedDelta {
         let buckets = 1 << 16
         let keys = stream.workspace.buffer(WorkspaceSlot.keys, count: n, of: UInt32.self)
@@ -300,7 +301,7 @@ struct StreamingSparsifier {
                             i += len
                         }
                     }
-                    if rescale { p[c] = SparsifyContext.l1(x: x, base: b, range: r) }
+                    if rescale { p[c] = SparsifyKernels.l1(x: x, base: b, range: r) }
                 }
             }
         }
@@ -332,8 +333,8 @@ struct StreamingSparsifier {
         guard rescale else { return StreamedDelta(mask: mask, scale: 1, dropped: false) }
         let words = UnsafePointer(mask.words.baseAddress!)
         let after = try chunkSums(k, width: 1) { r, x, b, acc in
-            acc[0] = SparsifyContext.maskedL1(x: x, base: b, words: words, range: r)
+            acc[0] = SparsifyKernels.maskedL1(x: x, base: b, words: words, range: r)
         }
-        return StreamedDelta(mask: mask, scale: SparsifyContext.rescaleFactor(before: l1Total, after: after[0]), dropped: false)
+        return StreamedDelta(mask: mask, scale: SparsifyKernels.rescaleFactor(before: l1Total, after: after[0]), dropped: false)
     }
 }

@@ -24,43 +24,6 @@ public struct ArceeFusionMerge: MergeMethod {
         try requireInputCount(name, inputCount, 2...2, what: "exactly two models: base_model and one other")
     }
 
-    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
-        try request.checkSizes(name, output: output)
-        if request.inputs.count == 1 {
-            copyValues(request.inputs[0].values, into: output)
-            return []
-        }
-        let base = try request.requireBase(name).values
-        guard request.inputs.count == 2 else {
-            throw MergeMethodError.tensor(name, request, "needs exactly two inputs (base and one other), got \(request.inputs.count)")
-        }
-        let x = request.others[0].values
-        let n = output.count
-        if n == 0 { return [] }
-        let length = request.shape.count >= 1 ? max(1, request.shape[request.shape.count - 1]) : n
-        guard n % length == 0 else {
-            throw MergeMethodError.tensor(name, request, "shape \(request.shape) does not match \(n) elements")
-        }
-        let rows = n / length
-        let threads = request.threads
-
-        // Importance keys (order-preserving), one row at a time.
-        let keys = Scratch<UInt32>(n)
-        let kb = keys.buffer
-        let xp = x.baseAddress!, bp = base.baseAddress!, kp = kb.baseAddress!
-        parallelFor(rows, threads: n >= Chunking.parallelThreshold ? threads : 1) { row in
-            ArceeFusionMerge.importanceKeys(x: xp, base: bp, start: row * length, length: length, into: kp)
-        }
-        let threshold = ArceeFusionMerge.threshold(UnsafeBufferPointer(kb), seed: request.seed, tensorName: request.tensorName,
-                                                   threads: threads)
-        let out = output.baseAddress!
-        Chunking(n, threads: threads).forEach { r in
-            ArceeFusionMerge.select(x: xp, base: bp, keys: kp, threshold: threshold, range: r, into: out)
-        }
-        withExtendedLifetime(keys) {}
-        return []
-    }
-
     /// Order-preserving keys of the importance |x − b|·KL(softmax x ‖ softmax b) of one row.
     static func importanceKeys(x: UnsafePointer<Float>, base: UnsafePointer<Float>, start lo: Int, length: Int,
                                into kb: UnsafeMutablePointer<UInt32>) {

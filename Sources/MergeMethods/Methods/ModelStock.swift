@@ -17,59 +17,6 @@ public struct ModelStockMerge: MergeMethod {
         try requireInputCount(name, inputCount, 3...Int.max, what: "base_model plus at least two other models")
     }
 
-    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
-        try request.checkSizes(name, output: output)
-        let base = try request.requireBase(name).values
-        let xs = request.others.map(\.values)
-        let n = output.count
-        if xs.isEmpty || n == 0 {
-            copyValues(base, into: output)
-            return []
-        }
-        guard xs.count >= 2 else {
-            throw MergeMethodError.tensor(name, request, "needs the base plus at least two other models, got \(xs.count) other")
-        }
-        let filterWise = try request.flag(name, "filter_wise", default: false)
-        // filter_wise: one vector per row of the last axis (a 1-D tensor is one row).
-        let length = filterWise && request.shape.count >= 2 ? max(1, request.shape[request.shape.count - 1]) : n
-        guard n % length == 0 else {
-            throw MergeMethodError.tensor(name, request, "shape \(request.shape) does not match \(n) elements")
-        }
-        let rows = n / length
-        let models = xs.count
-        var warnings: [String] = []
-        var degenerate = 0
-
-        // Per row: Gram matrix of the offsets oᵢ = Xᵢ − B, accumulated in double.
-        var ts = [Float](repeating: 0, count: rows)
-        let threads = request.threads
-        let pointers = xs.map { UnsafePointer($0.baseAddress!) }
-        let b = UnsafePointer(base.baseAddress!)
-        pointers.withUnsafeBufferPointer { xp in
-            for row in 0..<rows {
-                let lo = row * length
-                let gram = Chunking(length, threads: threads).sums(width: models * models) { r, acc in
-                    ModelStockMerge.accumulateGram(xp.baseAddress!, base: b, offset: lo, range: r, models: models, into: acc.baseAddress!)
-                }
-                let (t, bad) = ModelStockMerge.interpolation(gram: gram, models: models)
-                ts[row] = t
-                if bad { degenerate += 1 }
-            }
-        }
-        if degenerate > 0 {
-            warnings.append("model_stock: tensor '\(request.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of \(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
-        }
-        let out = output.baseAddress!
-        pointers.withUnsafeBufferPointer { xp in
-            ts.withUnsafeBufferPointer { tp in
-                Chunking(n, threads: threads).forEach { r in
-                    ModelStockMerge.combine(xp.baseAddress!, models: models, base: b, t: tp.baseAddress!, length: length, range: r, into: out)
-                }
-            }
-        }
-        return warnings
-    }
-
     /// Adds the Gram matrix entries (upper triangle, p ≤ q) of the offsets over elements `offset + j`, j in `range`.
     static func accumulateGram(_ xs: UnsafePointer<UnsafePointer<Float>>, base: UnsafePointer<Float>, offset: Int, range: Range<Int>,
                                models: Int, into acc: UnsafeMutablePointer<Double>) {
@@ -138,7 +85,7 @@ extension ModelStockMerge: StreamingMergeMethod {
         guard others.count >= 2 else {
             throw MergeMethodError.tensor(name, request, "needs the base plus at least two other models, got \(others.count) other")
         }
-        let filterWise = try request.flag(name, "filter_wise", default: false)
+        let filterWise = try request.flag(self, "filter_wise")
         let length = filterWise && stream.shape.count >= 2 ? max(1, stream.shape[stream.shape.count - 1]) : n
         guard n % length == 0 else {
             throw MergeMethodError.tensor(name, request, "shape \(stream.shape) does not match \(n) elements")
@@ -158,16 +105,12 @@ extension ModelStockMerge: StreamingMergeMethod {
             ranges = stream.blocks
             cap = cap0
         }
-        let baseBlock = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
-        let blocks = others.indices.map { ws.buffer(WorkspaceSlot.inputs + 1 + $0, count: cap, of: Float.self) }
-        var pointers = [UnsafePointer<Float>](repeating: UnsafePointer(baseBlock), count: models)
+        // The fine-tunes' blocks, then the base's.
+        let blocks = MultiBlockReader(reader, inputs: others + [baseIndex], workspace: ws, capacity: cap, firstSlot: WorkspaceSlot.inputs)
+        let xs = UnsafePointer(blocks.pointers)
         func readBlock(_ r: Range<Int>) throws -> UnsafePointer<Float> {
-            try reader.read(baseIndex, range: r, into: baseBlock)
-            for (k, input) in others.enumerated() {
-                try reader.read(input, range: r, into: blocks[k])
-                pointers[k] = UnsafePointer(blocks[k] - r.lowerBound)
-            }
-            return UnsafePointer(baseBlock - r.lowerBound)
+            try blocks.read(r)
+            return blocks.pointers[models]
         }
 
         var ts = [Float](repeating: 0, count: rows)
@@ -175,16 +118,14 @@ extension ModelStockMerge: StreamingMergeMethod {
         if rows > 1 {
             for r in ranges {
                 let b = try readBlock(r)
-                pointers.withUnsafeBufferPointer { xp in
-                    for row in (r.lowerBound / length)..<(r.upperBound / length) {
-                        let lo = row * length
-                        let gram = Chunking(length, threads: threads).sums(width: width) { c, acc in
-                            ModelStockMerge.accumulateGram(xp.baseAddress!, base: b, offset: lo, range: c, models: models, into: acc.baseAddress!)
-                        }
-                        let (t, bad) = ModelStockMerge.interpolation(gram: gram, models: models)
-                        ts[row] = t
-                        if bad { degenerate += 1 }
+                for row in (r.lowerBound / length)..<(r.upperBound / length) {
+                    let lo = row * length
+                    let gram = Chunking(length, threads: threads).sums(width: width) { c, acc in
+                        ModelStockMerge.accumulateGram(xs, base: b, offset: lo, range: c, models: models, into: acc.baseAddress!)
                     }
+                    let (t, bad) = ModelStockMerge.interpolation(gram: gram, models: models)
+                    ts[row] = t
+                    if bad { degenerate += 1 }
                 }
             }
         } else {
@@ -194,11 +135,9 @@ extension ModelStockMerge: StreamingMergeMethod {
                 let p = pp.baseAddress!
                 for r in ranges {
                     let b = try readBlock(r)
-                    pointers.withUnsafeBufferPointer { xp in
-                        StreamingChunks.forEach(r, threads: threads) { c, range in
-                            ModelStockMerge.accumulateGram(xp.baseAddress!, base: b, offset: 0, range: range, models: models,
-                                                           into: p + c * width)
-                        }
+                    StreamingChunks.forEach(r, threads: threads) { c, range in
+                        ModelStockMerge.accumulateGram(xs, base: b, offset: 0, range: range, models: models,
+                                                       into: p + c * width)
                     }
                 }
             }
@@ -219,11 +158,9 @@ extension ModelStockMerge: StreamingMergeMethod {
             for blk in stream.blocks {
                 let b = try readBlock(blk)
                 let o = out - blk.lowerBound
-                pointers.withUnsafeBufferPointer { xp in
-                    StreamingChunks.forEach(blk, threads: threads) { _, range in
-                        ModelStockMerge.combine(xp.baseAddress!, models: models, base: b, t: tp.baseAddress!, length: length,
-                                                range: range, into: o)
-                    }
+                StreamingChunks.forEach(blk, threads: threads) { _, range in
+                    ModelStockMerge.combine(xs, models: models, base: b, t: tp.baseAddress!, length: length,
+                                            range: range, into: o)
                 }
                 try writer.write(range: blk, values: out)
             }

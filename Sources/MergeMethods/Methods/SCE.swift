@@ -20,59 +20,6 @@ public struct SCEMerge: MergeMethod {
         try requireInputCount(name, inputCount, 1...Int.max, what: "at least the base model")
     }
 
-    public func merge(_ request: MergeRequest, into output: UnsafeMutableBufferPointer<Float>) throws -> [String] {
-        try request.checkSizes(name, output: output)
-        let base = try request.requireBase(name).values
-        let xs = request.others.map(\.values)
-        let n = output.count
-        if xs.isEmpty || n == 0 {
-            copyValues(base, into: output)
-            return []
-        }
-        let topk = try request.number(name, "select_topk", default: 1.0)
-        let threads = request.threads
-        let chunking = Chunking(n, threads: threads)
-        let models = xs.count
-        let b = UnsafePointer(base.baseAddress!)
-        // The parents' base addresses as one plain pointer array, so the kernels below never touch Swift arrays.
-        let xp = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: models)
-        defer { xp.deallocate() }
-        for k in 0..<models { xp[k] = UnsafePointer(xs[k].baseAddress!) }
-        let x = UnsafePointer(xp)
-
-        // Select: a mask of the highest-variance positions (nil = all kept).
-        var mask: Bitset? = nil
-        if topk < 1 {
-            let selected = Bitset(count: n)
-            if topk > 0 {
-                let keys = Scratch<UInt32>(n)
-                let kb = keys.buffer
-                let nonzero = chunking.sum { r in SCEMerge.varianceKeys(x, models: models, base: b, range: r, keys: kb.baseAddress!, inexact: nil) }
-                let k = Int((Double(Int(nonzero)) * topk).rounded(.down))
-                if k > 0 {
-                    // Equal float32 variances are ranked by their double-precision values.
-                    RankSelect.markWindow(UnsafeBufferPointer(kb), window: (n - k)..<n, into: selected, threads: threads,
-                                          residual: { i in let v = SCEMerge.variance(x, models: models, base: b, i); return v - Double(Float(v)) })
-                }
-            }
-            mask = selected
-        }
-        let words = mask.map { UnsafePointer($0.words.baseAddress!) }
-
-        // Calculate: matrix-level weights from the mean square of each (selected) task vector.
-        let omegas = SCEMerge.weights((0..<models).map { k in
-            chunking.sum { r in SCEMerge.squareSum(x, k, base: b, mask: words, range: r) }
-        }, count: n)
-
-        // Erase: TIES sign election on the unweighted deltas, then a weighted average of the survivors.
-        let out = output.baseAddress!
-        omegas.withUnsafeBufferPointer { wp in
-            chunking.forEach { r in SCEMerge.erase(x, models: models, base: b, mask: words, weights: wp.baseAddress!, range: r, into: out) }
-        }
-        withExtendedLifetime(mask) {}
-        return []
-    }
-
     /// Variance across models of the task vectors at element i (double precision, population variance).
     @inline(__always)
     static func variance(_ xs: UnsafePointer<UnsafePointer<Float>>, models: Int, base: UnsafePointer<Float>, _ i: Int) -> Double {
@@ -170,22 +117,16 @@ extension SCEMerge: StreamingMergeMethod {
             }
             return []
         }
-        let topk = try request.number(name, "select_topk", default: 1.0)
+        let topk = try request.number(self, "select_topk")
         let threads = stream.threads
         let models = others.count
         let chunks = max(1, (n + Chunking.size - 1) / Chunking.size)
-        let blocks = others.indices.map { ws.buffer(WorkspaceSlot.inputs + 1 + $0, count: cap, of: Float.self) }
-        var pointers = [UnsafePointer<Float>](repeating: UnsafePointer(baseBlock), count: models)
-        // Reads every input's block; `body` gets pointers addressed by indices of the whole tensor.
+        // The models' blocks, then the base's; `body` gets pointers addressed by indices of the whole tensor.
+        let blocks = MultiBlockReader(reader, inputs: others + [baseIndex], workspace: ws, capacity: cap, firstSlot: WorkspaceSlot.inputs)
         func forEachBlock(_ body: (Range<Int>, UnsafePointer<UnsafePointer<Float>>, UnsafePointer<Float>) throws -> Void) throws {
             for blk in stream.blocks {
-                try reader.read(baseIndex, range: blk, into: baseBlock)
-                for (k, input) in others.enumerated() {
-                    try reader.read(input, range: blk, into: blocks[k])
-                    pointers[k] = UnsafePointer(blocks[k] - blk.lowerBound)
-                }
-                let b = UnsafePointer(baseBlock - blk.lowerBound)
-                try pointers.withUnsafeBufferPointer { xp in try body(blk, xp.baseAddress!, b) }
+                try blocks.read(blk)
+                try body(blk, UnsafePointer(blocks.pointers), blocks.pointers[models])
             }
         }
 
