@@ -15,42 +15,23 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "The recipe (mergekit YAML).")
     var recipe: String
 
-    @Option(name: .shortAndLong, help: "Output folder (written atomically: it appears only when complete).")
-    var out: String
+    @OptionGroup var build: BuildOptions
 
     @Flag(help: "Print the plan and its memory/disk estimate; read no tensor data and write nothing.")
     var dryRun = false
 
-    @Option(help: "Seed for random methods (overrides the recipe's random_seed).")
-    var seed: UInt64?
-
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Option(help: "Maximum shard size, e.g. 5GB, 500MB, 5B (mergekit-style: k/m/b = ×1e3/1e6/1e9 bytes).")
-    var shardSize: String = "5GB"
-
     @Option(help: "Memory budget for tensors in flight, e.g. 2GB (default 1 GB or the largest tensor task).")
-    var memory: String?
-
-    @Flag(help: "Replace an existing output folder once the new merge is complete.")
-    var overwrite = false
-
-    @Flag(help: "Do not write a README.md model card.")
-    var noModelCard = false
+    var memory: ByteSize?
 
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
     func run() throws {
         let parsed = try RecipeParser.parse(file: recipe)
-        guard let shard = parseByteSize(shardSize) else { throw ValidationError("--shard-size: cannot read '\(shardSize)'") }
-        var budget: Int? = nil
-        if let memory {
-            guard let b = parseByteSize(memory) else { throw ValidationError("--memory: cannot read '\(memory)'") }
-            budget = b
-        }
-        var options = PlannerOptions(seed: seed, shardSize: shard, memoryBudget: budget)
+        var options = PlannerOptions(seed: build.seed, shardSize: build.shardSize.bytes, memoryBudget: memory?.bytes)
         if let threads { options.threads = max(1, threads) }
         let plan = try MergePlanner.plan(parsed, options: options)
         if dryRun {
@@ -59,8 +40,8 @@ struct MergeCommand: ParsableCommand {
         }
         for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         let reporter = quiet ? nil : ProgressPrinter(label: "merge")
-        let report = try PlanExecutor.execute(plan, outputPath: out, options: ExecutionOptions(
-            overwrite: overwrite, writeModelCard: !noModelCard,
+        let report = try PlanExecutor.execute(plan, outputPath: build.out, options: ExecutionOptions(
+            overwrite: build.overwrite, writeModelCard: !build.noModelCard,
             progress: reporter.map { r in { @Sendable p in r.update(p) } }))
         reporter?.finish()
         for w in report.warnings.dropFirst(plan.warnings.count) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
@@ -72,19 +53,6 @@ struct MergeCommand: ParsableCommand {
                 formatBytes(report.bytesWritten), rss).utf8))
         }
     }
-}
-
-/// Parses `5GB`, `500MB`, `5B` (billions, as mergekit's --out-shard-size), `1GiB`, or plain bytes.
-func parseByteSize(_ text: String) -> Int? {
-    let s = text.trimmingCharacters(in: .whitespaces).lowercased()
-    let units: [(String, Double)] = [("gib", 1_073_741_824), ("mib", 1_048_576), ("kib", 1024), ("gb", 1e9), ("mb", 1e6), ("kb", 1e3),
-                                     ("g", 1e9), ("m", 1e6), ("k", 1e3), ("b", 1e9)]
-    for (suffix, factor) in units where s.hasSuffix(suffix) {
-        guard let v = Double(s.dropLast(suffix.count)), v > 0 else { return nil }
-        return Int(v * factor)
-    }
-    guard let v = Int(s), v > 0 else { return nil }
-    return v
 }
 
 /// A progress bar on a terminal (one line rewritten in place), plain lines otherwise. One printer can follow

@@ -17,49 +17,26 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The recipe (mergekit or mergekit-moe YAML).")
     var recipe: String
 
-    @Option(name: .shortAndLong, help: "Output folder of the merge (written atomically).")
-    var out: String
+    @OptionGroup var build: BuildOptions
+
+    @OptionGroup var moe: MoEBuildFlags
 
     @OptionGroup var scoring: ScoreOptions
 
-    @Option(help: "Seed for random methods (overrides the recipe's random_seed).")
-    var seed: UInt64?
-
-    @Option(help: "Maximum shard size, e.g. 5GB, 500MB (mergekit-style: k/m/b = ×1e3/1e6/1e9 bytes).")
-    var shardSize: String = "5GB"
-
     @Option(help: "Memory budget for merge tensors in flight, e.g. 2GB.")
-    var memory: String?
-
-    @Flag(help: "Replace an existing output folder once the new merge is complete.")
-    var overwrite = false
-
-    @Flag(help: "Do not write a README.md model card.")
-    var noModelCard = false
-
-    @Flag(help: "MoE recipes: write Mixtral experts in transformers 5's fused layout.")
-    var fusedExperts = false
-
-    @Flag(name: .customLong("i-understand-this-is-not-useful-without-training"),
-          help: "MoE recipes: allow every expert to come from the same model.")
-    var allowIdenticalExperts = false
+    var memory: ByteSize?
 
     func run() throws {
-        guard let shard = parseByteSize(shardSize) else { throw ValidationError("--shard-size: cannot read '\(shardSize)'") }
-        var job = RecipeRun(recipePath: recipe, outputPath: out, evalPaths: scoring.eval)
+        var job = RecipeRun(recipePath: recipe, outputPath: build.out, evalPaths: scoring.eval)
         scoring.apply(to: &job.score)
         if !scoring.parents.isEmpty { job.score.parentPaths = scoring.parents }
-        var options = PlannerOptions(seed: seed, shardSize: shard)
-        if let memory {
-            guard let budget = parseByteSize(memory) else { throw ValidationError("--memory: cannot read '\(memory)'") }
-            options.memoryBudget = budget
-        }
+        var options = PlannerOptions(seed: build.seed, shardSize: build.shardSize.bytes, memoryBudget: memory?.bytes)
         if let threads = scoring.threads { options.threads = threads }
         job.planner = options
-        job.moe.fusedExperts = fusedExperts
-        job.moe.allowIdenticalExperts = allowIdenticalExperts
-        job.overwrite = overwrite
-        job.writeModelCard = !noModelCard
+        job.moe.fusedExperts = moe.fusedExperts
+        job.moe.allowIdenticalExperts = moe.allowIdenticalExperts
+        job.overwrite = build.overwrite
+        job.writeModelCard = !build.noModelCard
 
         let progress = ProgressPrinter(label: "run")
         let result: RecipeRunResult

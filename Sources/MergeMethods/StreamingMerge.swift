@@ -73,6 +73,16 @@ public struct StreamingMergeRequest {
         stride(from: 0, to: count, by: block).map { $0..<min(count, $0 + block) }
     }
 
+    /// Writes input `k` unchanged, block by block (a method given a single input, or nothing to add to the base).
+    func copyThrough(_ k: Int, inputs reader: any MergeInputReader, output writer: any MergeOutputWriter) throws -> [String] {
+        let buffer = workspace.buffer(WorkspaceSlot.output, count: min(count, block), of: Float.self)
+        for blk in blocks {
+            try reader.read(k, range: blk, into: buffer)
+            try writer.write(range: blk, values: buffer)
+        }
+        return []
+    }
+
     /// The same request as a `MergeRequest` without values, so parameter helpers and messages are shared.
     var parameterView: MergeRequest {
         let empty = UnsafeBufferPointer<Float>(start: nil, count: 0)

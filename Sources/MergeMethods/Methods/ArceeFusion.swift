@@ -90,14 +90,7 @@ extension ArceeFusionMerge: StreamingMergeMethod {
         let n = stream.count
         let ws = stream.workspace
         let cap0 = min(n, stream.block)
-        if stream.inputs.count == 1 {
-            let a = ws.buffer(WorkspaceSlot.inputs, count: cap0, of: Float.self)
-            for blk in stream.blocks {
-                try reader.read(0, range: blk, into: a)
-                try writer.write(range: blk, values: a)
-            }
-            return []
-        }
+        if stream.inputs.count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         _ = try request.requireBase(name)
         guard stream.inputs.count == 2 else {
             throw MergeMethodError.tensor(name, request, "needs exactly two inputs (base and one other), got \(stream.inputs.count)")

@@ -34,13 +34,7 @@ extension KarcherMerge: StreamingMergeMethod {
         let cap = min(n, stream.block)
         let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
         let count = stream.inputs.count
-        if count == 1 {
-            for blk in stream.blocks {
-                try reader.read(0, range: blk, into: out)
-                try writer.write(range: blk, values: out)
-            }
-            return []
-        }
+        if count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         let maxIter = try request.number(self, "max_iter")
         let tol = try request.number(self, "tol")
         guard maxIter >= 0 else { throw MergeMethodError.tensor(name, request, "max_iter must be >= 0, got \(maxIter)") }

@@ -39,14 +39,7 @@ extension MultiSlerpMerge: StreamingMergeMethod {
         let cap = min(n, stream.block)
         let others = stream.inputs.indices.filter { $0 != stream.baseIndex }
         let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
-        if others.count <= 1 {
-            let source = others.first ?? 0
-            for blk in stream.blocks {
-                try reader.read(source, range: blk, into: out)
-                try writer.write(range: blk, values: out)
-            }
-            return []
-        }
+        if others.count <= 1 { return try stream.copyThrough(others.first ?? 0, inputs: reader, output: writer) }
         let normalizeWeights = try request.flag(self, "normalize_weights")
         let eps = try request.number(self, "eps")
         var weights = try others.map { Float(try request.modelNumber(name, request.inputs[$0], "weight")) }

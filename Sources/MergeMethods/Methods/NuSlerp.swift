@@ -57,13 +57,7 @@ extension NuSlerpMerge: StreamingMergeMethod {
         let cap = min(n, stream.block)
         let blocks = stream.blocks
         let bufA = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
-        if stream.inputs.count == 1 {
-            for blk in blocks {
-                try reader.read(0, range: blk, into: bufA)
-                try writer.write(range: blk, values: bufA)
-            }
-            return []
-        }
+        if stream.inputs.count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         let others = stream.inputs.indices.filter { $0 != stream.baseIndex }
         guard others.count == 2 else {
             throw MergeMethodError.tensor(name, request, "needs exactly two models besides the base, got \(others.count)")

@@ -109,14 +109,7 @@ extension SCEMerge: StreamingMergeMethod {
         let n = stream.count
         let ws = stream.workspace
         let cap = min(n, stream.block)
-        let baseBlock = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
-        if others.isEmpty || n == 0 {
-            for blk in stream.blocks {
-                try reader.read(baseIndex, range: blk, into: baseBlock)
-                try writer.write(range: blk, values: baseBlock)
-            }
-            return []
-        }
+        if others.isEmpty || n == 0 { return try stream.copyThrough(baseIndex, inputs: reader, output: writer) }
         let topk = try request.number(self, "select_topk")
         let threads = stream.threads
         let models = others.count

@@ -37,13 +37,7 @@ extension SlerpMerge: StreamingMergeMethod {
         let cap = min(n, stream.block)
         let a = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
         let blocks = stream.blocks
-        if stream.inputs.count == 1 {
-            for blk in blocks {
-                try reader.read(0, range: blk, into: a)
-                try writer.write(range: blk, values: a)
-            }
-            return []
-        }
+        if stream.inputs.count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         _ = try request.requireBase(name)
         guard stream.inputs.count == 2 else {
             throw MergeMethodError.tensor(name, request, "needs exactly two inputs (base and one other), got \(stream.inputs.count)")

@@ -31,13 +31,7 @@ extension TaskArithmeticFamilyMerge: StreamingMergeMethod {
         let blockCap = min(n, stream.block)
         let threads = stream.threads
         let baseBlock = ws.buffer(WorkspaceSlot.inputs, count: blockCap, of: Float.self)
-        if others.isEmpty || n == 0 {
-            for blk in blocks {
-                try reader.read(baseIndex, range: blk, into: baseBlock)
-                try writer.write(range: blk, values: baseBlock)
-            }
-            return []
-        }
+        if others.isEmpty || n == 0 { return try stream.copyThrough(baseIndex, inputs: reader, output: writer) }
         let normalize = try request.flag(self, "normalize")
         let rescale = try request.flag(self, "rescale")
         let lambda = try request.number(self, "lambda")
