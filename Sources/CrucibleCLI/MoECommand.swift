@@ -45,7 +45,7 @@ struct MoECommand: ParsableCommand {
         }
         for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         let reporter = quiet ? nil : ProgressPrinter(label: "moe")
-        let report = try MoEBuilder.build(plan, outputPath: build.out, options: MoEBuildOptions(
+        let report = try MoEBuilder.build(plan, outputPath: build.out, options: ExecutionOptions(
             overwrite: build.overwrite, writeModelCard: !build.noModelCard,
             progress: reporter.map { r in { @Sendable p in r.update(p) } }))
         reporter?.finish()

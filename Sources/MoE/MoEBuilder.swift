@@ -18,19 +18,6 @@ public struct MoEReport: Sendable {
     public let gates: GateRows
 }
 
-public struct MoEBuildOptions: Sendable {
-    public var overwrite: Bool
-    public var writeModelCard: Bool
-    /// Called after the gates (tensorsDone 0) and after each tensor.
-    public var progress: (@Sendable (MergeProgress) -> Void)?
-
-    public init(overwrite: Bool = false, writeModelCard: Bool = true, progress: (@Sendable (MergeProgress) -> Void)? = nil) {
-        self.overwrite = overwrite
-        self.writeModelCard = writeModelCard
-        self.progress = progress
-    }
-}
-
 /// Runs a `MoEPlan`: computes the router rows, then streams every output tensor (copied, converted, noised or
 /// concatenated from its pieces, block by block on all cores) into an `OutputFolder`, so the output appears only when
 /// complete.
@@ -38,7 +25,7 @@ public enum MoEBuilder {
     /// Elements converted at a time.
     static let blockElements = 1 << 20
 
-    public static func build(_ plan: MoEPlan, outputPath: String, options: MoEBuildOptions = MoEBuildOptions()) throws -> MoEReport {
+    public static func build(_ plan: MoEPlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MoEReport {
         let start = Date()
         let folder: OutputFolder
         do { folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite) } catch {

@@ -82,7 +82,7 @@ public struct RecipeRun {
         let plan = try MoEPlanner.plan(recipe, options: options)
         progress?(.planned(tensors: plan.tensors.count, bytesRead: plan.estimate.bytesRead, bytesWritten: plan.estimate.bytesWritten,
                            warnings: plan.warnings))
-        let built = try MoEBuilder.build(plan, outputPath: outputPath, options: MoEBuildOptions(
+        let built = try MoEBuilder.build(plan, outputPath: outputPath, options: ExecutionOptions(
             overwrite: run.overwrite, writeModelCard: run.writeModelCard,
             progress: progress.map { report in { @Sendable p in report(.merging(p)) } }))
         let report = MergeReport(outputPath: built.outputPath, seconds: built.seconds, bytesRead: plan.estimate.bytesRead,

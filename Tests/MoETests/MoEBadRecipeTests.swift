@@ -211,7 +211,7 @@ final class MoEBadRecipeTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("--overwrite"), "\(error)")
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/marker"))
-        _ = try MoEBuilder.build(plan, outputPath: out, options: MoEBuildOptions(overwrite: true))
+        _ = try MoEBuilder.build(plan, outputPath: out, options: ExecutionOptions(overwrite: true))
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/marker"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/model.safetensors"))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: parent.path), ["out"], "no staging folder left behind")
