@@ -45,15 +45,14 @@ public enum MergePlanner {
 
     public static func plan(_ recipe: MergeRecipe, options: PlannerOptions = PlannerOptions()) throws -> MergePlan {
         guard let method = MergeMethodRegistry.method(named: recipe.mergeMethod) else {
-            let suggestion = closest(recipe.mergeMethod, among: MergeMethodRegistry.names).map { " Did you mean '\($0)'?" } ?? ""
+            let suggestion = closestName(to: recipe.mergeMethod, among: MergeMethodRegistry.names).map { " Did you mean '\($0)'?" } ?? ""
             throw PlanError.recipe(recipe.mergeMethodLocation,
                 "unknown merge method '\(recipe.mergeMethod)'.\(suggestion) Known methods: \(MergeMethodRegistry.names.joined(separator: ", ")).")
         }
         var warnings = recipe.warnings.map(\.description)
 
         // Resolve and open every referenced model once, in order of first mention.
-        let resolver = ModelResolver(recipeFolder: (recipe.file as NSString).deletingLastPathComponent,
-                                     workingDirectory: options.workingDirectory)
+        let resolver = ModelResolver(recipe: recipe, workingDirectory: options.workingDirectory)
         var refs: [ModelReference] = []
         func note(_ r: ModelReference?) { if let r, !refs.contains(r) { refs.append(r) } }
         if let models = recipe.models { models.forEach { note($0.model) } }
@@ -358,24 +357,5 @@ public enum MergePlanner {
         let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
         // float32 inputs + output + one scratch copy, plus the converted output bytes.
         return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
-    }
-
-    /// The name in `candidates` closest to `name` by edit distance, if reasonably close.
-    static func closest(_ name: String, among candidates: [String]) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var prev = Array(0...b.count)
-            for (i, ca) in a.enumerated() {
-                var cur = [i + 1] + Array(repeating: 0, count: b.count)
-                for (j, cb) in b.enumerated() {
-                    cur[j + 1] = min(prev[j + 1] + 1, cur[j] + 1, prev[j] + (ca == cb ? 0 : 1))
-                }
-                prev = cur
-            }
-            return prev[b.count]
-        }
-        let a = Array(name.lowercased())
-        let best = candidates.map { ($0, distance(a, Array($0))) }.min { $0.1 < $1.1 }
-        guard let best, best.1 <= max(2, name.count / 3) else { return nil }
-        return best.0
     }
 }

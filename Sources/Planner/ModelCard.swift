@@ -32,7 +32,6 @@ public enum ModelCard {
 
     /// Whether a model reference is a hub id (`org/name`) rather than a local path: those become `base_model` entries.
     public static func isHubID(_ r: String) -> Bool {
-        let parts = r.split(separator: "/")
-        return parts.count == 2 && !r.hasPrefix(".") && !r.hasPrefix("/") && !r.hasPrefix("~") && !FileManager.default.fileExists(atPath: r)
+        HubID(r) != nil && !FileManager.default.fileExists(atPath: r)
     }
 }

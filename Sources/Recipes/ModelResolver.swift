@@ -105,27 +105,6 @@ public struct ModelResolver: Sendable {
     // MARK: - Hugging Face cache
 
     /// `org/name[@revision]` with hub-legal characters; a path such as `./x/y` or `a/b/c` is not one.
-    private struct HubID {
-        let org: String, name: String, revision: String?
-        init?(_ raw: String) {
-            var id = Substring(raw)
-            var revision: String?
-            if let at = raw.firstIndex(of: "@") {
-                revision = String(raw[raw.index(after: at)...])
-                id = raw[..<at]
-                if revision?.isEmpty == true { return nil }
-            }
-            let parts = id.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2 else { return nil }
-            func legal(_ s: Substring) -> Bool {
-                guard let first = s.first, first.isLetter || first.isNumber else { return false }
-                return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") } && !s.contains("..")
-            }
-            guard legal(parts[0]), legal(parts[1]) else { return nil }
-            org = String(parts[0]); name = String(parts[1]); self.revision = revision
-        }
-    }
-
     /// `snapshots/<commit>` for the revision: a snapshot of that name, else the commit `refs/<revision>` names.
     /// Without a revision: `refs/main`, else the only snapshot, else the most recently modified one.
     private func snapshot(in repoFolder: String, revision: String?) -> String? {
@@ -154,5 +133,27 @@ public struct ModelResolver: Sendable {
             return (path, date)
         }
         return dated.max { $0.1 < $1.1 }?.0
+    }
+}
+
+/// A Hugging Face hub id, `org/name` with an optional `@revision`, as a recipe writes it.
+public struct HubID: Sendable, Equatable {
+    public let org: String, name: String, revision: String?
+    public init?(_ raw: String) {
+        var id = Substring(raw)
+        var revision: String?
+        if let at = raw.firstIndex(of: "@") {
+            revision = String(raw[raw.index(after: at)...])
+            id = raw[..<at]
+            if revision?.isEmpty == true { return nil }
+        }
+        let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        func legal(_ s: Substring) -> Bool {
+            guard let first = s.first, first.isLetter || first.isNumber else { return false }
+            return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") } && !s.contains("..")
+        }
+        guard legal(parts[0]), legal(parts[1]) else { return nil }
+        org = String(parts[0]); name = String(parts[1]); self.revision = revision
     }
 }

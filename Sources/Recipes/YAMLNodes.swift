@@ -132,12 +132,13 @@ struct YAMLMapping {
 
     /// Keys not in `known`, with the closest known key when one is a likely typo.
     func unknownEntries(known: [String]) -> [(entry: Entry, suggestion: String?)] {
-        entries.filter { !known.contains($0.key) }.map { ($0, closestKey(to: $0.key, among: known)) }
+        entries.filter { !known.contains($0.key) }.map { ($0, closestName(to: $0.key, among: known)) }
     }
 }
 
-/// The known key a mistyped key most likely meant (edit distance at most 2, or a case/separator variant).
-func closestKey(to key: String, among known: [String]) -> String? {
+/// The known name a mistyped one most likely meant: a case or separator variant, else the closest by edit distance
+/// when that is at most 2 (keys, merge-method names, gate modes).
+public func closestName(to key: String, among known: [String]) -> String? {
     let normalized = key.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: " ", with: "_")
     if let exact = known.first(where: { $0 == normalized }) { return exact }
     var best: (String, Int)?
