@@ -5,9 +5,13 @@ public struct CrucibleCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "crucible",
         abstract: "Merge open-weight LLMs from mergekit recipes, assemble FrankenMoEs, and score the results.",
+        version: CrucibleCommand.version,
         subcommands: [MergeCommand.self, MoECommand.self, RunCommand.self, ScoreCommand.self, SynthCommand.self,
                       PerplexityCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self,
                       CompareCommand.self, BenchCommand.self]
     )
+    /// The release, printed by `crucible --version`.
+    public static let version = "0.5.0"
+
     public init() {}
 }
