@@ -33,17 +33,9 @@ struct BenchMerge: ParsableCommand {
     var preset: String = "smollm2-135m"
 
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
-        let dir = (root as NSString).appendingPathComponent("bench-\(preset)-bf16")
-        let base = dir + "/base", ft1 = dir + "/ft1", ft2 = dir + "/ft2"
+        let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 2)
+        let base = parents.base, ft1 = parents.fineTunes[0], ft2 = parents.fineTunes[1]
         let fm = FileManager.default
-        if !fm.fileExists(atPath: ft2 + "/model.safetensors") {
-            FileHandle.standardError.write(Data("building parents in \(dir) (once)...\n".utf8))
-            try SyntheticCheckpoint.write(arch: "llama", preset: preset, seed: 1, dtype: .bf16, to: base)
-            try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: 2, dtype: .bf16, to: ft1)
-            try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: 3, dtype: .bf16, to: ft2)
-        }
         /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the issue's benchmark setting).
         func taskVectorRecipe(_ method: String) -> String {
             """
@@ -227,4 +219,31 @@ func runChild(_ exe: String, _ args: [String], quiet: Bool = false) throws -> (s
     let exited = (status & 0x7f) == 0
     let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), seconds, Int(usage.ru_maxrss) * 1024, cpu)
+}
+
+/// The benchmarks' synthetic parents, made once and cached: a base of `preset` dimensions (seed 1, BF16) in
+/// `ROOT/bench-PRESET-bf16/base` and `fineTunes` fine-tunes of it (`ft1`, `ft2`…, seeds 2, 3…, delta 0.02).
+struct BenchParents {
+    let root: String
+    let folder: String
+    let base: String
+    let fineTunes: [String]
+
+    /// `cache` (or `$CRUCIBLE_CACHE`, else `~/.cache/crucible`) as the cache root.
+    init(cache: String?, preset: String, fineTunes count: Int) throws {
+        let env = ProcessInfo.processInfo.environment
+        root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
+        let folder = (root as NSString).appendingPathComponent("bench-\(preset)-bf16")
+        self.folder = folder
+        base = folder + "/base"
+        fineTunes = (1...max(1, count)).map { "\(folder)/ft\($0)" }
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: base + "/model.safetensors") {
+            FileHandle.standardError.write(Data("building parents in \(folder) (once)...\n".utf8))
+            try SyntheticCheckpoint.write(arch: "llama", preset: preset, seed: 1, dtype: .bf16, to: base)
+        }
+        for (i, path) in fineTunes.enumerated() where !fm.fileExists(atPath: path + "/model.safetensors") {
+            try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: UInt64(2 + i), dtype: .bf16, to: path)
+        }
+    }
 }

@@ -37,16 +37,10 @@ struct BenchMoE: ParsableCommand {
     ]
 
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
-        let dir = (root as NSString).appendingPathComponent("bench-\(preset)-bf16")
-        let base = dir + "/base"
-        let experts = [dir + "/ft1", dir + "/ft2", dir + "/ft3", base]
+        let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 3)
+        let base = parents.base, root = parents.root
+        let experts = parents.fineTunes + [base]
         let fm = FileManager.default
-        if !fm.fileExists(atPath: base + "/model.safetensors") {
-            FileHandle.standardError.write(Data("building parents in \(dir) (once)...\n".utf8))
-            try SyntheticCheckpoint.write(arch: "llama", preset: preset, seed: 1, dtype: .bf16, to: base)
-        }
         // Prompts are tokenized as a real model would: with SmolLM2's own tokenizer when its GGUF is cached (same
         // vocabulary size as the smollm2-135m preset), else the byte-level tokenizer synth writes (about 3× the tokens).
         guard let shape = SyntheticCheckpoint.presets[preset] else { throw ValidationError("unknown preset '\(preset)'") }
@@ -57,9 +51,6 @@ struct BenchMoE: ParsableCommand {
             tokenizerName = "SmolLM2's"
         } else {
             try SyntheticTokenizer.write(vocabularySize: shape.vocab, into: base)
-        }
-        for (i, path) in experts.dropLast().enumerated() where !fm.fileExists(atPath: path + "/model.safetensors") {
-            try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: UInt64(2 + i), dtype: .bf16, to: path)
         }
         let work = fm.temporaryDirectory.appendingPathComponent("crucible-bench-moe-\(getpid())").path
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
