@@ -22,19 +22,23 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "Tensors", dependencies: ["COpenBLAS"]),
-        .target(name: "Checkpoints", dependencies: ["Tensors"]),
-        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints"]),
+        .target(name: "ArchitectureDefinitions"),
+        .target(name: "Checkpoints", dependencies: ["Tensors", "ArchitectureDefinitions"]),
+        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions"]),
         .target(name: "Recipes", dependencies: ["Tensors", .product(name: "Yams", package: "Yams")]),
         .target(name: "MergeMethods", dependencies: ["Tensors"]),
-        .target(name: "Planner", dependencies: ["Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods"]),
+        .target(name: "Planner", dependencies: [
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods",
+        ]),
         .target(name: "Tokenization", dependencies: ["Tensors", "Checkpoints"]),
-        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization"]),
+        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
         .target(name: "MoE", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
         ]),
         .target(name: "Reports", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+            "Evaluation", "MoE",
         ]),
         .target(name: "CrucibleCLI", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner",
@@ -45,7 +49,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "ArchitectureDefinitions", "TestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Checkpoints", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Architectures", "Recipes", "Checkpoints", "TestSupport"]),

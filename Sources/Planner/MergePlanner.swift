@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Foundation
@@ -278,7 +279,12 @@ public enum MergePlanner {
         if recipe.slices != nil {
             let original = models[donor].layerCount
             config[arch.layerCountKey] = .int(Int64(outLayer))
-            // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe.
+            // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe: those the
+            // architecture declares must have one entry per layer; any other array of that length is taken as one.
+            for key in arch.perLayerConfigKeys {
+                guard case let .array(values)? = config[key], values.count != original else { continue }
+                throw PlanError.model(models[donor].path, "config '\(key)' has \(values.count) entries for \(original) layers")
+            }
             for key in config.keys {
                 guard key != arch.layerCountKey, case let .array(values)? = config[key], values.count == original else { continue }
                 let rebuilt = layerOrigins.map { origin -> JSONValue in

@@ -260,7 +260,7 @@ extension ModelComparison {
         let labels = ["A", "B", "base"]
 
         // Architecture and layer count, from configs and names alone.
-        let definitions = models.map { ArchitectureRegistry.definition(config: $0.config, tensorNames: Set($0.source.tensorNames)) }
+        let definitions = models.map { ArchitectureRegistry.table(config: $0.config, tensorNames: Set($0.source.tensorNames)) }
         let archNames = definitions.map { $0?.name ?? "unknown" }
         for i in 1..<models.count where archNames[i] != archNames[0] {
             throw CompareError.architectureMismatch(first: a.path, firstArchitecture: archNames[0],
