@@ -24,11 +24,11 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["COpenBLAS"]),
         .target(name: "ArchitectureDefinitions"),
         .target(name: "Checkpoints", dependencies: ["Tensors", "ArchitectureDefinitions"]),
-        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions"]),
+        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Tokenization"]),
         .target(name: "Recipes", dependencies: ["Tensors", .product(name: "Yams", package: "Yams")]),
         .target(name: "MergeMethods", dependencies: ["Tensors"]),
         .target(name: "Planner", dependencies: [
-            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods",
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
         ]),
         .target(name: "Tokenization", dependencies: ["Tensors", "Checkpoints"]),
         .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),

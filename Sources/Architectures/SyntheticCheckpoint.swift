@@ -2,6 +2,7 @@ import ArchitectureDefinitions
 import Checkpoints
 import Foundation
 import Tensors
+import Tokenization
 
 /// Random but valid Hugging Face checkpoints: the project's own way to make parents for examples, tests and
 /// benchmarks. Same preset, seed and dtype give the same bytes on any machine and thread count.

@@ -3,6 +3,7 @@ import Foundation
 import Inference
 import Planner
 import Tensors
+import Tokenization
 
 /// What a finished MoE build did.
 public struct MoEReport: Sendable {

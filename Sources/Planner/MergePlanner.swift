@@ -5,6 +5,7 @@ import Foundation
 import MergeMethods
 import Recipes
 import Tensors
+import Tokenization
 
 /// Options that do not come from the recipe.
 public struct PlannerOptions: Sendable {

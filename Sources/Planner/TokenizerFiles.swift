@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Recipes
+import Tokenization
 
 /// Gives the output the donor's tokenizer (copied from its folder, or exported from a GGUF vocabulary) and
 /// applies `chat_template`.

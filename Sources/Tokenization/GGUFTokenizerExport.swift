@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// Why the tokenizer of a GGUF file cannot be written as Hugging Face files; names the file.
