@@ -58,17 +58,14 @@ enum GGUFVocabularyLoader {
                 merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
             }
             let pre = key("pre")?.stringValue ?? "default"
-            guard let preTokenizer = PreTokenizer.forGGUF(pre: pre) else {
+            guard let preTokenizer = GGUFPreTokenizer.named(pre) else {
                 throw TokenizerError.unsupported(kind: "pre-tokenizer (tokenizer.ggml.pre)", value: pre, file: file)
             }
             (bosID, eosID, unknownID) = (11, 11, nil)
-            let llama3Family: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"]
-            addBOS = llama3Family.contains(pre)
-            let keepsSpaces: Set<String> = ["qwen2", "deepseek-r1-qwen", "smollm", "command-r", "deepseek-llm",
-                                            "deepseek-coder", "deepseek-v3", "poro-chat", "viking", "chameleon"]
-            cleanup = keepsSpaces.contains(pre) ? .none : .llamaCpp
-            let bpe = ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: llama3Family.contains(pre))
-            algorithm = .byteLevel(bpe, preTokenizer)
+            addBOS = preTokenizer.addsBOS
+            cleanup = preTokenizer.keepsSpaces ? .none : .llamaCpp
+            let bpe = ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: preTokenizer.ignoresMerges)
+            algorithm = .byteLevel(bpe, PreTokenizer(rules: preTokenizer.rules))
         }
         // Defaults outside the vocabulary are disabled; ids in the file replace them when in range.
         func specialID(_ name: String, _ fallback: Int?) -> Int? {

@@ -8,16 +8,8 @@ import Checkpoints
 /// `Prepend`/`Replace` normalizer or a `Metaspace` pre-tokenizer). Anything else is refused with
 /// `TokenizerError.unsupported` rather than tokenized differently from the reference.
 enum TokenizerJSONLoader {
-    /// The split patterns of the known pre-tokenizers, as written in tokenizer.json files.
-    static let knownPatterns: [String: SplitRule] = [
-        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": .gpt2,
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .llama3,
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .qwen2,
-        // llama.cpp's `default` pre-tokenizer, as the GGUF tokenizer export writes it.
-        "[\\p{P}\\$\\+<=>\\^~\\|]+": .punctuationRuns,
-        "\\p{N}+": .numberRuns,
-        "[0-9][0-9][0-9]": .digitTriples,
-    ]
+    /// The split patterns of the known pre-tokenizers, as written in tokenizer.json files (and by the GGUF export).
+    static let knownPatterns: [String: SplitRule] = Dictionary(uniqueKeysWithValues: SplitRule.allCases.map { ($0.pattern, $0) })
 
     /// - Parameter qwen2Pipeline: build the byte-level pipeline transformers' `Qwen2Tokenizer` class builds (Qwen2
     ///   split pattern, NFC) instead of the file's, as transformers 5 does for some model types (`TokenizerLoader.loadAsTransformers`).
