@@ -81,26 +81,15 @@ public enum GGUFTokenizerExport {
             guard let mergeStrings = key("merges")?.stringArray else {
                 throw fail("tokenizer.ggml.merges is missing or not an array of strings")
             }
-            merges.reserveCapacity(mergeStrings.count)
-            for (i, m) in mergeStrings.enumerated() {
-                // The separator is the first space after the first character (a merge part is never empty).
-                let u = Array(m.utf8)
-                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
-                    throw fail("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
-                }
-                merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
-            }
+            merges = try GGUFVocabularyLoader.merges(mergeStrings, malformed: fail)
             guard let f = GGUFPreTokenizer.named(pre) else {
                 throw fail("pre-tokenizer tokenizer.ggml.pre = \(pre) has no Hugging Face equivalent in the export")
             }
             family = f
         }
 
-        // llama.cpp treats these end-of-turn spellings as control tokens whatever the file says.
-        let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                             "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
         let control = 3, userDefined = 4
-        for i in 0..<n where controlSpellings.contains(tokens[i]) { types[i] = control }
+        for i in 0..<n where GGUFVocabularyLoader.controlSpellings.contains(tokens[i]) { types[i] = control }
 
         func specialID(_ name: String, _ fallback: Int?) -> Int? {
             var id = fallback.flatMap { $0 < n ? $0 : nil }

@@ -3,6 +3,25 @@ import Checkpoints
 /// Builds a tokenizer from the `tokenizer.ggml.*` metadata of a GGUF file, with llama.cpp's defaults
 /// (`llama_vocab::impl::load`) for every key a converter may have left out.
 enum GGUFVocabularyLoader {
+    /// End-of-turn spellings llama.cpp makes control tokens whatever the file says.
+    static let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                                "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
+
+    /// `tokenizer.ggml.merges` as pairs: the separator is the first space after the first character (a merge part is
+    /// never empty). A malformed entry throws `malformed`'s error.
+    static func merges<E: Error>(_ strings: [String], malformed: (String) -> E) throws -> [(String, String)] {
+        var merges: [(String, String)] = []
+        merges.reserveCapacity(strings.count)
+        for (i, m) in strings.enumerated() {
+            let u = Array(m.utf8)
+            guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
+                throw malformed("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
+            }
+            merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
+        }
+        return merges
+    }
+
     static func load(metadata md: [String: GGUFValue], file: String) throws -> BPETokenizer {
         func key(_ name: String) -> GGUFValue? { md["tokenizer.ggml." + name] }
         func malformed(_ reason: String) -> TokenizerError { .malformed(file: file, reason: reason) }
@@ -27,10 +46,7 @@ enum GGUFVocabularyLoader {
             guard let t = value.intArray, t.count >= n else { throw malformed("tokenizer.ggml.token_type must hold an integer per token") }
             for i in 0..<n { kinds[i] = TokenKind(rawValue: t[i]) ?? .undefined }
         }
-        // llama.cpp forces these end-of-turn spellings to be control tokens whatever the file says.
-        let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                             "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
-        for i in 0..<n where controlSpellings.contains(tokens[i]) && kinds[i] != .control { kinds[i] = .control }
+        for i in 0..<n where Self.controlSpellings.contains(tokens[i]) && kinds[i] != .control { kinds[i] = .control }
 
         let vocabulary = Vocabulary(tokens: tokens, kinds: kinds, scores: scores)
 
@@ -47,16 +63,7 @@ enum GGUFVocabularyLoader {
             guard let mergeStrings = key("merges")?.stringArray else {
                 throw malformed("tokenizer.ggml.merges is missing or not an array of strings (required for gpt2 vocabularies)")
             }
-            var merges: [(String, String)] = []
-            merges.reserveCapacity(mergeStrings.count)
-            for (i, m) in mergeStrings.enumerated() {
-                // The separator is the first space after the first character (a merge part is never empty).
-                let u = Array(m.utf8)
-                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
-                    throw malformed("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
-                }
-                merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
-            }
+            let merges = try Self.merges(mergeStrings, malformed: malformed)
             let pre = key("pre")?.stringValue ?? "default"
             guard let preTokenizer = GGUFPreTokenizer.named(pre) else {
                 throw TokenizerError.unsupported(kind: "pre-tokenizer (tokenizer.ggml.pre)", value: pre, file: file)
