@@ -1,9 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, dependencies flowing one way:
-// COpenBLAS → Tensors → Checkpoints → Architectures → Recipes → MergeMethods → Planner
-//   → Tokenization → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
+// Layers, dependencies flowing one way (docs/design.md draws the graph):
+// COpenBLAS → Tensors → ArchitectureDefinitions → Checkpoints → Tokenization → Architectures → Recipes → MergeMethods
+//   → Planner → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -26,12 +26,12 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Tensors", "ArchitectureDefinitions"]),
         .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Tokenization"]),
         .target(name: "Recipes", dependencies: ["Tensors", .product(name: "Yams", package: "Yams")]),
-        .target(name: "MergeMethods", dependencies: ["Tensors"]),
+        .target(name: "MergeMethods", dependencies: ["Tensors", "Recipes"]),
         .target(name: "Planner", dependencies: [
             "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
         ]),
-        .target(name: "Tokenization", dependencies: ["Tensors", "Checkpoints"]),
-        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
+        .target(name: "Tokenization", dependencies: ["Checkpoints"]),
+        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
         .target(name: "MoE", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
@@ -41,7 +41,7 @@ let package = Package(
             "Evaluation", "MoE",
         ]),
         .target(name: "CrucibleCLI", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner",
+            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner",
             "Tokenization", "Inference", "Evaluation", "MoE", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -49,16 +49,23 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "ArchitectureDefinitions", "TestSupport"]),
-        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
-        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Architectures", "Recipes", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "ArchitectureDefinitions", "Tensors", "TestSupport"]),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Tensors", "TestSupport"]),
+        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Recipes", "Checkpoints", "Tensors", "TestSupport"]),
+        .testTarget(name: "PlannerTests", dependencies: [
+            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Tensors", "TestSupport",
+        ]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Tokenization", "TestSupport"]),
-        .testTarget(name: "MoETests", dependencies: ["MoE", "Planner", "Inference", "Recipes", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Inference", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "CrucibleCLITests", dependencies: ["CrucibleCLI", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Architectures", "Tokenization", "TestSupport"]),
+        .testTarget(name: "MoETests", dependencies: [
+            "MoE", "Planner", "Inference", "Architectures", "Recipes", "Checkpoints", "Tokenization", "Tensors", "TestSupport",
+        ]),
+        .testTarget(name: "ReportsTests", dependencies: [
+            "Reports", "Evaluation", "Recipes", "Checkpoints", "Tokenization", "Tensors", "TestSupport",
+        ]),
+        // The CLI tests run the built `crucible` executable.
+        .testTarget(name: "CrucibleCLITests", dependencies: ["crucible", "Checkpoints", "TestSupport"]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
     // `concurrentPerform` workers by design, which strict concurrency checking cannot express.

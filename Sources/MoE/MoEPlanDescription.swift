@@ -1,5 +1,6 @@
 import Foundation
 import Planner
+import Tensors
 
 extension MoEPlan {
     /// What `crucible moe --dry-run` prints: the output format and why, the experts, how the router rows are made,

@@ -1,4 +1,5 @@
 import Foundation
+import Recipes
 import Tensors
 
 extension MergePlan {
@@ -44,13 +45,4 @@ extension MergePlan {
     }
 
     private func format(_ x: Double) -> String { String(format: "%.4g", x) }
-}
-
-/// `1.23 GB` style sizes (decimal units, as disk sizes are usually quoted).
-public func formatBytes(_ n: Int) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var v = Double(n)
-    var u = 0
-    while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }
-    return u == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[u])
 }

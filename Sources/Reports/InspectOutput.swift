@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Planner
+import Tensors
 
 extension ModelInspection {
     /// Lines of the chat template shown in the text report.

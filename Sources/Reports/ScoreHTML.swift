@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import Planner
+import Tensors
 
 extension ScoreReport {
     /// `report.html`: one self-contained XHTML page (inline SVG charts and CSS; no scripts, fonts or other files)

@@ -1,3 +1,4 @@
+import Recipes
 import Tensors
 
 /// `nearswap`: moves the base toward the other model only where they are already close:

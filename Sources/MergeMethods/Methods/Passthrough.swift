@@ -1,3 +1,4 @@
+import Recipes
 import Tensors
 
 /// `passthrough`: copies its single input, optionally multiplied by the per-model `scale`

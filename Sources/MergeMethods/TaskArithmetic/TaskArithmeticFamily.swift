@@ -1,3 +1,4 @@
+import Recipes
 import Tensors
 
 /// How sparsified task vectors are combined.
