@@ -1,5 +1,4 @@
 import Foundation
-import Planner
 import Tensors
 
 extension MoEPlan {

@@ -1,6 +1,5 @@
 import Checkpoints
 import Foundation
-import Planner
 import Tensors
 
 extension ModelInspection {

@@ -1,6 +1,5 @@
 import Evaluation
 import Foundation
-import Planner
 import Tensors
 
 extension ScoreReport {

@@ -1,6 +1,5 @@
 import Evaluation
 import Foundation
-import Planner
 import Tensors
 
 /// How every figure of a score is written for people (terminal table, report.md, report.html), in one place.
