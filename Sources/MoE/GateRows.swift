@@ -3,7 +3,7 @@ import Inference
 import Recipes
 import Tensors
 
-/// The router rows of every MoE layer, computed as mergekit-behaviour §6.3 describes, in float32 from the engine's
+/// The router rows of every MoE layer, computed as docs/moe.md ("Gate modes") describes, in float32 from the engine's
 /// own hidden states (mergekit runs the base in bfloat16).
 public struct GateRows: Sendable {
     /// Per layer, the routed experts' rows: `[experts × hidden]` row-major.

@@ -25,7 +25,7 @@ public struct MoEBuildContext: Sendable {
     public var base: PlannedModel { models[0] }
 }
 
-/// One FrankenMoE output format (mergekit-behaviour §6.2, §6.4): which recipes and parents it can take, its
+/// One FrankenMoE output format (docs/moe.md, "Output formats"): which recipes and parents it can take, its
 /// `config.json`, and where each of its tensors comes from. Adding a format is one file with a type conforming to
 /// this protocol plus one line in `MoEOutputs.all`.
 public protocol MoEOutputArchitecture: Sendable {

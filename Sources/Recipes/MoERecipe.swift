@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 import Yams
 
-/// How the router (gate) rows of a FrankenMoE are made (mergekit-behaviour §6.3).
+/// How the router (gate) rows of a FrankenMoE are made (docs/moe.md, "Gate modes").
 public enum MoEGateMode: String, Sendable, CaseIterable {
     /// The residual stream entering each layer at the last prompt token, averaged over prompts (mergekit's default).
     case hidden

@@ -2,7 +2,7 @@ import Yams
 import Tensors
 
 /// Turns the YAML of a `parameters:` block into `ParameterSetting`s, following mergekit's accepted value forms
-/// (mergekit-behaviour §1.3): scalar, gradient, step list, conditional list.
+/// (docs/recipes.md, "Parameter values"): scalar, gradient, step list, conditional list.
 struct ParameterDecoder {
     let reader: NodeReader
 

@@ -2,7 +2,7 @@ import Tensors
 
 /// `model_stock`: interpolate between the base and the average of N fine-tunes with t = N·c / (1 + (N−1)·c),
 /// c the mean pairwise cosine of the fine-tunes' task vectors (per tensor, or per row with `filter_wise`).
-/// Implements mergekit's `model_stock` (mergekit-behaviour.md §2.8); t is not clamped.
+/// Implements mergekit's `model_stock` (docs/methods.md); t is not clamped.
 public struct ModelStockMerge: MergeMethod {
     public init() {}
     public var name: String { "model_stock" }

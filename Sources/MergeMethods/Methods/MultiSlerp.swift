@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 
 /// `multislerp`: barycentric interpolation of any number of models on the hypersphere, optionally of task vectors
-/// relative to a base. Implements mergekit's `multislerp` (mergekit-behaviour.md §2.4).
+/// relative to a base. Implements mergekit's `multislerp` (docs/methods.md).
 ///
 /// Note: the tangent-space step is kept as mergekit writes it, but the weighted tangent vectors sum to zero
 /// analytically (the mean direction is itself the weighted sum), so the result is the normalised weighted mean
