@@ -119,7 +119,8 @@ public struct ModelConfig: Sendable, Equatable {
             headDim = explicit
         } else {
             guard hiddenSize % headCount == 0 else {
-                throw reader.error("hidden_size (\(hiddenSize)) is not divisible by num_attention_heads (\(headCount)) and no head_dim is given")
+                throw reader.error("hidden_size (\(hiddenSize)) is not divisible by num_attention_heads (\(headCount)) and no head_dim is "
+                    + "given")
             }
             headDim = hiddenSize / headCount
         }
@@ -144,7 +145,8 @@ public struct ModelConfig: Sendable, Equatable {
         } else {
             ropeObject = nil
         }
-        let ropeReader = ropeObject.map { ConfigReader(json: $0, file: file, prefix: json["rope_parameters"] != nil ? "rope_parameters." : "rope_scaling.") }
+        let ropeReader = ropeObject.map { ConfigReader(json: $0, file: file,
+                                                       prefix: json["rope_parameters"] != nil ? "rope_parameters." : "rope_scaling.") }
         ropeTheta = try ropeReader?.double("rope_theta") ?? reader.double("rope_theta") ?? 10000
         guard ropeTheta > 0 else { throw reader.error("rope_theta must be positive, found \(ropeTheta)") }
         if let ropeReader {

@@ -142,7 +142,8 @@ public final class LogitsFile {
         chunkCount = int32(16)
         guard contextLength >= 4, vocabSize >= 1, chunkCount >= 1,
               contextLength <= 1 << 24, vocabSize <= 1 << 24, chunkCount <= 1 << 24 else {
-            throw EvaluationError.invalidLogitsFile(path: path, reason: "implausible header n_ctx \(contextLength), n_vocab \(vocabSize), n_chunk \(chunkCount)")
+            throw EvaluationError.invalidLogitsFile(path: path,
+                reason: "implausible header n_ctx \(contextLength), n_vocab \(vocabSize), n_chunk \(chunkCount)")
         }
         let tokenBytes = chunkCount * contextLength * 4
         recordsStart = LogitsFileFormat.headerBytes + tokenBytes

@@ -99,7 +99,8 @@ public struct GateRows: Sendable {
         var row = [Float](repeating: 0, count: h)
         for ids in sequences {
             for id in ids {
-                try row.withUnsafeMutableBufferPointer { try source.readFloats(name, range: (id * h)..<((id + 1) * h), into: $0.baseAddress!) }
+                try row.withUnsafeMutableBufferPointer { try source.readFloats(name, range: (id * h)..<((id + 1) * h),
+                                                                               into: $0.baseAddress!) }
                 for i in 0..<h { sum[i] += Double(row[i]) }
             }
         }

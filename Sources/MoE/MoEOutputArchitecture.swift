@@ -53,7 +53,8 @@ public enum MoEOutputs {
     /// Known to mergekit, refused here.
     public static let refused: [RefusedMoEOutput] = [
         RefusedMoEOutput(name: "DeepSeek MoE", reason:
-            "DeepSeek MoE checkpoints only load with trust_remote_code (the deepseek-moe-16b modeling code), which Crucible will not ask anyone to run; "
+            "DeepSeek MoE checkpoints only load with trust_remote_code (the deepseek-moe-16b modeling code), which Crucible will not ask "
+                + "anyone to run; "
             + "use a Qwen2-MoE output for a shared expert (give it prompts), or Mixtral without one"),
         RefusedMoEOutput(name: "Qwen3 MoE", reason:
             "Qwen3 parents are not supported yet (the Qwen3 architecture is still to come); use Llama, Mistral or Qwen2 parents"),
@@ -108,7 +109,8 @@ extension MoEBuildContext {
 
     /// The three MLP weights of `layer` in model `model`, as the expert pieces of routed expert `expert` (or shared
     /// expert `expert` when `shared`): noise and `residual_scale` (on down_proj) from the recipe entry.
-    func expertPieces(layer: Int, model: Int, expert: Int, shared: Bool) -> (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece) {
+    func expertPieces(layer: Int, model: Int, expert: Int, shared: Bool) -> (gate: MoETensor.Piece, up: MoETensor.Piece,
+                                                                             down: MoETensor.Piece) {
         let entry = shared ? recipe.sharedExperts[expert] : recipe.experts[expert]
         let prefix = "model.layers.\(layer).mlp."
         func piece(_ projection: String, count: Int, residual: Bool) -> MoETensor.Piece {

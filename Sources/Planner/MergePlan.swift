@@ -25,7 +25,8 @@ extension PlannedModel {
         let checkpoint = try Checkpoint.open(path)
         let names = Set(checkpoint.source.tensorNames)
         guard let arch = ArchitectureRegistry.table(config: checkpoint.config, tensorNames: names) else {
-            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
+            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue
+                ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
             throw PlanError.model(path,
                 "architecture '\(a)' is not supported; supported: \(ArchitectureRegistry.supportedArchitectures.joined(separator: ", "))")
         }

@@ -35,7 +35,8 @@ extension MergePlan {
     public func summary() -> String {
         var s = "read:  \(formatBytes(estimate.bytesRead)) from \(models.count) parent(s)\n"
         s += "write: \(formatBytes(estimate.bytesWritten)) in \(shardFiles.count) shard(s): \(shardFiles.joined(separator: ", "))\n"
-        s += "peak memory (estimate): \(formatBytes(estimate.peakMemory)) (largest tensor task \(formatBytes(estimate.largestTaskBytes)), budget \(formatBytes(estimate.memoryBudget)), \(threads) thread(s))\n"
+        s += "peak memory (estimate): \(formatBytes(estimate.peakMemory)) (largest tensor task \(formatBytes(estimate.largestTaskBytes)), "
+            + "budget \(formatBytes(estimate.memoryBudget)), \(threads) thread(s))\n"
         for w in warnings { s += "warning: \(w)\n" }
         return s
     }

@@ -191,7 +191,8 @@ extension ModelInspection {
         if definition == nil {
             notes.append("no architecture table matches and none could be inferred from the tensor names")
         } else if definition?.isInferred == true {
-            notes.append("no architecture table for '\(architecture.className ?? architecture.modelType ?? "?")'; one was inferred from the tensor names")
+            notes.append("no architecture table for '\(architecture.className ?? architecture.modelType ?? "?")'; one was inferred from "
+                + "the tensor names")
         }
 
         // Dimensions.

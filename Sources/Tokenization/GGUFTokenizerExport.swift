@@ -39,7 +39,8 @@ public enum GGUFTokenizerExport {
     static func replacingFirst(_ target: String, in text: String, with replacement: String) -> String {
         let bytes = Array(text.utf8), needle = Array(target.utf8)
         guard !needle.isEmpty, bytes.count >= needle.count else { return text }
-        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] && bytes[start..<(start + needle.count)].elementsEqual(needle) {
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0]
+            && bytes[start..<(start + needle.count)].elementsEqual(needle) {
             return String(decoding: bytes[..<start], as: UTF8.self) + replacement
                 + String(decoding: bytes[(start + needle.count)...], as: UTF8.self)
         }
@@ -145,7 +146,8 @@ public enum GGUFTokenizerExport {
         if addEOS, let eosID { suffix = [eosID] }
         if !prefix.isEmpty || !suffix.isEmpty {
             func special(_ id: Int, typeID: Int) -> JSONValue {
-                .object(JSONObject([("SpecialToken", .object(JSONObject([("id", .string(tokens[id])), ("type_id", .int(Int64(typeID)))])))]))
+                .object(JSONObject([("SpecialToken", .object(JSONObject([("id", .string(tokens[id])), ("type_id",
+                    .int(Int64(typeID)))])))]))
             }
             func sequence(_ name: String, typeID: Int) -> JSONValue {
                 .object(JSONObject([("Sequence", .object(JSONObject([("id", .string(name)), ("type_id", .int(Int64(typeID)))])))]))
@@ -159,7 +161,8 @@ public enum GGUFTokenizerExport {
                 ]))
             }
             let template = JSONValue.object(JSONObject([
-                ("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)), ("special_tokens", .object(specials)),
+                ("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)), ("special_tokens",
+                    .object(specials)),
             ]))
             postProcessor = sentencePiece ? template
                 : .object(JSONObject([("type", .string("Sequence")), ("processors", .array([byteLevelOutput, template]))]))
@@ -173,10 +176,12 @@ public enum GGUFTokenizerExport {
         ]))
         if sentencePiece {
             let addSpacePrefix = key("add_space_prefix")?.boolValue ?? true
-            let replace = JSONValue.object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String", .string(" "))]))),
+            let replace = JSONValue.object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String",
+                .string(" "))]))),
                                                        ("content", .string("\u{2581}"))]))
             let prepend = JSONValue.object(JSONObject([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))]))
-            normalizer = .object(JSONObject([("type", .string("Sequence")), ("normalizers", .array(addSpacePrefix ? [prepend, replace] : [replace]))]))
+            normalizer = .object(JSONObject([("type", .string("Sequence")), ("normalizers", .array(addSpacePrefix ? [prepend,
+                replace] : [replace]))]))
             var steps: [JSONValue] = [
                 .object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String", .string("\u{2581}"))]))),
                                     ("content", .string(" "))])),
@@ -184,14 +189,16 @@ public enum GGUFTokenizerExport {
                 .object(JSONObject([("type", .string("Fuse"))])),
             ]
             if addSpacePrefix {
-                steps.append(.object(JSONObject([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop", .int(0))])))
+                steps.append(.object(JSONObject([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop",
+                    .int(0))])))
             }
             decoder = .object(JSONObject([("type", .string("Sequence")), ("decoders", .array(steps))]))
         }
 
         let tokenizerJSON = JSONValue.object(JSONObject([
             ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
-            ("normalizer", normalizer), ("pre_tokenizer", family.map { huggingFacePreTokenizer($0.rules) } ?? .null), ("post_processor", postProcessor),
+            ("normalizer", normalizer), ("pre_tokenizer", family.map { huggingFacePreTokenizer($0.rules) } ?? .null), ("post_processor",
+                postProcessor),
             ("decoder", decoder),
             ("model", modelJSON),
         ]))

@@ -30,7 +30,8 @@ enum GGUFVocabularyLoader {
         guard model == "llama" || model == "gpt2" else {
             throw TokenizerError.unsupported(kind: "tokenizer model (tokenizer.ggml.model)", value: model, file: file)
         }
-        guard var tokens = key("tokens")?.stringArray else { throw malformed("tokenizer.ggml.tokens is missing or not an array of strings") }
+        guard var tokens = key("tokens")?.stringArray else { throw malformed("tokenizer.ggml.tokens is missing or not an array of "
+            + "strings") }
         let n = tokens.count
         guard n > 0 else { throw malformed("tokenizer.ggml.tokens is empty") }
         // llama.cpp gives empty strings a placeholder so they can never match text.

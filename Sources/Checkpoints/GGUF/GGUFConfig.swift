@@ -83,7 +83,8 @@ extension GGUFFile {
     private func ropeScaling(_ arch: String) throws -> JSONObject? {
         guard let type = metadata["\(arch).rope.scaling.type"]?.stringValue, type != "none" else { return nil }
         guard let factor = metadata["\(arch).rope.scaling.factor"]?.doubleValue else {
-            throw CheckpointError.invalidConfig(file: path, reason: "\(arch).rope.scaling.type is '\(type)' but rope.scaling.factor is missing")
+            throw CheckpointError.invalidConfig(file: path,
+                                                reason: "\(arch).rope.scaling.type is '\(type)' but rope.scaling.factor is missing")
         }
         var s = JSONObject()
         s["rope_type"] = .string(type)

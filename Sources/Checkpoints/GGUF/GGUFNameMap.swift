@@ -52,7 +52,8 @@ enum GGUFNameMap {
 
         func add(_ name: String, _ shape: [Int], _ raw: Int, _ t: GGUFTensorInfo, offset: Int = 0, heads: Int? = nil) throws {
             guard taken.insert(name).inserted else {
-                throw CheckpointError.invalidHeader(file: file, reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
+                throw CheckpointError.invalidHeader(file: file,
+                                                    reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
             }
             let dtype = t.type.plainDType.flatMap { $0.isFloatingPoint ? $0 : nil } ?? .f32
             result.append(GGUFServedTensor(info: TensorInfo(name: name, dtype: dtype, shape: shape, storage: t.type.name),

@@ -151,7 +151,8 @@ extension ModelStockMerge: StreamingMergeMethod {
         }
         var warnings: [String] = []
         if degenerate > 0 {
-            warnings.append("model_stock: tensor '\(stream.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of \(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
+            warnings.append("model_stock: tensor '\(stream.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of "
+                + "\(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
         }
         let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
         try ts.withUnsafeBufferPointer { tp in

@@ -104,7 +104,8 @@ extension MultiSlerpMerge: StreamingMergeMethod {
         if meanNorm < eps {
             guard models == 2 else {
                 throw MergeMethodError.tensor(name, request,
-                    "the weighted unit vectors cancel out (antipodal inputs with balancing weights); multislerp cannot pick a direction for \(models) models; change the weights")
+                    "the weighted unit vectors cancel out (antipodal inputs with balancing weights); multislerp cannot pick a direction "
+                        + "for \(models) models; change the weights")
             }
             let w0 = weights[0], w1 = weights[1]
             for blk in stream.blocks {

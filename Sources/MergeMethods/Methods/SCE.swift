@@ -149,7 +149,8 @@ extension SCEMerge: StreamingMergeMethod {
                         var values = [Float](repeating: 0, count: models + 1)
                         do {
                             for (slot, input) in inputOrder.enumerated() {
-                                try values.withUnsafeMutableBufferPointer { try reader.read(input, range: i..<(i + 1), into: $0.baseAddress! + slot) }
+                                try values.withUnsafeMutableBufferPointer { try reader.read(input, range: i..<(i + 1),
+                                    into: $0.baseAddress! + slot) }
                             }
                         } catch {
                             failure.record(error)

@@ -14,7 +14,8 @@ public struct MixtralOutput: MoEOutputArchitecture {
 
     public func incompatibility(_ recipe: MoERecipe, modelTypes: [String]) -> String? {
         if !recipe.sharedExperts.isEmpty { return "it has no shared experts (the recipe lists \(recipe.sharedExperts.count))" }
-        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found \(Set(modelTypes).sorted().joined(separator: ", ")))" }
+        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found "
+            + "\(Set(modelTypes).sorted().joined(separator: ", ")))" }
         if !["llama", "mistral"].contains(modelTypes[0]) { return "parents must be Llama or Mistral models (found \(modelTypes[0]))" }
         return nil
     }
@@ -52,9 +53,12 @@ public struct MixtralOutput: MoEOutputArchitecture {
                                            pieces: [.gate(layer: l, shared: false, count: e * h)], role: "router"))
                 for (x, piece) in pieces.enumerated() {
                     let label = c.expertLabel(x)
-                    layers[l].append(MoETensor(name: p + "experts.\(x).w1.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate], role: label))
-                    layers[l].append(MoETensor(name: p + "experts.\(x).w2.weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down], role: label))
-                    layers[l].append(MoETensor(name: p + "experts.\(x).w3.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up], role: label))
+                    layers[l].append(MoETensor(name: p + "experts.\(x).w1.weight", shape: [i, h], dtype: c.outputDType,
+                                               pieces: [piece.gate], role: label))
+                    layers[l].append(MoETensor(name: p + "experts.\(x).w2.weight", shape: [h, i], dtype: c.outputDType,
+                                               pieces: [piece.down], role: label))
+                    layers[l].append(MoETensor(name: p + "experts.\(x).w3.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up],
+                                               role: label))
                 }
             }
         }

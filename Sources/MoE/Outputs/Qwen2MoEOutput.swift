@@ -15,8 +15,10 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         if recipe.gateMode.usesPrompts && recipe.sharedExperts[0].positivePrompts.isEmpty {
             return "its shared expert is gated, so with gate_mode `\(recipe.gateMode.rawValue)` the shared expert needs positive_prompts"
         }
-        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found \(Set(modelTypes).sorted().joined(separator: ", ")))" }
-        if !["llama", "mistral", "qwen2"].contains(modelTypes[0]) { return "parents must be Qwen2, Llama or Mistral models (found \(modelTypes[0]))" }
+        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found "
+            + "\(Set(modelTypes).sorted().joined(separator: ", ")))" }
+        if !["llama", "mistral",
+             "qwen2"].contains(modelTypes[0]) { return "parents must be Qwen2, Llama or Mistral models (found \(modelTypes[0]))" }
         return nil
     }
 
@@ -44,7 +46,8 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         // Zero biases where a Llama/Mistral base has none.
         let present = Set(out.map(\.name))
         for l in 0..<c.layerCount {
-            for (projection, width) in [("q_proj", c.headCount * c.headDim), ("k_proj", c.kvHeadCount * c.headDim), ("v_proj", c.kvHeadCount * c.headDim)] {
+            for (projection, width) in [("q_proj", c.headCount * c.headDim), ("k_proj", c.kvHeadCount * c.headDim), ("v_proj",
+                c.kvHeadCount * c.headDim)] {
                 let name = "model.layers.\(l).self_attn.\(projection).bias"
                 if !present.contains(name) {
                     out.append(MoETensor(name: name, shape: [width], dtype: c.outputDType, pieces: [.zeros(width)], role: "zeros"))
@@ -60,14 +63,18 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
             layers[l].append(MoETensor(name: p + "shared_expert_gate.weight", shape: [1, h], dtype: c.outputDType,
                                        pieces: [.gate(layer: l, shared: true, count: h)], role: "shared router"))
             func add(_ prefix: String, _ piece: (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece), _ label: String) {
-                layers[l].append(MoETensor(name: prefix + "gate_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate], role: label))
-                layers[l].append(MoETensor(name: prefix + "up_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up], role: label))
-                layers[l].append(MoETensor(name: prefix + "down_proj.weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down], role: label))
+                layers[l].append(MoETensor(name: prefix + "gate_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate],
+                                           role: label))
+                layers[l].append(MoETensor(name: prefix + "up_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up],
+                                           role: label))
+                layers[l].append(MoETensor(name: prefix + "down_proj.weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down],
+                                           role: label))
             }
             for (x, model) in c.experts.enumerated() {
                 add(p + "experts.\(x).", c.expertPieces(layer: l, model: model, expert: x, shared: false), c.expertLabel(x))
             }
-            add(p + "shared_expert.", c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true), c.expertLabel(0, shared: true))
+            add(p + "shared_expert.", c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true), c.expertLabel(0,
+                shared: true))
         }
         return MoETensor.ordered(base: out, layers: layers)
     }
