@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Each architecture is one file in this folder declaring a `static let` on this type, plus one line in
 /// `ArchitectureDefinition.all` (`Registry.swift`). The consumers look the definition up (by `model_type`, by
-/// `architectures[0]`, or by GGUF `general.architecture`) and never spell an architecture's name themselves.
+/// `architectures[0]`, or by GGUF `general.architecture`) and never spell an architecture's name themselves. The types
+/// here are built with their memberwise initializers, so definitions are written in this module.
 public struct ArchitectureDefinition: Sendable, Equatable {
     /// The `config.json` `model_type` (`llama`, `qwen2_moe`…); also the name `synth --arch` takes.
     public let modelType: String
@@ -18,22 +19,11 @@ public struct ArchitectureDefinition: Sendable, Equatable {
     /// The engine's weight lookup.
     public let decoder: DecoderNames
     /// How the config reader completes a `config.json` of this family.
-    public let config: ConfigConventions
+    public var config: ConfigConventions = .generic
     /// llama.cpp's spelling of this family in GGUF files; nil when no GGUF of it is read.
-    public let gguf: GGUFConventions?
+    public var gguf: GGUFConventions? = nil
     /// What `crucible synth --arch` writes; nil when synth cannot write this family.
-    public let synth: SynthConventions?
-
-    public init(modelType: String, className: String, weightTables: [WeightTable], decoder: DecoderNames,
-                config: ConfigConventions = ConfigConventions(), gguf: GGUFConventions? = nil, synth: SynthConventions? = nil) {
-        self.modelType = modelType
-        self.className = className
-        self.weightTables = weightTables
-        self.decoder = decoder
-        self.config = config
-        self.gguf = gguf
-        self.synth = synth
-    }
+    public var synth: SynthConventions? = nil
 }
 
 /// The names the engine reads a decoder's weights under. Layer names are relative to `layer`; a linear's name gets
@@ -61,25 +51,6 @@ public struct DecoderNames: Sendable, Equatable {
     public let sharedExpert: MLPNames
     public let sharedExpertGate: String
 
-    public init(embedding: String, finalNorm: String, head: String, layer: String, inputNorm: String, postAttentionNorm: String,
-                query: String, key: String, value: String, output: String, mlp: MLPNames, expertLayouts: [ExpertLayout],
-                sharedExpert: MLPNames, sharedExpertGate: String) {
-        self.embedding = embedding
-        self.finalNorm = finalNorm
-        self.head = head
-        self.layer = layer
-        self.inputNorm = inputNorm
-        self.postAttentionNorm = postAttentionNorm
-        self.query = query
-        self.key = key
-        self.value = value
-        self.output = output
-        self.mlp = mlp
-        self.expertLayouts = expertLayouts
-        self.sharedExpert = sharedExpert
-        self.sharedExpertGate = sharedExpertGate
-    }
-
     /// The prefix of layer `index`'s weights.
     public func layerPrefix(_ index: Int) -> String {
         layer.replacingOccurrences(of: "${layer_index}", with: String(index))
@@ -92,10 +63,10 @@ public struct MLPNames: Sendable, Equatable {
     public let up: String
     public let down: String
 
-    public init(gate: String, up: String, down: String) {
-        self.gate = gate
-        self.up = up
-        self.down = down
+    /// The names of expert `index`, for names holding `${expert_index}`.
+    public func expert(_ index: Int) -> MLPNames {
+        func name(_ s: String) -> String { s.replacingOccurrences(of: "${expert_index}", with: String(index)) }
+        return MLPNames(gate: name(gate), up: name(up), down: name(down))
     }
 }
 
@@ -114,25 +85,17 @@ public struct ExpertLayout: Sendable, Equatable {
     public let storage: Storage
     /// The tensor (relative to the layer) whose presence selects this layout.
     public let probe: String
-
-    public init(router: String, storage: Storage, probe: String) {
-        self.router = router
-        self.storage = storage
-        self.probe = probe
-    }
 }
 
 /// How a `config.json` of the family is read where the file leaves something out.
 public struct ConfigConventions: Sendable, Equatable {
     /// Whether q/k/v carry biases when the config has no `attention_bias` (Qwen2 always has them).
-    public let attentionBias: Bool
+    public var attentionBias = false
     /// The mixture-of-experts keys; families without their own read them the generic way.
-    public let experts: ExpertConventions
+    public var experts: ExpertConventions = .generic
 
-    public init(attentionBias: Bool = false, experts: ExpertConventions = .generic) {
-        self.attentionBias = attentionBias
-        self.experts = experts
-    }
+    /// For configs whose family declares nothing.
+    public static let generic = ConfigConventions()
 }
 
 /// How a family spells its mixture of experts in `config.json`.
@@ -140,18 +103,11 @@ public struct ExpertConventions: Sendable, Equatable {
     /// `num_experts_per_tok` when the config leaves it out.
     public let defaultPerToken: Int
     /// Top-k probabilities always renormalised (Mixtral); otherwise `norm_topk_prob`, default false.
-    public let alwaysNormalizeTopK: Bool
+    public var alwaysNormalizeTopK = false
     /// A shared expert of `shared_expert_intermediate_size` (default `intermediate_size`).
-    public let sharedExpert: Bool
+    public var sharedExpert = false
     /// Dense layers named by `decoder_sparse_step` and `mlp_only_layers` (Qwen-MoE).
-    public let denseLayerKeys: Bool
-
-    public init(defaultPerToken: Int, alwaysNormalizeTopK: Bool = false, sharedExpert: Bool = false, denseLayerKeys: Bool = false) {
-        self.defaultPerToken = defaultPerToken
-        self.alwaysNormalizeTopK = alwaysNormalizeTopK
-        self.sharedExpert = sharedExpert
-        self.denseLayerKeys = denseLayerKeys
-    }
+    public var denseLayerKeys = false
 
     /// For configs whose family declares nothing: two experts per token, `norm_topk_prob`, no shared expert.
     public static let generic = ExpertConventions(defaultPerToken: 2)
@@ -162,24 +118,14 @@ public struct GGUFConventions: Sendable, Equatable {
     /// `general.architecture` (Mixtral is `llama` with `llama.expert_count` > 0).
     public let architecture: String
     /// This definition serves the files of `architecture` that have experts (else those without).
-    public let withExperts: Bool
+    public var withExperts = false
     /// llama.cpp's converter reorders Q/K rows for RoPE (`LlamaModel.permute`); reading undoes it.
-    public let permutesQK: Bool
+    public var permutesQK = false
     /// `rope_theta` when `<arch>.rope.freq_base` is absent.
-    public let defaultRopeTheta: Double
+    public var defaultRopeTheta: Double = 10_000
     /// `attention_bias` is written from whether the file holds `attn_q.bias` tensors.
-    public let attentionBiasFromTensors: Bool
+    public var attentionBiasFromTensors = false
     public let names: GGUFNameTable
-
-    public init(architecture: String, withExperts: Bool = false, permutesQK: Bool = false, defaultRopeTheta: Double = 10_000,
-                attentionBiasFromTensors: Bool = false, names: GGUFNameTable) {
-        self.architecture = architecture
-        self.withExperts = withExperts
-        self.permutesQK = permutesQK
-        self.defaultRopeTheta = defaultRopeTheta
-        self.attentionBiasFromTensors = attentionBiasFromTensors
-        self.names = names
-    }
 }
 
 /// llama.cpp's tensor names (`llama-arch.cpp`) against Hugging Face's, both ways.
@@ -194,14 +140,6 @@ public struct GGUFNameTable: Sendable, Equatable {
     public let layerPrefix: String
     /// Hugging Face prefix of expert E inside a layer, with `${expert_index}`.
     public let expertPrefix: String
-
-    public init(global: [String: String], layer: [String: String], expert: [String: String], layerPrefix: String, expertPrefix: String) {
-        self.global = global
-        self.layer = layer
-        self.expert = expert
-        self.layerPrefix = layerPrefix
-        self.expertPrefix = expertPrefix
-    }
 
     /// The Hugging Face name of a layer tensor (`attn_q`, layer 3, suffix `weight`), or nil when the base is unknown.
     public func hfName(layer index: Int, base: String, expert: Int? = nil, suffix: String) -> String? {
@@ -245,9 +183,5 @@ public struct GGUFNameTable: Sendable, Equatable {
 /// What `crucible synth --arch` writes for a family besides the keys every family shares.
 public struct SynthConventions: Sendable, Equatable {
     /// Keys written as `null` (Mistral's `sliding_window`).
-    public let nullKeys: [String]
-
-    public init(nullKeys: [String] = []) {
-        self.nullKeys = nullKeys
-    }
+    public var nullKeys: [String] = []
 }

@@ -1,10 +1,7 @@
 extension ArchitectureDefinition {
-    /// Llama (`LlamaForCausalLM`; also SmolLM2): optional attention biases (`attention_bias`).
-    public static let llama = ArchitectureDefinition(
-        modelType: "llama", className: "LlamaForCausalLM",
-        weightTables: [LlamaFamily.denseTable("llama", modelType: "llama", className: "LlamaForCausalLM",
-                                               biases: LlamaFamily.optionalBiases)],
-        decoder: LlamaFamily.decoder,
+    /// Llama (`LlamaForCausalLM`; also SmolLM2): optional attention biases (`attention_bias`); llama.cpp permutes Q/K.
+    public static let llama = LlamaFamily.dense(
+        modelType: "llama", className: "LlamaForCausalLM", biases: LlamaFamily.optionalBiases,
         gguf: GGUFConventions(architecture: "llama", permutesQK: true, attentionBiasFromTensors: true, names: LlamaFamily.ggufNames),
         synth: SynthConventions())
 }

@@ -34,10 +34,14 @@ public enum LlamaFamily {
         WeightTemplate("lm_head.weight", embed: true, optional: true, tiedTo: "model.embed_tokens.weight"),
     ]
 
-    /// A dense decoder's table.
-    static func denseTable(_ name: String, modelType: String, className: String, biases: [WeightTemplate]) -> WeightTable {
-        WeightTable(name: name, modelTypes: [modelType], architectures: [className],
-                    preWeights: embed, layerWeights: attention + biases + denseMLP, postWeights: head)
+    /// A dense Llama-style family: one weight table (attention, `biases`, MLP) named after `modelType`, and the
+    /// family's engine names.
+    static func dense(modelType: String, className: String, biases: [WeightTemplate], config: ConfigConventions = .generic,
+                      gguf: GGUFConventions, synth: SynthConventions) -> ArchitectureDefinition {
+        let table = WeightTable(name: modelType, modelTypes: [modelType], architectures: [className],
+                                preWeights: embed, layerWeights: attention + biases + denseMLP, postWeights: head)
+        return ArchitectureDefinition(modelType: modelType, className: className, weightTables: [table], decoder: decoder,
+                                      config: config, gguf: gguf, synth: synth)
     }
 
     /// Mixtral's experts as transformers 4 saves them: one tensor per expert and projection.

@@ -1,10 +1,7 @@
 extension ArchitectureDefinition {
     /// Mistral (`MistralForCausalLM`): Llama with a sliding attention window (`sliding_window`, null for none).
-    public static let mistral = ArchitectureDefinition(
-        modelType: "mistral", className: "MistralForCausalLM",
-        weightTables: [LlamaFamily.denseTable("mistral", modelType: "mistral", className: "MistralForCausalLM",
-                                               biases: LlamaFamily.optionalBiases)],
-        decoder: LlamaFamily.decoder,
+    public static let mistral = LlamaFamily.dense(
+        modelType: "mistral", className: "MistralForCausalLM", biases: LlamaFamily.optionalBiases,
         gguf: GGUFConventions(architecture: "mistral", attentionBiasFromTensors: true, names: LlamaFamily.ggufNames),
         synth: SynthConventions(nullKeys: ["sliding_window"]))
 }

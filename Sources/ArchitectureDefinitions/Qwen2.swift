@@ -1,10 +1,7 @@
 extension ArchitectureDefinition {
     /// Qwen2 (`Qwen2ForCausalLM`): Llama with q/k/v biases always present; RoPE base 1e6 by default in GGUF files.
-    public static let qwen2 = ArchitectureDefinition(
-        modelType: "qwen2", className: "Qwen2ForCausalLM",
-        weightTables: [LlamaFamily.denseTable("qwen2", modelType: "qwen2", className: "Qwen2ForCausalLM",
-                                               biases: LlamaFamily.requiredQKVBiases)],
-        decoder: LlamaFamily.decoder,
+    public static let qwen2 = LlamaFamily.dense(
+        modelType: "qwen2", className: "Qwen2ForCausalLM", biases: LlamaFamily.requiredQKVBiases,
         config: ConfigConventions(attentionBias: true),
         gguf: GGUFConventions(architecture: "qwen2", defaultRopeTheta: 1_000_000, names: LlamaFamily.ggufNames),
         synth: SynthConventions())

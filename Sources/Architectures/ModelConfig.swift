@@ -179,7 +179,7 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if let w = slidingWindow, w <= 0 { throw reader.error("'sliding_window' must be positive or null, found \(w)") }
 
-        let conventions = ArchitectureDefinition.forModelType(modelType)?.config ?? ConfigConventions()
+        let conventions = ArchitectureDefinition.forModelType(modelType)?.config ?? .generic
         attentionBias = try reader.bool("attention_bias") ?? conventions.attentionBias
 
         experts = try Self.experts(reader, conventions.experts, intermediateSize: intermediateSize, layerCount: layerCount)

@@ -1,7 +1,6 @@
 import ArchitectureDefinitions
 import Architectures
 import Checkpoints
-import Foundation
 import Tensors
 
 /// A `Linear` weight `[rows = out, cols = in]` (the Hugging Face layout), possibly a slice of a larger
@@ -152,11 +151,7 @@ struct WeightLayout {
             }
         case let .perExpert(mlpNames):
             router = try linear(p + layout.router, e, h, false)
-            experts = try (0..<e).map { x in
-                let expert = { (name: String) in name.replacingOccurrences(of: "${expert_index}", with: String(x)) }
-                return try mlp(p, MLPNames(gate: expert(mlpNames.gate), up: expert(mlpNames.up), down: expert(mlpNames.down)),
-                               width: i, hidden: h, linear: linear)
-            }
+            experts = try (0..<e).map { x in try mlp(p, mlpNames.expert(x), width: i, hidden: h, linear: linear) }
         }
         var shared: (ExpertWeights, LinearWeight)? = nil
         if let width = moe.sharedIntermediateSize {
