@@ -107,8 +107,8 @@ extension PerplexityResult {
             ]
             let keys = KLDivergenceReport.percentileKeys
             k.append(("kld_percentiles", "{" + zip(keys, kl.kldPercentiles).map { "\"\($0)\": \(num($1))" }.joined(separator: ", ") + "}"))
-            k.append(("delta_p_percentiles", "{" + zip(keys,
-                kl.probabilityDeltaPercentiles).map { "\"\($0)\": \(num($1))" }.joined(separator: ", ") + "}"))
+            let percentiles = zip(keys, kl.probabilityDeltaPercentiles).map { "\"\($0)\": \(num($1))" }
+            k.append(("delta_p_percentiles", "{" + percentiles.joined(separator: ", ") + "}"))
             fields.append(("kl", "{" + k.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"))
         }
         return "{" + fields.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"

@@ -123,8 +123,8 @@ public struct RoutingReport: Sendable, Equatable {
     /// A table: one row per layer, expert shares in %, entropies and change rates.
     public var table: String {
         var s = "====== Routing (\(experts) experts, top-\(topK)) ======\n"
-        s += "layer  tokens  " + (0..<experts).map { String(repeating: " ", count: max(0,
-            6 - "e\($0)".count)) + "e\($0)" }.joined() + "   H(token)  H(load)  top-\(topK) chg  top-1 chg\n"
+        s += "layer  tokens  " + (0..<experts).map { String(repeating: " ", count: max(0, 6 - "e\($0)".count)) + "e\($0)" }.joined()
+            + "   H(token)  H(load)  top-\(topK) chg  top-1 chg\n"
         for l in layers {
             s += String(format: "%5d  %6d  ", l.layer, l.tokens) + l.share.map { String(format: "%5.1f%%", 100 * $0) }.joined()
             s += String(format: "   %5.2f b   %5.2f b   %6.1f%%    %6.1f%%\n", l.meanEntropyBits, l.loadEntropyBits,

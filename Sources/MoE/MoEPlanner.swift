@@ -212,8 +212,8 @@ public enum MoEPlanner {
                                shards: ShardLayout) -> MoEEstimate {
         func inputBytes(_ t: MoETensor) -> Int {
             t.pieces.reduce(0) { total, piece in
-                guard case let .tensor(model, name, _, _, _,
-                                       _) = piece, let info = context.models[model].source.info(name) else { return total }
+                guard case let .tensor(model, name, _, _, _, _) = piece,
+                      let info = context.models[model].source.info(name) else { return total }
                 return total + info.elementCount * info.dtype.byteSize
             }
         }

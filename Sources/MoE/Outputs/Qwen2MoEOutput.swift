@@ -17,8 +17,9 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         }
         if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found "
             + "\(Set(modelTypes).sorted().joined(separator: ", ")))" }
-        if !["llama", "mistral",
-             "qwen2"].contains(modelTypes[0]) { return "parents must be Qwen2, Llama or Mistral models (found \(modelTypes[0]))" }
+        if !["llama", "mistral", "qwen2"].contains(modelTypes[0]) {
+            return "parents must be Qwen2, Llama or Mistral models (found \(modelTypes[0]))"
+        }
         return nil
     }
 
@@ -46,8 +47,8 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         // Zero biases where a Llama/Mistral base has none.
         let present = Set(out.map(\.name))
         for l in 0..<c.layerCount {
-            for (projection, width) in [("q_proj", c.headCount * c.headDim), ("k_proj", c.kvHeadCount * c.headDim), ("v_proj",
-                c.kvHeadCount * c.headDim)] {
+            let widths = [("q_proj", c.headCount * c.headDim), ("k_proj", c.kvHeadCount * c.headDim), ("v_proj", c.kvHeadCount * c.headDim)]
+            for (projection, width) in widths {
                 let name = "model.layers.\(l).self_attn.\(projection).bias"
                 if !present.contains(name) {
                     out.append(MoETensor(name: name, shape: [width], dtype: c.outputDType, pieces: [.zeros(width)], role: "zeros"))
@@ -73,8 +74,8 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
             for (x, model) in c.experts.enumerated() {
                 add(p + "experts.\(x).", c.expertPieces(layer: l, model: model, expert: x, shared: false), c.expertLabel(x))
             }
-            add(p + "shared_expert.", c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true), c.expertLabel(0,
-                shared: true))
+            add(p + "shared_expert.", c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true),
+                c.expertLabel(0, shared: true))
         }
         return MoETensor.ordered(base: out, layers: layers)
     }
