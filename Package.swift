@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
         .target(name: "MoE", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
         ]),
         .target(name: "Reports", dependencies: [
             "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",

@@ -45,18 +45,18 @@ public enum LlamaFamily {
     }
 
     /// Mixtral's experts as transformers 4 saves them: one tensor per expert and projection.
-    static let perExpert = ExpertLayout(
+    public static let mixtralExperts = ExpertLayout(
         router: "block_sparse_moe.gate",
         storage: .perExpert(MLPNames(gate: "block_sparse_moe.experts.${expert_index}.w1",
                                      up: "block_sparse_moe.experts.${expert_index}.w3",
                                      down: "block_sparse_moe.experts.${expert_index}.w2")),
         probe: "block_sparse_moe.gate.weight")
     /// Experts fused per layer, as transformers 5 (and mergekit 0.1.5) saves Mixtral and Qwen3-MoE.
-    static let fused = ExpertLayout(
+    public static let fusedExperts = ExpertLayout(
         router: "mlp.gate", storage: .fused(gateUp: "mlp.experts.gate_up_proj", down: "mlp.experts.down_proj"),
         probe: "mlp.experts.gate_up_proj")
     /// Qwen-MoE per expert: `mlp.experts.E.gate_proj/up_proj/down_proj`, router `mlp.gate`.
-    static let qwenPerExpert = ExpertLayout(
+    public static let qwenExperts = ExpertLayout(
         router: "mlp.gate",
         storage: .perExpert(MLPNames(gate: "mlp.experts.${expert_index}.gate_proj", up: "mlp.experts.${expert_index}.up_proj",
                                      down: "mlp.experts.${expert_index}.down_proj")),
@@ -68,7 +68,7 @@ public enum LlamaFamily {
         inputNorm: "input_layernorm.weight", postAttentionNorm: "post_attention_layernorm.weight",
         query: "self_attn.q_proj", key: "self_attn.k_proj", value: "self_attn.v_proj", output: "self_attn.o_proj",
         mlp: MLPNames(gate: "mlp.gate_proj", up: "mlp.up_proj", down: "mlp.down_proj"),
-        expertLayouts: [fused, perExpert, qwenPerExpert],
+        expertLayouts: [fusedExperts, mixtralExperts, qwenExperts],
         sharedExpert: MLPNames(gate: "mlp.shared_expert.gate_proj", up: "mlp.shared_expert.up_proj",
                                down: "mlp.shared_expert.down_proj"),
         sharedExpertGate: "mlp.shared_expert_gate")

@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Checkpoints
 import Recipes
 
@@ -25,8 +26,8 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
 
     public func outputConfig(_ c: MoEBuildContext) -> JSONObject {
         var config = c.base.config
-        config["architectures"] = .array([.string("Qwen2MoeForCausalLM")])
-        config["model_type"] = .string("qwen2_moe")
+        config["architectures"] = .array([.string(ArchitectureDefinition.qwen2MoE.className)])
+        config["model_type"] = .string(ArchitectureDefinition.qwen2MoE.modelType)
         config["num_experts"] = .int(Int64(c.recipe.experts.count))
         config["num_experts_per_tok"] = .int(Int64(c.recipe.expertsPerToken))
         config["decoder_sparse_step"] = .int(1)
@@ -57,24 +58,26 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         }
         let h = c.hiddenSize, i = c.intermediateSize, e = c.experts.count
         var layers: [[MoETensor]] = Array(repeating: [], count: c.layerCount)
+        let names = ArchitectureDefinition.qwen2MoE.decoder, layout = LlamaFamily.qwenExperts
+        guard case let .perExpert(expertNames) = layout.storage else { preconditionFailure("Qwen2-MoE stores experts one by one") }
         for l in 0..<c.layerCount {
-            let p = "model.layers.\(l).mlp."
-            layers[l].append(MoETensor(name: p + "gate.weight", shape: [e, h], dtype: c.outputDType,
+            let p = names.layerPrefix(l)
+            layers[l].append(MoETensor(name: p + layout.router + ".weight", shape: [e, h], dtype: c.outputDType,
                                        pieces: [.gate(layer: l, shared: false, count: e * h)], role: "router"))
-            layers[l].append(MoETensor(name: p + "shared_expert_gate.weight", shape: [1, h], dtype: c.outputDType,
+            layers[l].append(MoETensor(name: p + names.sharedExpertGate + ".weight", shape: [1, h], dtype: c.outputDType,
                                        pieces: [.gate(layer: l, shared: true, count: h)], role: "shared router"))
-            func add(_ prefix: String, _ piece: (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece), _ label: String) {
-                layers[l].append(MoETensor(name: prefix + "gate_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate],
+            func add(_ mlp: MLPNames, _ piece: (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece), _ label: String) {
+                layers[l].append(MoETensor(name: p + mlp.gate + ".weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate],
                                            role: label))
-                layers[l].append(MoETensor(name: prefix + "up_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up],
+                layers[l].append(MoETensor(name: p + mlp.up + ".weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up],
                                            role: label))
-                layers[l].append(MoETensor(name: prefix + "down_proj.weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down],
+                layers[l].append(MoETensor(name: p + mlp.down + ".weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down],
                                            role: label))
             }
             for (x, model) in c.experts.enumerated() {
-                add(p + "experts.\(x).", c.expertPieces(layer: l, model: model, expert: x, shared: false), c.expertLabel(x))
+                add(expertNames.expert(x), c.expertPieces(layer: l, model: model, expert: x, shared: false), c.expertLabel(x))
             }
-            add(p + "shared_expert.", c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true),
+            add(names.sharedExpert, c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true),
                 c.expertLabel(0, shared: true))
         }
         return MoETensor.ordered(base: out, layers: layers)
