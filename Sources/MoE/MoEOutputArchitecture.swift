@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Planner
@@ -107,12 +108,15 @@ extension MoEBuildContext {
         return out
     }
 
-    /// The three MLP weights of `layer` in model `model`, as the expert pieces of routed expert `expert` (or shared
-    /// expert `expert` when `shared`): noise and `residual_scale` (on down_proj) from the recipe entry.
+    /// The three MLP weights of `layer` in model `model` (named as its architecture definition names a dense MLP), as
+    /// the expert pieces of routed expert `expert` (or shared expert `expert` when `shared`): noise and `residual_scale`
+    /// (on down_proj) from the recipe entry.
     func expertPieces(layer: Int, model: Int, expert: Int, shared: Bool) -> (gate: MoETensor.Piece, up: MoETensor.Piece,
                                                                              down: MoETensor.Piece) {
         let entry = shared ? recipe.sharedExperts[expert] : recipe.experts[expert]
-        let prefix = "model.layers.\(layer).mlp."
+        let modelType = models[model].config["model_type"]?.stringValue ?? ""
+        let names = ArchitectureDefinition.forModelType(modelType)?.decoder ?? LlamaFamily.decoder
+        let prefix = names.layerPrefix(layer)
         func piece(_ projection: String, count: Int, residual: Bool) -> MoETensor.Piece {
             let name = prefix + projection + ".weight"
             return .tensor(model: model, name: name, count: count, noise: entry.noiseScale,
@@ -120,8 +124,8 @@ extension MoEBuildContext {
                            stream: "moe-noise:\(shared ? "shared" : "routed"):\(expert):\(name)")
         }
         let n = intermediateSize * hiddenSize
-        return (piece("gate_proj", count: n, residual: false), piece("up_proj", count: n, residual: false),
-                piece("down_proj", count: n, residual: true))
+        return (piece(names.mlp.gate, count: n, residual: false), piece(names.mlp.up, count: n, residual: false),
+                piece(names.mlp.down, count: n, residual: true))
     }
 
     /// The name of routed expert `e` for messages: its index and source.
