@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Planner", dependencies: [
             "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
         ]),
-        .target(name: "Tokenization", dependencies: ["Checkpoints"]),
+        .target(name: "Tokenization", dependencies: ["ArchitectureDefinitions", "Checkpoints"]),
         .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
         .target(name: "MoE", dependencies: [

@@ -24,6 +24,8 @@ public struct ArchitectureDefinition: Sendable, Equatable {
     public var gguf: GGUFConventions? = nil
     /// What `crucible synth --arch` writes; nil when synth cannot write this family.
     public var synth: SynthConventions? = nil
+    /// The tokenizer class transformers 5 builds for this `model_type` whatever the folder declares (Qwen2's), or nil.
+    public var transformersTokenizer: String? = nil
 }
 
 /// The names the engine reads a decoder's weights under. Layer names are relative to `layer`; a linear's name gets

@@ -4,5 +4,6 @@ extension ArchitectureDefinition {
         modelType: "qwen2", className: "Qwen2ForCausalLM", biases: LlamaFamily.requiredQKVBiases,
         config: ConfigConventions(attentionBias: true),
         gguf: GGUFConventions(architecture: "qwen2", defaultRopeTheta: 1_000_000, names: LlamaFamily.ggufNames),
-        synth: SynthConventions())
+        synth: SynthConventions(),
+        transformersTokenizer: "Qwen2Tokenizer")
 }
