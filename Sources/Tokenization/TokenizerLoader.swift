@@ -32,8 +32,8 @@ public enum TokenizerLoader {
     /// `tokenizer.json`, but for some model types it uses its own class, which rebuilds the pipeline: a folder whose
     /// `tokenizer_config.json` names `Qwen2Tokenizer`, or whose architecture definition says transformers uses that class
     /// for its `model_type` (Qwen2, a type transformers knows to declare the wrong class on the Hub), is tokenized with
-    /// Qwen2's split pattern and NFC whatever its `tokenizer.json` says. mergekit-moe tokenizes gate prompts this way; a GGUF file is
-    /// loaded as usual.
+    /// Qwen2's split pattern and NFC whatever its `tokenizer.json` says. mergekit-moe tokenizes gate prompts this way;
+    /// a GGUF file is loaded as usual.
     public static func loadAsTransformers(path: String, modelType: String?) throws -> Tokenizer {
         var isFolder: ObjCBool = false
         let json = (path as NSString).appendingPathComponent("tokenizer.json")
