@@ -21,8 +21,7 @@ public enum RecipeParser {
         } catch {
             var isFolder: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isFolder)
-            let reason = !exists ? "no such file"
-                : isFolder.boolValue ? "it is a folder, expected a .yaml file" : error.localizedDescription
+            let reason = !exists ? "no such file" : isFolder.boolValue ? "it is a folder, expected a .yaml file" : error.localizedDescription
             throw RecipeError.unreadableFile(file: file, reason: reason)
         }
         guard let text = String(data: data, encoding: .utf8) else {
