@@ -26,6 +26,25 @@ public struct ArchitectureDefinition: Sendable, Equatable {
     public var synth: SynthConventions? = nil
     /// The tokenizer class transformers 5 builds for this `model_type` whatever the folder declares (Qwen2's), or nil.
     public var transformersTokenizer: String? = nil
+    /// The forward-pass conventions that are not in `config.json` (Gemma's (1 + w) norms and embedding scale).
+    public var forward: ForwardConventions = .llama
+}
+
+/// How the family computes what `config.json` does not say: the engine reads these from the definition.
+public struct ForwardConventions: Sendable, Equatable {
+    /// Added to every RMSNorm weight before it scales (Gemma's `x̂ · (1 + w)`: 1; the Llama family: 0). The
+    /// weights are stored (and merged) as `w`.
+    public var normWeightOffset: Float = 0
+    /// The token embeddings are multiplied by √hidden_size (in the weights' dtype) before the first layer (Gemma).
+    public var scalesEmbedding = false
+    /// Whether `attn_logit_softcapping` in `config.json` is applied (Gemma 2). Gemma 3's transformers code never
+    /// passes it to the attention, so a Gemma 3 config's value is not read.
+    public var appliesAttentionSoftCap = false
+    /// Whether `final_logit_softcapping` is applied to the logits (Gemma 2 and 3).
+    public var appliesFinalSoftCap = false
+
+    /// The Llama family: `w · x̂`, embeddings as stored, no soft-caps.
+    public static let llama = ForwardConventions()
 }
 
 /// The names the engine reads a decoder's weights under. Layer names are relative to `layer`; a linear's name gets
@@ -52,6 +71,14 @@ public struct DecoderNames: Sendable, Equatable {
     /// Qwen2-MoE's shared expert and its sigmoid gate (linear names), read when the config declares one.
     public let sharedExpert: MLPNames
     public let sharedExpertGate: String
+    /// Per-head RMSNorms of the queries and keys over head_dim, applied after the projection and before RoPE
+    /// (Qwen3, Gemma 3), or nil.
+    public var queryNorm: String? = nil
+    public var keyNorm: String? = nil
+    /// Sandwich norms (Gemma 2 and 3): the attention output and the feed-forward output are normalised before
+    /// they are added to the residual. `postAttentionNorm` is then the norm in front of the feed-forward.
+    public var attentionOutputNorm: String? = nil
+    public var feedForwardOutputNorm: String? = nil
 
     /// The prefix of layer `index`'s weights.
     public func layerPrefix(_ index: Int) -> String {

@@ -5,6 +5,7 @@ extension ArchitectureDefinition {
         .llama,
         .mistral,
         .qwen2,
+        .qwen3,
         .mixtral,
         .qwen2MoE,
         .qwen3MoE,

@@ -54,6 +54,11 @@ public struct WeightTable: Sendable, Equatable {
     /// Config arrays with one entry per layer (`layer_types`…): a merge whose slices change the layers rewrites
     /// them to follow the layers they describe, and refuses a parent whose array has another length.
     public let perLayerConfigKeys: [String]
+    /// Config arrays whose entry describes an output position rather than the layer stored there (`layer_types`
+    /// of Qwen3 and Gemma: which layers use the sliding window follows a pattern over positions). A merge whose
+    /// slices change the layers keeps the donor's entries position by position, as mergekit does, and continues the
+    /// pattern past its end when the merge grows the model.
+    public var positionalConfigArrays: [PositionalConfigArray] = []
     /// For tables inferred from tensor names: the layer count found there, used when the config has no
     /// `layerCountKey`.
     public let inferredLayerCount: Int?
@@ -63,7 +68,7 @@ public struct WeightTable: Sendable, Equatable {
     public init(name: String, modelTypes: [String], architectures: [String], preWeights: [WeightTemplate],
                 layerWeights: [WeightTemplate], postWeights: [WeightTemplate],
                 layerCountKey: String = "num_hidden_layers", expertCountKey: String? = nil, perLayerConfigKeys: [String] = [],
-                inferredLayerCount: Int? = nil) {
+                positionalConfigArrays: [PositionalConfigArray] = [], inferredLayerCount: Int? = nil) {
         self.name = name
         self.modelTypes = modelTypes
         self.architectures = architectures
@@ -73,6 +78,7 @@ public struct WeightTable: Sendable, Equatable {
         self.layerCountKey = layerCountKey
         self.expertCountKey = expertCountKey
         self.perLayerConfigKeys = perLayerConfigKeys
+        self.positionalConfigArrays = positionalConfigArrays
         self.inferredLayerCount = inferredLayerCount
     }
 
@@ -93,5 +99,32 @@ public struct WeightTable: Sendable, Equatable {
     public func allWeightNames(layers: Int, experts: Int = 0) -> [String] {
         preWeights.map(\.name) + (0..<layers).flatMap { l in layerWeightNames(layer: l, experts: experts).map(\.name) }
             + postWeights.map(\.name)
+    }
+}
+
+/// A per-position config array that repeats with a period: entry i equals entry i − period.
+public struct PositionalConfigArray: Sendable, Equatable {
+    /// The config key of the array (`layer_types`).
+    public let key: String
+    /// The config key holding the period (Gemma 3's `sliding_window_pattern`), read first.
+    public var periodKey: String? = nil
+    /// The period when `periodKey` is absent: 2 for Gemma 2's alternation; nil: the smallest period the donor's
+    /// array shows (1 for Qwen3's all-full layers).
+    public var period: Int? = nil
+
+    public init(key: String, periodKey: String? = nil, period: Int? = nil) {
+        self.key = key
+        self.periodKey = periodKey
+        self.period = period
+    }
+
+    /// The array for `count` positions from the donor's `values`: the donor's entries where it has them, then the
+    /// pattern continued with `period` (when given) or the donor's smallest period.
+    public func extended<T: Equatable>(_ values: [T], to count: Int, period given: Int?) -> [T] {
+        guard !values.isEmpty else { return values }
+        let p = given ?? period ?? (1...values.count).first { p in values.indices.allSatisfy { $0 < p || values[$0] == values[$0 - p] } }!
+        var out = Array(values.prefix(count))
+        while out.count < count { out.append(out.count >= p ? out[out.count - p] : values[out.count % values.count]) }
+        return out
     }
 }

@@ -73,6 +73,39 @@ public struct ModelConfig: Sendable, Equatable {
     /// The stored dtype the config declares (`dtype` / `torch_dtype`), if any.
     public var dtype: DType?
     public var maxPositionEmbeddings: Int?
+    /// The MLP's gate activation (`hidden_act` / `hidden_activation`).
+    public var activation: Activation = .silu
+    /// Which layers use `slidingWindow`, from `layer_types`; nil: every layer (Mistral).
+    public var slidingLayers: [Bool]? = nil
+    /// RoPE of the sliding-window layers when it differs from the full layers' (Gemma 3's
+    /// `rope_parameters.sliding_attention`); nil: the same for every layer.
+    public var slidingRope: (theta: Double, scaling: RopeScaling)? {
+        get { slidingRopeTheta.map { ($0, slidingRopeScaling) } }
+        set { slidingRopeTheta = newValue?.theta; slidingRopeScaling = newValue?.scaling ?? .none }
+    }
+    private var slidingRopeTheta: Double? = nil
+    private var slidingRopeScaling: RopeScaling = .none
+    /// Attention scores are multiplied by this (`query_pre_attn_scalar`^-½ for Gemma); nil: head_dim^-½.
+    public var attentionScale: Double? = nil
+    /// `cap · tanh(score / cap)` on the attention scores before the mask (Gemma 2's `attn_logit_softcapping`).
+    public var attentionSoftCap: Double? = nil
+    /// `cap · tanh(logit / cap)` on the output logits (`final_logit_softcapping`).
+    public var finalLogitSoftCap: Double? = nil
+
+    /// The MLP activations the engine computes.
+    public enum Activation: String, Sendable, Equatable {
+        /// `silu(gate) · up` (SwiGLU).
+        case silu
+        /// `gelu_tanh(gate) · up` (Gemma's `gelu_pytorch_tanh`).
+        case geluTanh = "gelu_pytorch_tanh"
+    }
+
+    /// The sliding window of layer `layer`, or nil when it attends to every earlier position.
+    public func window(layer: Int) -> Int? {
+        guard let w = slidingWindow else { return nil }
+        if let slidingLayers { return layer < slidingLayers.count && slidingLayers[layer] ? w : nil }
+        return w
+    }
 
     public init(
         modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int,
@@ -134,8 +167,10 @@ public struct ModelConfig: Sendable, Equatable {
         maxPositionEmbeddings = try reader.int("max_position_embeddings")
 
         // RoPE: transformers 5 puts everything in `rope_parameters`; transformers 4 has `rope_theta`
-        // at top level and an optional `rope_scaling` object.
+        // at top level and an optional `rope_scaling` object. Gemma 3 nests one set per layer type.
         let ropeObject: JSONObject?
+        var sliding: (Double, RopeScaling)? = nil
+        let ropePrefix = json["rope_parameters"] != nil ? "rope_parameters." : "rope_scaling."
         if let params = json["rope_parameters"], !params.isNull {
             guard let obj = params.objectValue else { throw reader.error("'rope_parameters' must be an object") }
             ropeObject = obj
@@ -145,29 +180,24 @@ public struct ModelConfig: Sendable, Equatable {
         } else {
             ropeObject = nil
         }
-        let ropeReader = ropeObject.map { ConfigReader(json: $0, file: file,
-                                                       prefix: json["rope_parameters"] != nil ? "rope_parameters." : "rope_scaling.") }
-        ropeTheta = try ropeReader?.double("rope_theta") ?? reader.double("rope_theta") ?? 10000
-        guard ropeTheta > 0 else { throw reader.error("rope_theta must be positive, found \(ropeTheta)") }
-        if let ropeReader {
-            let type = try ropeReader.string("rope_type") ?? ropeReader.string("type") ?? "default"
-            switch type {
-            case "default":
-                ropeScaling = .none
-            case "linear":
-                ropeScaling = .linear(factor: try ropeReader.requiredDouble("factor"))
-            case "llama3":
-                ropeScaling = .llama3(
-                    factor: try ropeReader.requiredDouble("factor"),
-                    lowFrequencyFactor: try ropeReader.requiredDouble("low_freq_factor"),
-                    highFrequencyFactor: try ropeReader.requiredDouble("high_freq_factor"),
-                    originalMaxPositions: try ropeReader.requiredInt("original_max_position_embeddings"))
-            default:
-                throw ropeReader.error("unsupported rope_type '\(type)' (supported: default, linear, llama3)")
+        if let ropeObject, ropeObject["full_attention"] != nil || ropeObject["sliding_attention"] != nil {
+            for key in ropeObject.keys where key != "full_attention" && key != "sliding_attention" {
+                throw reader.error("'\(ropePrefix)\(key)': per-layer-type RoPE holds only full_attention and sliding_attention")
             }
+            func nested(_ key: String) throws -> (Double, RopeScaling) {
+                guard let obj = ropeObject[key]?.objectValue else { throw reader.error("'\(ropePrefix)\(key)' must be an object") }
+                return try Self.rope(ConfigReader(json: obj, file: file, prefix: ropePrefix + key + "."), fallbackTheta: nil)
+            }
+            (ropeTheta, ropeScaling) = try nested(ropeObject["full_attention"] != nil ? "full_attention" : "sliding_attention")
+            if ropeObject["sliding_attention"] != nil { sliding = try nested("sliding_attention") }
+        } else if let ropeObject {
+            (ropeTheta, ropeScaling) = try Self.rope(ConfigReader(json: ropeObject, file: file, prefix: ropePrefix),
+                                                     fallbackTheta: reader.double("rope_theta"))
         } else {
+            ropeTheta = try reader.double("rope_theta") ?? 10000
             ropeScaling = .none
         }
+        guard ropeTheta > 0 else { throw reader.error("rope_theta must be positive, found \(ropeTheta)") }
 
         // Mistral: `sliding_window` null means none. Qwen2 writes a window but disables it with
         // `use_sliding_window: false`.
@@ -179,7 +209,8 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if let w = slidingWindow, w <= 0 { throw reader.error("'sliding_window' must be positive or null, found \(w)") }
 
-        let conventions = ArchitectureDefinition.forModelType(modelType)?.config ?? .generic
+        let definition = ArchitectureDefinition.forModelType(modelType)
+        let conventions = definition?.config ?? .generic
         attentionBias = try reader.bool("attention_bias") ?? conventions.attentionBias
 
         experts = try Self.experts(reader, conventions.experts, intermediateSize: intermediateSize, layerCount: layerCount)
@@ -195,6 +226,72 @@ public struct ModelConfig: Sendable, Equatable {
         }
         let dtypeName = try reader.string("dtype") ?? reader.string("torch_dtype")
         dtype = dtypeName.flatMap { DType(name: $0) }
+        slidingRope = sliding
+        try readForwardFeatures(reader, definition?.forward ?? .llama)
+    }
+
+    /// One RoPE parameter set: `rope_theta` and the scaling type (`default`, `linear`, `llama3`; others refused).
+    private static func rope(_ r: ConfigReader, fallbackTheta: Double?) throws -> (Double, RopeScaling) {
+        let theta = try r.double("rope_theta") ?? fallbackTheta ?? 10000
+        guard theta > 0 else { throw r.error("'\(r.prefix)rope_theta' must be positive, found \(theta)") }
+        let type = try r.string("rope_type") ?? r.string("type") ?? "default"
+        switch type {
+        case "default":
+            return (theta, .none)
+        case "linear":
+            return (theta, .linear(factor: try r.requiredDouble("factor")))
+        case "llama3":
+            return (theta, .llama3(
+                factor: try r.requiredDouble("factor"),
+                lowFrequencyFactor: try r.requiredDouble("low_freq_factor"),
+                highFrequencyFactor: try r.requiredDouble("high_freq_factor"),
+                originalMaxPositions: try r.requiredInt("original_max_position_embeddings")))
+        default:
+            throw r.error("unsupported rope_type '\(type)' (supported: default, linear, llama3)")
+        }
+    }
+
+    /// The activation, per-layer attention types, attention scale and soft-caps; a value the engine does not
+    /// implement is refused by name rather than ignored.
+    private mutating func readForwardFeatures(_ reader: ConfigReader, _ forward: ForwardConventions) throws {
+        let json = reader.json
+        let actKey = json["hidden_activation"]?.isNull == false ? "hidden_activation" : "hidden_act"
+        if let name = try reader.string(actKey) {
+            guard let a = Activation(rawValue: name == "silu" || name == "swish" ? "silu" : name) else {
+                throw reader.error("'\(actKey)' is '\(name)': the engine computes silu and gelu_pytorch_tanh")
+            }
+            activation = a
+        }
+        if try reader.bool("use_bidirectional_attention") == true {
+            throw reader.error("'use_bidirectional_attention' is true: the engine runs causal attention only")
+        }
+        if let types = json["layer_types"], !types.isNull {
+            guard let list = types.arrayValue, list.count == layerCount else {
+                throw reader.error("'layer_types' must list one entry per layer (\(layerCount))")
+            }
+            slidingLayers = try list.map {
+                switch $0.stringValue {
+                case "full_attention": return false
+                case "sliding_attention": return true
+                default: throw reader.error("'layer_types' holds \($0), not full_attention or sliding_attention")
+                }
+            }
+        }
+        if let scalar = try reader.double("query_pre_attn_scalar") {
+            guard scalar > 0 else { throw reader.error("'query_pre_attn_scalar' must be positive, found \(scalar)") }
+            attentionScale = 1 / scalar.squareRoot()
+        }
+        func cap(_ key: String, applied: Bool) throws -> Double? {
+            guard let c = try reader.double(key) else { return nil }
+            guard c > 0 else { throw reader.error("'\(key)' must be positive or null, found \(c)") }
+            guard applied else {
+                if forward == .llama { throw reader.error("'\(key)' is set, and this architecture has no soft-capping") }
+                return nil
+            }
+            return c
+        }
+        attentionSoftCap = try cap("attn_logit_softcapping", applied: forward.appliesAttentionSoftCap)
+        finalLogitSoftCap = try cap("final_logit_softcapping", applied: forward.appliesFinalSoftCap)
     }
 
     /// The MoE settings of a config, nil for a dense model. Mixtral spells the expert count `num_local_experts`,

@@ -48,6 +48,7 @@ public enum SyntheticCheckpoint {
         func shape(_ name: String) -> [Int]? {
             switch true {
             case name.hasSuffix("embed_tokens.weight"), name == "lm_head.weight": return [s.vocab, s.hidden]
+            case name.hasSuffix("q_norm.weight"), name.hasSuffix("k_norm.weight"): return [s.headDim]
             case name.hasSuffix("norm.weight"): return [s.hidden]
             case name.hasSuffix("q_proj.weight"): return [q, s.hidden]
             case name.hasSuffix("k_proj.weight"), name.hasSuffix("v_proj.weight"): return [kv, s.hidden]

@@ -76,6 +76,18 @@ enum Kernels {
         }
     }
 
+    /// GeGLU gate with the tanh approximation: `gate = gelu_tanh(gate) * up` in place, where
+    /// `gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (PyTorch's `gelu(approximate="tanh")`).
+    static func geluTanhMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int, threads: Int = 1) {
+        let beta = Float((2 / Double.pi).squareRoot()), kappa: Float = 0.044715
+        split(count, cost: count * 8, threads: threads) { range in
+            for i in range {
+                let x = gate[i]
+                gate[i] = 0.5 * x * (1 + tanhf(beta * (x + kappa * x * x * x))) * up[i]
+            }
+        }
+    }
+
     /// In-place softmax of `count` floats in float32 (max-subtracted).
     static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         guard count > 0 else { return }

@@ -66,6 +66,8 @@ public final class LanguageModel {
     public let config: ModelConfig
     public let source: TensorSource
     public let rope: RotaryEmbedding
+    /// The sliding-window layers' RoPE when it differs from `rope` (Gemma 3), else nil.
+    public let slidingRope: RotaryEmbedding?
     /// Cores used by matrix products and attention heads. During `forward` OpenBLAS runs single-threaded
     /// and the engine splits each product over these cores itself; afterwards OpenBLAS gets all cores back.
     public let threads: Int
@@ -92,6 +94,7 @@ public final class LanguageModel {
     private let matrixScratch = ScratchBuffer()
     private let vectorScratch = ScratchBuffer()
     private let biasScratch = ScratchBuffer()
+    private let normScratch = ScratchBuffer()
 
     /// Query rows per attention task: blocks let causal attention skip the keys after the block.
     static let queryBlock = 64
@@ -105,6 +108,10 @@ public final class LanguageModel {
         self.source = source
         self.threads = max(1, threads)
         self.rope = RotaryEmbedding(config: config)
+        self.slidingRope = config.slidingRope.map {
+            RotaryEmbedding(inverseFrequencies: RotaryEmbedding.inverseFrequencies(theta: $0.theta, headDim: config.headDim,
+                                                                                    scaling: $0.scaling))
+        }
         self.layout = try WeightLayout(config: config, source: source)
         self.reader = WeightReader(source: source, threads: self.threads)
         scores = (0..<self.threads).map { _ in ScratchBuffer() }
@@ -224,18 +231,30 @@ public final class LanguageModel {
             (x + i * h).update(from: row, count: h)
         }
         if releasesWeightPages { source.release(layout.embedding) }
+        if layout.scalesEmbedding {
+            // Gemma: × √hidden, the constant rounded to the weights' float32 first as transformers does.
+            let scale = Float(Double(h).squareRoot())
+            for i in 0..<(t * h) { x[i] *= scale }
+        }
 
         for (l, layer) in layout.layers.enumerated() {
             tap?(.layerInput(l), UnsafeBufferPointer(start: x, count: t * h))
 
             // h = x + o_proj(attention(rope(q), rope(k), v))  with q, k, v from input_layernorm(x)
-            let inputNorm = try reader.floats(layer.inputNorm, range: 0..<h, scratch: vectorScratch)
-            Kernels.rmsNorm(x, weight: inputNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+            Kernels.rmsNorm(x, weight: try normWeight(layer.inputNorm, h), eps: eps, rows: t, width: h, into: xn, threads: threads)
             let q = query.reserve(t * c.queryWidth)
             try linear(layer.q, input: xn, rows: t, output: q, ldc: c.queryWidth)
             let keys = cache.keys[l] + cacheStart * c.kvWidth, values = cache.values[l] + cacheStart * c.kvWidth
             try linear(layer.k, input: xn, rows: t, output: keys, ldc: c.kvWidth)
             try linear(layer.v, input: xn, rows: t, output: values, ldc: c.kvWidth)
+            // Qwen3 / Gemma 3: every query and key head normalised over head_dim before RoPE.
+            if let qNorm = layer.queryNorm, let kNorm = layer.keyNorm {
+                Kernels.rmsNorm(q, weight: try normWeight(qNorm, c.headDim), eps: eps, rows: t * c.headCount, width: c.headDim,
+                                into: q, threads: threads)
+                Kernels.rmsNorm(keys, weight: try normWeight(kNorm, c.headDim), eps: eps, rows: t * c.kvHeadCount, width: c.headDim,
+                                into: keys, threads: threads)
+            }
+            let rope = c.window(layer: l) != nil ? (slidingRope ?? self.rope) : self.rope
             for s in segments {
                 rope.apply(q + s.row * c.queryWidth, rows: s.count, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim,
                            firstPosition: s.firstPosition, threads: threads)
@@ -246,27 +265,41 @@ public final class LanguageModel {
             attend(query: q, layer: l, cache: cache, segments: segments, output: attn)
             let o = projected.reserve(t * h)
             try linear(layer.o, input: attn, rows: t, output: o, ldc: h)
+            if let outNorm = layer.attentionOutputNorm {
+                Kernels.rmsNorm(o, weight: try normWeight(outNorm, h), eps: eps, rows: t, width: h, into: o, threads: threads)
+            }
             Kernels.add(x, o, count: t * h)
 
-            // x = h + ffn(post_attention_layernorm(h))
-            let postNorm = try reader.floats(layer.postAttentionNorm, range: 0..<h, scratch: vectorScratch)
-            Kernels.rmsNorm(x, weight: postNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+            // x = h + ffn(post_attention_layernorm(h))   (Gemma: pre_feedforward_layernorm, and the output normalised)
+            Kernels.rmsNorm(x, weight: try normWeight(layer.postAttentionNorm, h), eps: eps, rows: t, width: h, into: xn,
+                            threads: threads)
             tap?(.feedForwardInput(l), UnsafeBufferPointer(start: xn, count: t * h))
             switch layer.feedForward {
             case let .dense(mlp):
                 try swiGLU(mlp, input: xn, rows: t, output: o)
+                if let outNorm = layer.feedForwardOutputNorm {
+                    Kernels.rmsNorm(o, weight: try normWeight(outNorm, h), eps: eps, rows: t, width: h, into: o, threads: threads)
+                }
                 Kernels.add(x, o, count: t * h)
             case let .mixture(moe):
                 try mixtureOfExperts(moe, layer: l, input: xn, rows: t, residual: x, tap: tap)
             }
         }
 
-        let finalNorm = try reader.floats(layout.finalNorm, range: 0..<h, scratch: vectorScratch)
-        Kernels.rmsNorm(x, weight: finalNorm, eps: eps, rows: t, width: h, into: xn, threads: threads)
+        Kernels.rmsNorm(x, weight: try normWeight(layout.finalNorm, h), eps: eps, rows: t, width: h, into: xn, threads: threads)
         tap?(.finalNorm, UnsafeBufferPointer(start: xn, count: t * h))
     }
 
     // MARK: - Blocks
+
+    /// An RMSNorm weight as the norm applies it: `w`, or `1 + w` for families that store the offset out (Gemma).
+    private func normWeight(_ name: String, _ width: Int) throws -> UnsafePointer<Float> {
+        let w = try reader.floats(name, range: 0..<width, scratch: vectorScratch)
+        guard layout.normWeightOffset != 0 else { return w }
+        let out = normScratch.reserve(width)
+        for i in 0..<width { out[i] = w[i] + layout.normWeightOffset }
+        return UnsafePointer(out)
+    }
 
     /// `output[rows, w.rows] = input[rows, w.cols] · Wᵀ (+ bias)`, output rows `ldc` apart.
     private func linear(_ w: LinearWeight, input: UnsafePointer<Float>, rows: Int,
@@ -307,7 +340,10 @@ public final class LanguageModel {
         let gate = gateActs.reserve(rows * width), up = upActs.reserve(rows * width)
         try linear(mlp.gate, input: input, rows: rows, output: gate, ldc: width)
         try linear(mlp.up, input: input, rows: rows, output: up, ldc: width)
-        Kernels.siluMultiply(gate, up, count: rows * width, threads: threads)
+        switch config.activation {
+        case .silu: Kernels.siluMultiply(gate, up, count: rows * width, threads: threads)
+        case .geluTanh: Kernels.geluTanhMultiply(gate, up, count: rows * width, threads: threads)
+        }
         try linear(mlp.down, input: gate, rows: rows, output: output, ldc: mlp.down.rows)
     }
 
@@ -385,8 +421,9 @@ public final class LanguageModel {
             }
         }
         guard !tasks.isEmpty else { return }
-        let scale = 1 / Float(d).squareRoot()
-        let window = c.slidingWindow
+        let scale = c.attentionScale.map { Float($0) } ?? 1 / Float(d).squareRoot()
+        let window = c.window(layer: layer)
+        let softCap = c.attentionSoftCap.map { Float($0) }
         let workers = min(threads, tasks.count)
         let buffers = (0..<workers).map { scores[$0].reserve(block * widest) }
 
@@ -414,6 +451,9 @@ public final class LanguageModel {
                     let row = buffer + i * n
                     let visible = (first - lo)..<(position - lo + 1)
                     for j in 0..<visible.lowerBound { row[j] = 0 }
+                    if let cap = softCap {
+                        for j in visible { row[j] = cap * tanhf(row[j] / cap) }
+                    }
                     Kernels.softmax(row + visible.lowerBound, count: visible.count)
                     for j in visible.upperBound..<n { row[j] = 0 }
                 }
@@ -446,6 +486,9 @@ public final class LanguageModel {
                 // Block by block: the head is the largest matrix (a tied 49,152-row embedding is 57 MB in BF16).
                 if releasesWeightPages { source.release(layout.outputHead) }
                 r0 = r1
+            }
+            if let cap = config.finalLogitSoftCap.map({ Float($0) }) {
+                for i in 0..<(rows * v) { out[i] = cap * tanhf(out[i] / cap) }
             }
         }
         return Logits(rows: rows, vocabSize: v, values: logitsStorage)

@@ -11,6 +11,10 @@ public struct RotaryEmbedding: Sendable {
         inverseFrequencies = Self.inverseFrequencies(theta: config.ropeTheta, headDim: config.headDim, scaling: config.ropeScaling)
     }
 
+    public init(inverseFrequencies: [Float]) {
+        self.inverseFrequencies = inverseFrequencies
+    }
+
     /// invFreq[i] = theta^(-2i/d), then rescaled: `linear` divides by the factor; `llama3` keeps
     /// short wavelengths, divides long ones by the factor and interpolates in between
     /// (transformers `_compute_llama3_parameters`).

@@ -45,6 +45,12 @@ struct LayerWeights {
     let v: LinearWeight
     let o: LinearWeight
     let feedForward: FeedForwardWeights
+    /// Per-head q/k RMSNorms [headDim] (Qwen3, Gemma 3).
+    var queryNorm: String? = nil
+    var keyNorm: String? = nil
+    /// Sandwich norms [hidden] on the attention and feed-forward outputs (Gemma).
+    var attentionOutputNorm: String? = nil
+    var feedForwardOutputNorm: String? = nil
 }
 
 /// Every tensor the forward pass reads, resolved against the checkpoint and shape-checked once at load,
@@ -56,6 +62,10 @@ struct WeightLayout {
     /// `lm_head.weight`, or the embedding when the model ties them.
     let outputHead: String
     let layers: [LayerWeights]
+    /// Added to every RMSNorm weight (Gemma's 1 + w).
+    let normWeightOffset: Float
+    /// Embeddings × √hidden (Gemma).
+    let scalesEmbedding: Bool
 
     init(config c: ModelConfig, source: TensorSource) throws {
         func check(_ name: String, _ shape: [Int]) throws {
@@ -85,6 +95,9 @@ struct WeightLayout {
 
         let h = c.hiddenSize
         let names = c.definition?.decoder ?? LlamaFamily.decoder
+        let forward = c.definition?.forward ?? .llama
+        normWeightOffset = forward.normWeightOffset
+        scalesEmbedding = forward.scalesEmbedding
         embedding = names.embedding
         try check(embedding, [c.vocabSize, h])
         finalNorm = names.finalNorm
@@ -114,8 +127,27 @@ struct WeightLayout {
             } else {
                 ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: linear))
             }
-            layers.append(LayerWeights(inputNorm: p + names.inputNorm, postAttentionNorm: p + names.postAttentionNorm,
-                                       q: q, k: k, v: v, o: o, feedForward: ffn))
+            var weights = LayerWeights(inputNorm: p + names.inputNorm, postAttentionNorm: p + names.postAttentionNorm,
+                                       q: q, k: k, v: v, o: o, feedForward: ffn)
+            if let qn = names.queryNorm, let kn = names.keyNorm {
+                try check(p + qn, [c.headDim])
+                try check(p + kn, [c.headDim])
+                weights.queryNorm = p + qn
+                weights.keyNorm = p + kn
+            }
+            if let an = names.attentionOutputNorm {
+                try check(p + an, [h])
+                weights.attentionOutputNorm = p + an
+            }
+            if let fn = names.feedForwardOutputNorm {
+                guard case .dense = ffn else {
+                    throw InferenceError.missingWeight(tensor: p + fn + " (a feed-forward output norm after experts is not supported)",
+                                                       checkpoint: source.location)
+                }
+                try check(p + fn, [h])
+                weights.feedForwardOutputNorm = p + fn
+            }
+            layers.append(weights)
         }
         self.layers = layers
     }

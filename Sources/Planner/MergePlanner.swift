@@ -290,12 +290,20 @@ public enum MergePlanner {
             config[arch.layerCountKey] = .int(Int64(outLayer))
             // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe: those the
             // architecture declares must have one entry per layer; any other array of that length is taken as one.
-            for key in arch.perLayerConfigKeys {
+            let positional = arch.positionalConfigArrays
+            for key in arch.perLayerConfigKeys + positional.map(\.key) {
                 guard case let .array(values)? = config[key], values.count != original else { continue }
                 throw PlanError.model(models[donor].path, "config '\(key)' has \(values.count) entries for \(original) layers")
             }
+            // Arrays describing output positions (layer_types) keep the donor's pattern, extended to the new depth.
+            for array in positional {
+                guard case let .array(values)? = config[array.key] else { continue }
+                let period = array.periodKey.flatMap { config[$0]?.intValue }.flatMap { $0 > 0 ? $0 : nil }
+                config[array.key] = .array(array.extended(values, to: outLayer, period: period))
+            }
             for key in config.keys {
-                guard key != arch.layerCountKey, case let .array(values)? = config[key], values.count == original else { continue }
+                guard key != arch.layerCountKey, !positional.contains(where: { $0.key == key }),
+                      case let .array(values)? = config[key], values.count == original else { continue }
                 let rebuilt = layerOrigins.map { origin -> JSONValue in
                     if case let .array(src)? = models[origin.model].config[key], origin.layer < src.count { return src[origin.layer] }
                     return values[min(origin.layer, values.count - 1)]

@@ -6,13 +6,16 @@ import XCTest
 /// One `forward/<name>.safetensors` + `.json` pair of reference outputs (transformers, float32).
 struct ForwardGolden {
     let name: String
+    /// The fixture set: "" (the parent set) or "archs/".
+    let set: String
     let tensors: SafetensorsFile
     let summary: JSONValue
 
-    init(_ name: String) throws {
+    init(_ name: String, set: String = "") throws {
         self.name = name
-        tensors = try SafetensorsFile(path: Fixtures.fixture("forward/\(name).safetensors"))
-        summary = try JSONValue.parse(file: Fixtures.fixture("forward/\(name).json"))
+        self.set = set
+        tensors = try SafetensorsFile(path: Fixtures.fixture("\(set)forward/\(name).safetensors"))
+        summary = try JSONValue.parse(file: Fixtures.fixture("\(set)forward/\(name).json"))
     }
 
     /// Rows of an int64 `[batch, T]` id tensor.
@@ -28,14 +31,14 @@ struct ForwardGolden {
 
     /// The checkpoint folder the golden was computed from.
     var checkpoint: String {
-        if name.hasPrefix("merge.") { return Fixtures.fixture("merges/\(name.dropFirst(6))/output") }
-        if name.hasPrefix("moe.") { return Fixtures.fixture("moe/\(name.dropFirst(4))/output") }
-        return Fixtures.fixture("models/\(name)")
+        if name.hasPrefix("merge.") { return Fixtures.fixture("\(set)merges/\(name.dropFirst(6))/output") }
+        if name.hasPrefix("moe.") { return Fixtures.fixture("\(set)moe/\(name.dropFirst(4))/output") }
+        return Fixtures.fixture("\(set)models/\(name)")
     }
 
     /// Every golden name of a kind (`merge.`, `moe.` or plain model names) present in `forward/`.
-    static func names(prefix: String?) throws -> [String] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.fixture("forward"))
+    static func names(prefix: String?, set: String = "") throws -> [String] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.fixture("\(set)forward"))
         let names = files.filter { $0.hasSuffix(".safetensors") }.map { String($0.dropLast(".safetensors".count)) }
         if let prefix { return names.filter { $0.hasPrefix(prefix) }.sorted() }
         return names.filter { !$0.hasPrefix("merge.") && !$0.hasPrefix("moe.") }.sorted()

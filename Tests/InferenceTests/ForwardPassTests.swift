@@ -8,10 +8,12 @@ import XCTest
 final class ForwardPassTests: XCTestCase {
     let logitTolerance: Float = 1e-4
 
-    /// Logits, NLL and perplexity of `random` and `text` for one golden.
-    private func checkAgainstGolden(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let golden = try ForwardGolden(name)
+    /// Logits, NLL and perplexity of `random` and `text` for one golden; returns the largest logit difference.
+    @discardableResult
+    func checkAgainstGolden(_ name: String, set: String = "", file: StaticString = #filePath, line: UInt = #line) throws -> Float {
+        let golden = try ForwardGolden(name, set: set)
         let model = try LanguageModel(folder: golden.checkpoint)
+        var worst: Float = 0
         for set in ["random", "text"] {
             let batches = try golden.ids("\(set).input_ids")
             let expected = try golden.floats("\(set).logits")
@@ -24,6 +26,7 @@ final class ForwardPassTests: XCTestCase {
                 let t = ids.count
                 let reference = expected[(b * t * v)..<((b + 1) * t * v)]
                 let diff = maxAbsDiff(logits.values[...], ArraySlice(reference).withIndexShift())
+                worst = max(worst, diff)
                 XCTAssertLessThanOrEqual(diff, logitTolerance, "\(name) \(set)[\(b)] logits differ by \(diff)", file: file, line: line)
                 for i in 0..<(t - 1) {
                     let nll = negativeLogLikelihood(logits.row(i), target: ids[i + 1])
@@ -37,6 +40,7 @@ final class ForwardPassTests: XCTestCase {
             let refPPL = try XCTUnwrap(golden.summary[set]?["ppl"]?.doubleValue)
             XCTAssertEqual(ppl / refPPL, 1, accuracy: 1e-4, "\(name) \(set) perplexity \(ppl) vs \(refPPL)", file: file, line: line)
         }
+        return worst
     }
 
     func testEveryTinyModelMatchesTransformersLogitsNLLAndPerplexity() throws {
@@ -62,31 +66,34 @@ final class ForwardPassTests: XCTestCase {
     }
 
     func testHiddenStatesMatchPerLayer() throws {
-        for name in try ForwardGolden.names(prefix: nil) {
-            let golden = try ForwardGolden(name)
-            let model = try LanguageModel(folder: golden.checkpoint)
-            let ids = try golden.ids("text.input_ids")[0]
-            let expected = try golden.floats("text.hidden_states")
-            let per = ids.count * model.config.hiddenSize
-            XCTAssertEqual(expected.count, (model.config.layerCount + 1) * per)
-            var seen: [Int] = []
-            _ = try model.forward(ids, tap: { point, rows in
-                let index: Int
-                switch point {
-                case let .layerInput(l): index = l
-                case .finalNorm: index = model.config.layerCount
-                case .feedForwardInput, .routerLogits: return
-                }
-                // index 0 = embeddings, i = output of layer i-1, last = final norm output.
-                seen.append(index)
-                let reference = expected[(index * per)..<((index + 1) * per)]
-                let magnitude = reference.map { abs($0) }.max() ?? 1
-                var worst: Float = 0
-                for (a, b) in zip(rows, reference) { worst = max(worst, abs(a - b)) }
-                XCTAssertLessThanOrEqual(worst / magnitude, 1e-4, "\(name) hidden state \(index): \(worst) vs magnitude \(magnitude)")
-            })
-            XCTAssertEqual(seen, Array(0...model.config.layerCount), "\(name): tap points in order")
-        }
+        for name in try ForwardGolden.names(prefix: nil) { try checkHiddenStates(name) }
+    }
+
+    /// Every layer's output (and the embeddings, and the final norm) of the `text` sequence against the golden.
+    func checkHiddenStates(_ name: String, set: String = "") throws {
+        let golden = try ForwardGolden(name, set: set)
+        let model = try LanguageModel(folder: golden.checkpoint)
+        let ids = try golden.ids("text.input_ids")[0]
+        let expected = try golden.floats("text.hidden_states")
+        let per = ids.count * model.config.hiddenSize
+        XCTAssertEqual(expected.count, (model.config.layerCount + 1) * per)
+        var seen: [Int] = []
+        _ = try model.forward(ids, tap: { point, rows in
+            let index: Int
+            switch point {
+            case let .layerInput(l): index = l
+            case .finalNorm: index = model.config.layerCount
+            case .feedForwardInput, .routerLogits: return
+            }
+            // index 0 = embeddings, i = output of layer i-1, last = final norm output.
+            seen.append(index)
+            let reference = expected[(index * per)..<((index + 1) * per)]
+            let magnitude = reference.map { abs($0) }.max() ?? 1
+            var worst: Float = 0
+            for (a, b) in zip(rows, reference) { worst = max(worst, abs(a - b)) }
+            XCTAssertLessThanOrEqual(worst / magnitude, 1e-4, "\(name) hidden state \(index): \(worst) vs magnitude \(magnitude)")
+        })
+        XCTAssertEqual(seen, Array(0...model.config.layerCount), "\(name): tap points in order")
     }
 
     func testLastPositionHiddenStatesAreTheTappedRows() throws {

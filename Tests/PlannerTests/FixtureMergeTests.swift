@@ -11,9 +11,10 @@ final class FixtureMergeTests: XCTestCase {
     /// How closely a recipe must agree with mergekit, as MANIFEST.md states.
     enum Agreement { case bitExact, relative(Double), bf16ULP }
 
-    func check(_ name: String, _ agreement: Agreement) throws {
-        let dir = Fixtures.fixture("merges/\(name)")
-        let (_, output) = try runRecipe(dir + "/recipe.yaml")
+    /// `set`: the fixture set ("" or "archs/"), whose folder is the recipes' working directory.
+    func check(_ name: String, _ agreement: Agreement, set: String = "") throws {
+        let dir = Fixtures.fixture("\(set)merges/\(name)")
+        let (_, output) = try runRecipe(dir + "/recipe.yaml", workingDirectory: Fixtures.fixture(set))
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
         let ours = try loadTensors(output + "/model.safetensors")
         let ref = try loadTensors(dir + "/output/model.safetensors")
@@ -42,7 +43,7 @@ final class FixtureMergeTests: XCTestCase {
         let oc = try JSONValue.parse(file: output + "/config.json")
         let rc = try JSONValue.parse(file: dir + "/output/config.json")
         for key in ["architectures", "num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads",
-                    "num_key_value_heads", "vocab_size", "tie_word_embeddings"] {
+                    "num_key_value_heads", "vocab_size", "tie_word_embeddings", "layer_types", "head_dim"] {
             XCTAssertEqual(oc[key], rc[key], "\(name): config.json '\(key)'")
         }
         let dtype = { (c: JSONValue) in c["dtype"]?.stringValue ?? c["torch_dtype"]?.stringValue }

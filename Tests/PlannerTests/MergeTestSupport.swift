@@ -7,9 +7,10 @@ import TestSupport
 import XCTest
 
 /// Runs a recipe end to end: parse, plan (models resolved against the fixtures folder), execute into a temp folder.
-func runRecipe(_ recipePath: String, seed: UInt64? = nil, threads: Int = 2, out: String? = nil) throws -> (plan: MergePlan, output: String) {
+func runRecipe(_ recipePath: String, seed: UInt64? = nil, threads: Int = 2, out: String? = nil,
+               workingDirectory: String = Fixtures.fixture("")) throws -> (plan: MergePlan, output: String) {
     let recipe = try RecipeParser.parse(file: recipePath)
-    var options = PlannerOptions(seed: seed, threads: threads, workingDirectory: Fixtures.fixture(""))
+    var options = PlannerOptions(seed: seed, threads: threads, workingDirectory: workingDirectory)
     options.threads = threads
     let plan = try MergePlanner.plan(recipe, options: options)
     let output = out ?? Fixtures.temporaryFolder("merge").appendingPathComponent("out").path

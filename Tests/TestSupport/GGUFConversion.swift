@@ -14,7 +14,7 @@ public enum GGUFConversion {
         "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
         "self_attn.o_proj": "attn_output", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
         "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-        "block_sparse_moe.gate": "ffn_gate_inp",
+        "block_sparse_moe.gate": "ffn_gate_inp", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
     ]
 
     /// llama.cpp's `LlamaModel.permute`: within each head, row i·(d/2) + j moves to row 2j + i.
@@ -75,6 +75,10 @@ public enum GGUFConversion {
             ("tokenizer.ggml.bos_token_id", .uint32(1)),
             ("tokenizer.ggml.eos_token_id", .uint32(2)),
         ]
+        if cfg("head_dim") > 0 {
+            meta.append(("\(arch).attention.key_length", .uint32(UInt32(cfg("head_dim")))))
+            meta.append(("\(arch).attention.value_length", .uint32(UInt32(cfg("head_dim")))))
+        }
         if cfg("num_local_experts") > 0 {
             meta.append(("\(arch).expert_count", .uint32(UInt32(cfg("num_local_experts")))))
             meta.append(("\(arch).expert_used_count", .uint32(UInt32(cfg("num_experts_per_tok")))))

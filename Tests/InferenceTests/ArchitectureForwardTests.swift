@@ -1,0 +1,74 @@
+import Architectures
+import Checkpoints
+import Foundation
+import Inference
+import TestSupport
+import XCTest
+
+/// The engine against transformers' float32 forward passes for the families of `archs/` (MANIFEST.md: logits and NLL
+/// within 1e-4, perplexity within 1e-4 relative, hidden states within 1e-4 of their magnitude).
+extension ForwardPassTests {
+    /// Every base model, merge output and fine-tune of `family` (`qwen3`, `gemma2`…) against its golden.
+    func checkFamily(_ family: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let set = "archs/"
+        let models = try ForwardGolden.names(prefix: nil, set: set).filter { $0.hasPrefix(family + "-") }
+        let merges = try ForwardGolden.names(prefix: "merge.\(family)-", set: set)
+        XCTAssertFalse(models.isEmpty, "no \(family) goldens", file: file, line: line)
+        XCTAssertFalse(merges.isEmpty, "no \(family) merge goldens", file: file, line: line)
+        var worst: Float = 0
+        for name in models + merges {
+            worst = max(worst, try checkAgainstGolden(name, set: set, file: file, line: line))
+        }
+        for name in models { try checkHiddenStates(name, set: set) }
+        // The fine-tunes have a perplexity golden only; they read the base's token ids.
+        let ids = try ForwardGolden("\(family)-base", set: set)
+        for ft in ["\(family)-ft1", "\(family)-ft2"] {
+            let summary = try JSONValue.parse(file: Fixtures.fixture("\(set)forward/\(ft).json"))
+            let model = try LanguageModel(folder: Fixtures.fixture("\(set)models/\(ft)"))
+            for part in ["random", "text"] {
+                let tokens = try ids.ids("\(part).input_ids")[0]
+                let logits = try model.forward(tokens)
+                var sum = 0.0
+                for i in 0..<(tokens.count - 1) { sum += negativeLogLikelihood(logits.row(i), target: tokens[i + 1]) }
+                let ppl = Foundation.exp(sum / Double(tokens.count - 1))
+                let reference = try XCTUnwrap(summary[part]?["ppl"]?.doubleValue)
+                XCTAssertEqual(ppl / reference, 1, accuracy: 1e-4, "\(ft) \(part) perplexity \(ppl) vs \(reference)", file: file, line: line)
+            }
+        }
+        print("\(family): largest logit difference from transformers over \(models.count + merges.count) goldens: \(worst)")
+    }
+
+    func testQwen3MatchesTransformers() throws { try checkFamily("qwen3") }
+
+    /// A family's base checkpoint converted to GGUF the way llama.cpp names it (`arch`) runs in the engine to the
+    /// same logits as transformers.
+    func checkGGUF(_ family: String, arch: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let golden = try ForwardGolden("\(family)-base", set: "archs/")
+        let (bytes, _) = try GGUFConversion.convert(folder: golden.checkpoint, arch: arch)
+        let dir = Fixtures.temporaryFolder("gguf-\(family)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try LanguageModel(path: try GGUFBytes.write(bytes, to: dir), threads: 2)
+        XCTAssertEqual(model.config.modelType, golden.summary["model_type"]?.stringValue ?? model.config.modelType)
+        let ids = try golden.ids("text.input_ids")[0]
+        let logits = try model.forward(ids)
+        let diff = maxAbsDiff(logits.values[...], ArraySlice(try golden.floats("text.logits")).withIndexShift())
+        XCTAssertLessThanOrEqual(diff, logitTolerance, "\(family) as GGUF '\(arch)': logits differ by \(diff)", file: file, line: line)
+    }
+
+    func testQwen3GGUFMatchesTransformers() throws { try checkGGUF("qwen3", arch: "qwen3") }
+
+    /// `crucible synth` writes every family it lists as a checkpoint the engine loads (every weight its definition
+    /// names, with the right shapes) and runs to finite logits.
+    func testSynthesizedCheckpointOfEveryFamilyRuns() throws {
+        XCTAssertTrue(SyntheticCheckpoint.architectures.contains("qwen3"))
+        for arch in SyntheticCheckpoint.architectures {
+            let dir = Fixtures.temporaryFolder("synth-\(arch)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try SyntheticCheckpoint.write(arch: arch, preset: "tiny", seed: 3, dtype: .f32, to: dir.path)
+            let model = try LanguageModel(folder: dir.path, threads: 2)
+            XCTAssertEqual(model.config.modelType, arch)
+            let logits = try model.forward([1, 7, 30, 2])
+            XCTAssertTrue(logits.values.allSatisfy { $0.isFinite }, arch)
+        }
+    }
+}
