@@ -57,7 +57,7 @@ public struct DecoderNames: Sendable, Equatable {
     /// Prefix of layer N's weights, with `${layer_index}`.
     public let layer: String
     public let inputNorm: String
-    public let postAttentionNorm: String
+    public var postAttentionNorm: String
     /// Attention projections (linear names).
     public let query: String
     public let key: String
@@ -122,6 +122,19 @@ public struct ConfigConventions: Sendable, Equatable {
     public var attentionBias = false
     /// The mixture-of-experts keys; families without their own read them the generic way.
     public var experts: ExpertConventions = .generic
+    /// The key naming the MLP activation (Gemma: `hidden_activation`) and its value when the config leaves it out.
+    public var activationKey = "hidden_act"
+    public var defaultActivation = "silu"
+    /// Keys the config must hold (possibly as null) because the family's defaults are not the engine's: Gemma's
+    /// `query_pre_attn_scalar` and soft-caps, which transformers fills with non-trivial values when absent.
+    public var requiredKeys: [String] = []
+    /// Which layers use the sliding window when the config has no `layer_types`: layer i is full iff
+    /// (i + 1) % period == 0 (Gemma 2: period 2; Gemma 3: `sliding_window_pattern`, default 6). Nil: every layer.
+    public var slidingPattern: PositionalConfigArray? = nil
+    /// The sliding layers' RoPE base when the config does not nest RoPE per layer type (Gemma 3's
+    /// `rope_local_base_freq`, default 10000); nil: the sliding layers share the full layers' RoPE.
+    public var slidingRopeThetaKey: String? = nil
+    public var defaultSlidingRopeTheta: Double? = nil
 
     /// For configs whose family declares nothing.
     public static let generic = ConfigConventions()
@@ -154,6 +167,9 @@ public struct GGUFConventions: Sendable, Equatable {
     public var defaultRopeTheta: Double = 10_000
     /// `attention_bias` is written from whether the file holds `attn_q.bias` tensors.
     public var attentionBiasFromTensors = false
+    /// llama.cpp's converter stores RMSNorm weights as w + shift (Gemma: 1 + w, since llama.cpp's norm is w · x̂);
+    /// reading subtracts it so the weights are Hugging Face's again.
+    public var normWeightShift: Float = 0
     public let names: GGUFNameTable
 }
 

@@ -6,6 +6,8 @@ extension ArchitectureDefinition {
         .mistral,
         .qwen2,
         .qwen3,
+        .gemma2,
+        .gemma3,
         .mixtral,
         .qwen2MoE,
         .qwen3MoE,

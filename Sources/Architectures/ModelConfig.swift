@@ -226,8 +226,14 @@ public struct ModelConfig: Sendable, Equatable {
         }
         let dtypeName = try reader.string("dtype") ?? reader.string("torch_dtype")
         dtype = dtypeName.flatMap { DType(name: $0) }
+        if sliding == nil, let key = conventions.slidingRopeThetaKey, json["rope_parameters"]?.objectValue?["full_attention"] == nil {
+            if let theta = try reader.double(key) ?? conventions.defaultSlidingRopeTheta {
+                guard theta > 0 else { throw reader.error("'\(key)' must be positive, found \(theta)") }
+                sliding = (theta, .none)
+            }
+        }
         slidingRope = sliding
-        try readForwardFeatures(reader, definition?.forward ?? .llama)
+        try readForwardFeatures(reader, definition?.forward ?? .llama, conventions)
     }
 
     /// One RoPE parameter set: `rope_theta` and the scaling type (`default`, `linear`, `llama3`; others refused).
@@ -253,15 +259,18 @@ public struct ModelConfig: Sendable, Equatable {
 
     /// The activation, per-layer attention types, attention scale and soft-caps; a value the engine does not
     /// implement is refused by name rather than ignored.
-    private mutating func readForwardFeatures(_ reader: ConfigReader, _ forward: ForwardConventions) throws {
+    private mutating func readForwardFeatures(_ reader: ConfigReader, _ forward: ForwardConventions,
+                                              _ conventions: ConfigConventions) throws {
         let json = reader.json
-        let actKey = json["hidden_activation"]?.isNull == false ? "hidden_activation" : "hidden_act"
-        if let name = try reader.string(actKey) {
-            guard let a = Activation(rawValue: name == "silu" || name == "swish" ? "silu" : name) else {
-                throw reader.error("'\(actKey)' is '\(name)': the engine computes silu and gelu_pytorch_tanh")
-            }
-            activation = a
+        for key in conventions.requiredKeys where json[key] == nil {
+            throw reader.error("required key '\(key)' is missing (transformers would use its own default for this family)")
         }
+        let actKey = conventions.activationKey
+        let name = try reader.string(actKey) ?? conventions.defaultActivation
+        guard let a = Activation(rawValue: name == "swish" ? "silu" : name) else {
+            throw reader.error("'\(actKey)' is '\(name)': the engine computes silu and gelu_pytorch_tanh")
+        }
+        activation = a
         if try reader.bool("use_bidirectional_attention") == true {
             throw reader.error("'use_bidirectional_attention' is true: the engine runs causal attention only")
         }
@@ -276,6 +285,10 @@ public struct ModelConfig: Sendable, Equatable {
                 default: throw reader.error("'layer_types' holds \($0), not full_attention or sliding_attention")
                 }
             }
+        } else if let pattern = conventions.slidingPattern {
+            let period = try pattern.periodKey.flatMap { try reader.int($0) } ?? pattern.period ?? 1
+            guard period >= 1 else { throw reader.error("'\(pattern.periodKey ?? "sliding_window_pattern")' must be at least 1") }
+            slidingLayers = (0..<layerCount).map { ($0 + 1) % period != 0 }
         }
         if let scalar = try reader.double("query_pre_attn_scalar") {
             guard scalar > 0 else { throw reader.error("'query_pre_attn_scalar' must be positive, found \(scalar)") }

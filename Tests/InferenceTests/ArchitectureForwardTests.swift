@@ -39,6 +39,8 @@ extension ForwardPassTests {
     }
 
     func testQwen3MatchesTransformers() throws { try checkFamily("qwen3") }
+    func testGemma2MatchesTransformers() throws { try checkFamily("gemma2") }
+    func testGemma3MatchesTransformers() throws { try checkFamily("gemma3") }
 
     /// A family's base checkpoint converted to GGUF the way llama.cpp names it (`arch`) runs in the engine to the
     /// same logits as transformers.
