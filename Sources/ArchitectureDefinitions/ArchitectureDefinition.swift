@@ -170,6 +170,13 @@ public struct GGUFConventions: Sendable, Equatable {
     /// llama.cpp's converter stores RMSNorm weights as w + shift (Gemma: 1 + w, since llama.cpp's norm is w · x̂);
     /// reading subtracts it so the weights are Hugging Face's again.
     public var normWeightShift: Float = 0
+    /// Numbers copied from `<arch>.<key>` metadata into `config.json` keys (Gemma 2's soft-caps), when present.
+    public var metadataKeys: [String: String] = [:]
+    /// Config keys llama.cpp does not store but fixes for the family (Gemma's `hidden_activation`).
+    public var constantKeys: [String: String] = [:]
+    /// `query_pre_attn_scalar` as llama.cpp derives it: head_dim (`attention.key_length`), or hidden / heads for a
+    /// 46-layer model (Gemma 2 27B).
+    public var queryPreAttnScalarAsLlamaCpp = false
     public let names: GGUFNameTable
 }
 

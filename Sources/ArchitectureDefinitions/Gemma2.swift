@@ -41,7 +41,12 @@ public enum GemmaFamily {
         return ArchitectureDefinition(
             modelType: modelType, className: className, weightTables: [table], decoder: decoder, config: config,
             gguf: GGUFConventions(architecture: modelType == "gemma2" ? "gemma2" : "gemma3", defaultRopeTheta: 10_000,
-                                  normWeightShift: 1, names: ggufNames),
+                                  normWeightShift: 1,
+                                  metadataKeys: ["attn_logit_softcapping": "attn_logit_softcapping",
+                                                 "final_logit_softcapping": "final_logit_softcapping",
+                                                 "attention.sliding_window_pattern": "sliding_window_pattern"],
+                                  constantKeys: ["hidden_activation": "gelu_pytorch_tanh"], queryPreAttnScalarAsLlamaCpp: true,
+                                  names: ggufNames),
             synth: nil, forward: forward)
     }
 

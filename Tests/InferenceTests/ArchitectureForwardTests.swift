@@ -59,6 +59,46 @@ extension ForwardPassTests {
 
     func testQwen3GGUFMatchesTransformers() throws { try checkGGUF("qwen3", arch: "qwen3") }
 
+    /// A Gemma checkpoint converted as llama.cpp does (its tensor names, norms stored as 1 + w) is served back under
+    /// Hugging Face's names with the original weights; the config takes llama.cpp's conventions (GELU-tanh,
+    /// soft-caps from the metadata, query_pre_attn_scalar = head_dim, which llama.cpp uses instead of the config's),
+    /// and the engine gives the folder's logits once the folder's config says the same.
+    func testGemmaGGUFServesTheWeightsAndRunsAsLlamaCppDefinesIt() throws {
+        for (family, arch) in [("gemma2", "gemma2"), ("gemma3", "gemma3")] {
+            let folder = Fixtures.fixture("archs/models/\(family)-base")
+            let (bytes, source) = try GGUFConversion.convert(folder: folder, arch: arch)
+            let dir = Fixtures.temporaryFolder("gguf-\(family)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let path = try GGUFBytes.write(bytes, to: dir)
+            let gguf = try GGUFFile(path: path)
+            XCTAssertEqual(Set(gguf.tensorNames), Set(source.tensorNames), family)
+            for name in source.tensorNames {
+                let served = try gguf.readAllFloats(name), original = try source.readAllFloats(name)
+                if name.hasSuffix("norm.weight") {
+                    // Stored as 1 + w in float32: w comes back within the rounding of that sum (half an ulp of 1).
+                    XCTAssertLessThanOrEqual(maxAbsDiff(served[...], original[...]), 0x1p-24, "\(family) \(name)")
+                } else {
+                    XCTAssertEqual(served, original, "\(family) \(name)")
+                }
+            }
+            let config = try ModelConfig(json: try gguf.hfConfig(), file: path)
+            XCTAssertEqual(config.activation, .geluTanh)
+            XCTAssertEqual(try XCTUnwrap(config.attentionScale), 1 / Double(config.headDim).squareRoot(), accuracy: 1e-12)
+            XCTAssertEqual(config.finalLogitSoftCap, family == "gemma2" ? 3.5 : nil)
+            XCTAssertEqual(config.attentionSoftCap, family == "gemma2" ? 2.0 : nil)
+            // The folder with llama.cpp's attention scale gives the same logits as the GGUF file.
+            let patched = dir.appendingPathComponent("folder").path
+            try FileManager.default.copyItem(atPath: folder, toPath: patched)
+            var json = try JSONValue.parse(file: patched + "/config.json").objectValue!
+            json["query_pre_attn_scalar"] = .int(Int64(config.headDim))
+            try JSONValue.object(json).serialized().write(toFile: patched + "/config.json", atomically: true, encoding: .utf8)
+            let ids = try ForwardGolden("\(family)-base", set: "archs/").ids("text.input_ids")[0]
+            let fromGGUF = try LanguageModel(path: path, threads: 2).forward(ids)
+            let fromFolder = try LanguageModel(folder: patched, threads: 2).forward(ids)
+            XCTAssertLessThanOrEqual(maxAbsDiff(fromGGUF.values[...], fromFolder.values[...]), 1e-4, family)
+        }
+    }
+
     /// `crucible synth` writes every family it lists as a checkpoint the engine loads (every weight its definition
     /// names, with the right shapes) and runs to finite logits.
     func testSynthesizedCheckpointOfEveryFamilyRuns() throws {

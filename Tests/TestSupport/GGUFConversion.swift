@@ -54,8 +54,15 @@ public enum GGUFConversion {
 
     /// Converts the checkpoint folder at `folder` to GGUF bytes. 2-D tensors whose rows are whole Q8_0 blocks are
     /// quantized when `q8` is set; `extraMetadata` is appended to the metadata (e.g. a tokenizer).
+    /// Gemma's names and conventions: sandwich norms as llama.cpp names them, norm weights stored as 1 + w.
+    static let gemmaParts: [String: String] = [
+        "post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+        "post_feedforward_layernorm": "post_ffw_norm",
+    ]
+
     public static func convert(folder: String, arch: String, q8: Bool = false,
                                extraMetadata: [(String, GGUFValue)] = []) throws -> (bytes: [UInt8], source: CheckpointFolder) {
+        let gemma = arch.hasPrefix("gemma")
         let source = try CheckpointFolder(path: folder)
         let model = (folder as NSString).lastPathComponent
         let c = source.config
@@ -71,10 +78,23 @@ public enum GGUFConversion {
             ("\(arch).attention.head_count", .uint32(UInt32(heads))),
             ("\(arch).attention.head_count_kv", .uint32(UInt32(kvHeads))),
             ("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(c["rms_norm_eps"]?.doubleValue ?? 0))),
-            ("\(arch).rope.freq_base", .float32(Float(c["rope_parameters"]?["rope_theta"]?.doubleValue ?? 0))),
+            ("\(arch).rope.freq_base", .float32(Float((c["rope_parameters"]?["full_attention"] ?? c["rope_parameters"])?["rope_theta"]?
+                .doubleValue ?? 0))),
             ("tokenizer.ggml.bos_token_id", .uint32(1)),
             ("tokenizer.ggml.eos_token_id", .uint32(2)),
         ]
+        for key in ["attn_logit_softcapping", "final_logit_softcapping"] {
+            if let v = c[key]?.doubleValue { meta.append(("\(arch).\(key)", .float32(Float(v)))) }
+        }
+        if cfg("sliding_window_pattern") > 0 {
+            meta.append(("\(arch).attention.sliding_window_pattern", .uint32(UInt32(cfg("sliding_window_pattern")))))
+        }
+        if cfg("sliding_window") > 0 { meta.append(("\(arch).attention.sliding_window", .uint32(UInt32(cfg("sliding_window"))))) }
+        if let full = c["rope_parameters"]?["full_attention"], full["rope_type"]?.stringValue == "linear",
+           let factor = full["factor"]?.doubleValue {
+            meta.append(("\(arch).rope.scaling.type", .string("linear")))
+            meta.append(("\(arch).rope.scaling.factor", .float32(Float(factor))))
+        }
         if cfg("head_dim") > 0 {
             meta.append(("\(arch).attention.key_length", .uint32(UInt32(cfg("head_dim")))))
             meta.append(("\(arch).attention.value_length", .uint32(UInt32(cfg("head_dim")))))
@@ -97,6 +117,7 @@ public enum GGUFConversion {
         for name in source.tensorNames {
             guard let info = source.info(name) else { throw ConversionError("no info for \(name)") }
             var values = try source.readAllFloats(name)
+            if gemma, name.hasSuffix("norm.weight") { values = values.map { $0 + 1 } }
             switch name {
             case "model.embed_tokens.weight": emit("token_embd.weight", values, info.shape); continue
             case "model.norm.weight": emit("output_norm.weight", values, info.shape); continue
@@ -114,7 +135,7 @@ public enum GGUFConversion {
                 stacked[key, default: []].append((Int(parts[5])!, values, info.shape))
                 continue
             }
-            guard let base = Self.layerParts[middle] else { throw ConversionError("no GGUF name for \(name)") }
+            guard let base = (gemma ? Self.gemmaParts[middle] : nil) ?? Self.layerParts[middle] else { throw ConversionError("no GGUF name for \(name)") }
             if arch == "llama", base == "attn_q" || base == "attn_k" {
                 values = Self.permuteRows(values, rows: info.shape[0], heads: base == "attn_q" ? heads : kvHeads)
             }

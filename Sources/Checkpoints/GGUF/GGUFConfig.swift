@@ -68,6 +68,14 @@ extension GGUFFile {
             let hasBias = rawTensors.contains { $0.name.hasSuffix(".attn_q.bias") }
             c["attention_bias"] = .bool(hasBias)
         }
+        for (key, hf) in gguf.metadataKeys {
+            if let v = value(key)?.doubleValue { c[hf] = .double(roundedFromFloat(v)) }
+        }
+        for (hf, v) in gguf.constantKeys { c[hf] = .string(v) }
+        if gguf.queryPreAttnScalarAsLlamaCpp {
+            let layers = try required("block_count")
+            c["query_pre_attn_scalar"] = .int(Int64(layers == 46 ? hidden / heads : try int("attention.key_length") ?? hidden / heads))
+        }
         if experts > 0 {
             c["num_local_experts"] = .int(Int64(experts))
             c["num_experts_per_tok"] = .int(Int64(try int("expert_used_count") ?? 2))

@@ -247,7 +247,7 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer? {
         guard let s = served[name] else { throw CheckpointError.missingTensor(tensor: name, checkpoint: path) }
         let t = rawTensors[s.raw]
-        guard t.type.plainDType == s.info.dtype, s.permutedHeads == nil, s.elementOffset == 0,
+        guard t.type.plainDType == s.info.dtype, s.permutedHeads == nil, s.elementOffset == 0, s.shift == 0,
               s.info.elementCount == t.elementCount else { return nil }
         return rawData(t)
     }
@@ -272,6 +272,7 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         guard let heads = s.permutedHeads else {
             let start = s.elementOffset + range.lowerBound
             try readStored(t, elements: start..<(start + range.count), into: dest, servedName: name)
+            if s.shift != 0 { for i in 0..<range.count { dest[i] -= s.shift } }
             return
         }
         // Un-permute Q/K: HF row r is stored at GGUF row `GGUFNameMap.storedRow(r)`; read row by row.

@@ -11,6 +11,8 @@ struct GGUFServedTensor: Sendable {
     let elementOffset: Int
     /// Set for Llama Q/K projections: the head count of llama.cpp's row permutation, to be undone on read.
     let permutedHeads: Int?
+    /// Subtracted from every value on read: Gemma's RMSNorm weights, which llama.cpp's converter stores as 1 + w.
+    var shift: Float = 0
 }
 
 /// Maps llama.cpp's tensor names and layouts to the Hugging Face ones, once, at the border.
@@ -47,17 +49,19 @@ enum GGUFNameMap {
         let gguf = ArchitectureDefinition.forGGUF(architecture: arch, hasExperts: experts > 0)?.gguf
         let names = gguf?.names ?? LlamaFamily.ggufNames
         let permutes = gguf?.permutesQK ?? false
+        let normShift = gguf?.normWeightShift ?? 0
         var result: [GGUFServedTensor] = []
         var taken = Set<String>()
 
-        func add(_ name: String, _ shape: [Int], _ raw: Int, _ t: GGUFTensorInfo, offset: Int = 0, heads: Int? = nil) throws {
+        func add(_ name: String, _ shape: [Int], _ raw: Int, _ t: GGUFTensorInfo, offset: Int = 0, heads: Int? = nil,
+                 shift: Float = 0) throws {
             guard taken.insert(name).inserted else {
                 throw CheckpointError.invalidHeader(file: file,
                                                     reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
             }
             let dtype = t.type.plainDType.flatMap { $0.isFloatingPoint ? $0 : nil } ?? .f32
             result.append(GGUFServedTensor(info: TensorInfo(name: name, dtype: dtype, shape: shape, storage: t.type.name),
-                                           raw: raw, elementOffset: offset, permutedHeads: heads))
+                                           raw: raw, elementOffset: offset, permutedHeads: heads, shift: shift))
         }
 
         /// Head count for layer `layer` from `<arch>.attention.<key>` (a number or a per-layer array).
@@ -71,7 +75,7 @@ enum GGUFNameMap {
         for (index, t) in raws.enumerated() {
             let shape = Array(t.dims.reversed())
             if let global = names.global[t.name] {
-                try add(global, shape, index, t)
+                try add(global, shape, index, t, shift: global.hasSuffix("norm.weight") ? normShift : 0)
                 continue
             }
             if isDerived(t.name) { continue }
@@ -117,7 +121,7 @@ enum GGUFNameMap {
                 }
                 heads = n
             }
-            try add(hf, shape, index, t, heads: heads)
+            try add(hf, shape, index, t, heads: heads, shift: hf.hasSuffix("norm.weight") ? normShift : 0)
         }
         return result
     }
