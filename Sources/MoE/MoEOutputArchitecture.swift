@@ -49,7 +49,7 @@ public struct RefusedMoEOutput: Sendable {
 
 /// The output architectures, in mergekit's order of preference (Mixtral first whenever it fits).
 public enum MoEOutputs {
-    public static let all: [any MoEOutputArchitecture] = [MixtralOutput(), Qwen2MoEOutput()]
+    public static let all: [any MoEOutputArchitecture] = [MixtralOutput(), Qwen2MoEOutput(), Qwen3MoEOutput()]
 
     /// Known to mergekit, refused here.
     public static let refused: [RefusedMoEOutput] = [
@@ -57,8 +57,6 @@ public enum MoEOutputs {
             "DeepSeek MoE checkpoints only load with trust_remote_code (the deepseek-moe-16b modeling code), which Crucible will not ask "
                 + "anyone to run; "
             + "use a Qwen2-MoE output for a shared expert (give it prompts), or Mixtral without one"),
-        RefusedMoEOutput(name: "Qwen3 MoE", reason:
-            "Qwen3 parents are not supported yet (the Qwen3 architecture is still to come); use Llama, Mistral or Qwen2 parents"),
     ]
 
     /// The output for a recipe, chosen as mergekit chooses: the candidates whose name starts with `architecture:`
@@ -80,7 +78,7 @@ public enum MoEOutputs {
             if let why = c.incompatibility(recipe, modelTypes: modelTypes) { reasons.append("\(c.name): \(why)") } else { return c }
         }
         // mergekit would fall back to DeepSeek for a shared expert without prompts; say why that is refused too.
-        for r in refused where matches(r.name) && !(r.name.hasPrefix("Qwen3") && !modelTypes.allSatisfy { $0 == "qwen3" }) {
+        for r in refused where matches(r.name) {
             reasons.append("\(r.name): refused: \(r.reason)")
         }
         throw PlanError.recipe(location, "no output architecture can hold this MoE:\n  - " + reasons.joined(separator: "\n  - "))

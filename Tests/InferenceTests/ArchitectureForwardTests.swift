@@ -42,6 +42,15 @@ extension ForwardPassTests {
     func testGemma2MatchesTransformers() throws { try checkFamily("gemma2") }
     func testGemma3MatchesTransformers() throws { try checkFamily("gemma3") }
 
+    /// mergekit-moe's Qwen3-MoE outputs (fused experts, Qwen3 attention with q/k norms) against transformers.
+    func testQwen3MoEOutputsMatchTransformers() throws {
+        let names = try ForwardGolden.names(prefix: "moe.qwen3moe", set: "archs/")
+        XCTAssertEqual(names.count, 2)
+        var worst: Float = 0
+        for name in names { worst = max(worst, try checkAgainstGolden(name, set: "archs/")) }
+        print("qwen3_moe: largest logit difference from transformers: \(worst)")
+    }
+
     /// A family's base checkpoint converted to GGUF the way llama.cpp names it (`arch`) runs in the engine to the
     /// same logits as transformers.
     func checkGGUF(_ family: String, arch: String, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -101,6 +101,34 @@ final class MoEFixtureTests: XCTestCase {
         XCTAssertEqual(try JSONValue.parse(file: out.path + "/config.json"), try JSONValue.parse(file: dir + "/output/config.json"))
     }
 
+    /// Qwen3-MoE from Qwen3 parents (archs fixtures, `hidden` and `cheap_embed` gates): mergekit's fused layout and
+    /// config, every non-router tensor (q/k norms included) bit-identical, routers within the manifest's tolerance
+    /// (hidden: 1e-5 of the float32 reference; cheap_embed: 1e-6), and the engine runs the output to its golden.
+    func testQwen3MoEOutputsReproduceMergekit() throws {
+        for (recipe, tolerance) in [("qwen3moe-hidden", Float(1e-5)), ("qwen3moe-cheap-embed", 1e-6)] {
+            let dir = Fixtures.fixture("archs/moe/\(recipe)")
+            let (plan, _, out) = try buildMoE(recipe: dir + "/recipe.yaml", workingDirectory: Fixtures.fixture("archs"))
+            defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
+            XCTAssertEqual(plan.output.name, "Qwen3 MoE")
+            let ours = try CheckpointFolder(path: out.path)
+            let theirs = try SafetensorsFile(path: dir + "/output/model.safetensors")
+            let reference = FileManager.default.fileExists(atPath: dir + "/router_f32_reference.safetensors")
+                ? try SafetensorsFile(path: dir + "/router_f32_reference.safetensors") : theirs
+            XCTAssertEqual(Set(ours.tensorNames), Set(theirs.tensorNames), recipe)
+            for name in theirs.tensorNames {
+                XCTAssertEqual(ours.info(name)?.shape, theirs.info(name)?.shape, "\(recipe) \(name)")
+                let mine = try ours.readAllFloats(name)
+                if name.hasSuffix("mlp.gate.weight") {
+                    XCTAssertLessThanOrEqual(maxAbsDifference(mine, try reference.readAllFloats(name)), tolerance, "\(recipe) \(name)")
+                } else {
+                    XCTAssertEqual(mine, try theirs.readAllFloats(name), "\(recipe) \(name)")
+                }
+            }
+            XCTAssertEqual(try JSONValue.parse(file: out.path + "/config.json"), try JSONValue.parse(file: dir + "/output/config.json"),
+                           recipe)
+        }
+    }
+
     /// Every prompt-based gate mode against references made by mergekit's own gate code (float32 model) and, for
     /// `router_input`, by transformers hooks: prompts of different lengths, negative prompts.
     func testEveryPromptGateModeMatchesItsReference() throws {

@@ -19,6 +19,13 @@ final class ShippedMoERecipesTests: XCTestCase {
         for (i, ft) in ["ft1", "ft2", "ft3"].enumerated() {
             try SyntheticCheckpoint.writeFineTune(of: dir + "/parents/base", delta: 0.02, seed: UInt64(10 + i), dtype: nil, to: dir + "/parents/" + ft)
         }
+        // Qwen3 parents for the Qwen3-MoE recipe.
+        try SyntheticCheckpoint.write(arch: "qwen3", preset: "tiny", seed: 2, dtype: .bf16, to: dir + "/parents/qwen3-base")
+        try SyntheticTokenizer.write(vocabularySize: SyntheticCheckpoint.presets["tiny"]!.vocab, into: dir + "/parents/qwen3-base")
+        for (i, ft) in ["qwen3-ft1", "qwen3-ft2"].enumerated() {
+            try SyntheticCheckpoint.writeFineTune(of: dir + "/parents/qwen3-base", delta: 0.02, seed: UInt64(20 + i), dtype: nil,
+                                                  to: dir + "/parents/" + ft)
+        }
         let recipesDir = Fixtures.packageRoot.appendingPathComponent("recipes/moe").path
         let files = try FileManager.default.contentsOfDirectory(atPath: recipesDir).filter { $0.hasSuffix(".yml") }.sorted()
         var modes = Set<String>(), outputs = Set<String>()
