@@ -79,6 +79,11 @@ public struct DecoderNames: Sendable, Equatable {
     /// they are added to the residual. `postAttentionNorm` is then the norm in front of the feed-forward.
     public var attentionOutputNorm: String? = nil
     public var feedForwardOutputNorm: String? = nil
+    /// Fused projections (Phi-3), linear names: `qkvProjection` rows are [q (heads · head_dim) | k | v (kv heads ·
+    /// head_dim each)] and replace `query` / `key` / `value`; `gateUpProjection` rows are [gate (I) | up (I)] and
+    /// replace `mlp.gate` / `mlp.up`. Merged as whole tensors; the engine reads the row blocks.
+    public var qkvProjection: String? = nil
+    public var gateUpProjection: String? = nil
 
     /// The prefix of layer `index`'s weights.
     public func layerPrefix(_ index: Int) -> String {

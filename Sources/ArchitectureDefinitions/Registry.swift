@@ -8,6 +8,7 @@ extension ArchitectureDefinition {
         .qwen3,
         .gemma2,
         .gemma3,
+        .phi3,
         .mixtral,
         .qwen2MoE,
         .qwen3MoE,

@@ -1,3 +1,4 @@
+import Foundation
 import ArchitectureDefinitions
 import Checkpoints
 import Tensors
@@ -20,6 +21,10 @@ public struct ModelConfig: Sendable, Equatable {
         /// Inverse frequency i divided by `divisors[i]`: how llama.cpp stores Llama 3.1 scaling in a GGUF
         /// file (the `rope_freqs` tensor) instead of config keys.
         case frequencyDivisors([Float])
+        /// Phi-3's LongRoPE: inverse frequency i divided by `short[i]`, or by `long[i]` in a forward call whose
+        /// sequence (max position + 1) is longer than `originalMaxPositions`; cos and sin are multiplied by
+        /// `attentionFactor`.
+        case longRope(short: [Double], long: [Double], originalMaxPositions: Int, attentionFactor: Double)
     }
 
     /// Sparse mixture-of-experts feed-forward (Mixtral, Qwen2-MoE, Qwen3-MoE).
@@ -73,6 +78,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// The stored dtype the config declares (`dtype` / `torch_dtype`), if any.
     public var dtype: DType?
     public var maxPositionEmbeddings: Int?
+    /// The leading dimensions of each head that RoPE rotates (`partial_rotary_factor` · head_dim); the rest pass through.
+    public var rotaryDimensions: Int = 0
     /// The MLP's gate activation (`hidden_act` / `hidden_activation`).
     public var activation: Activation = .silu
     /// Which layers use `slidingWindow`, from `layer_types`; nil: every layer (Mistral).
@@ -133,6 +140,7 @@ public struct ModelConfig: Sendable, Equatable {
         self.eosTokenIDs = eosTokenIDs
         self.dtype = dtype
         self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.rotaryDimensions = self.headDim
     }
 
     /// Parses a `config.json` object. `file` is only used in error messages.
@@ -158,6 +166,16 @@ public struct ModelConfig: Sendable, Equatable {
             headDim = hiddenSize / headCount
         }
         guard headDim > 0, headDim % 2 == 0 else { throw reader.error("head_dim (\(headDim)) must be a positive even number for RoPE") }
+        var partial = try reader.double("partial_rotary_factor") ?? 1
+        if let params = json["rope_parameters"]?.objectValue,
+           let inner = try ConfigReader(json: params, file: file, prefix: "rope_parameters.").double("partial_rotary_factor") {
+            partial = inner
+        }
+        let rotary = Int(Double(headDim) * partial)
+        guard partial > 0, partial <= 1, rotary >= 2, rotary % 2 == 0 else {
+            throw reader.error("partial_rotary_factor \(partial) gives \(rotary) rotary dimensions of head_dim \(headDim); "
+                + "an even number from 2 to head_dim is needed")
+        }
         for (key, value) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
                              ("num_hidden_layers", layerCount)] where value <= 0 {
             throw reader.error("'\(key)' must be positive, found \(value)")
@@ -192,7 +210,7 @@ public struct ModelConfig: Sendable, Equatable {
             if ropeObject["sliding_attention"] != nil { sliding = try nested("sliding_attention") }
         } else if let ropeObject {
             (ropeTheta, ropeScaling) = try Self.rope(ConfigReader(json: ropeObject, file: file, prefix: ropePrefix),
-                                                     fallbackTheta: reader.double("rope_theta"))
+                                                     fallbackTheta: reader.double("rope_theta"), top: reader, rotaryDimensions: rotary)
         } else {
             ropeTheta = try reader.double("rope_theta") ?? 10000
             ropeScaling = .none
@@ -233,11 +251,13 @@ public struct ModelConfig: Sendable, Equatable {
             }
         }
         slidingRope = sliding
+        rotaryDimensions = rotary
         try readForwardFeatures(reader, definition?.forward ?? .llama, conventions)
     }
 
     /// One RoPE parameter set: `rope_theta` and the scaling type (`default`, `linear`, `llama3`; others refused).
-    private static func rope(_ r: ConfigReader, fallbackTheta: Double?) throws -> (Double, RopeScaling) {
+    private static func rope(_ r: ConfigReader, fallbackTheta: Double?, top: ConfigReader? = nil,
+                             rotaryDimensions: Int = 0) throws -> (Double, RopeScaling) {
         let theta = try r.double("rope_theta") ?? fallbackTheta ?? 10000
         guard theta > 0 else { throw r.error("'\(r.prefix)rope_theta' must be positive, found \(theta)") }
         let type = try r.string("rope_type") ?? r.string("type") ?? "default"
@@ -252,8 +272,30 @@ public struct ModelConfig: Sendable, Equatable {
                 lowFrequencyFactor: try r.requiredDouble("low_freq_factor"),
                 highFrequencyFactor: try r.requiredDouble("high_freq_factor"),
                 originalMaxPositions: try r.requiredInt("original_max_position_embeddings")))
+        case "longrope":
+            // transformers' _compute_longrope_parameters: factor = max_position_embeddings / original, the attention
+            // factor √(1 + ln factor / ln original) unless given.
+            guard let original = try r.int("original_max_position_embeddings") ?? top?.int("original_max_position_embeddings"),
+                  original > 0 else {
+                throw r.error("longrope needs a positive '\(r.prefix)original_max_position_embeddings'")
+            }
+            func factors(_ key: String) throws -> [Double] {
+                guard let list = r.json[key]?.arrayValue, list.count == rotaryDimensions / 2,
+                      let values = Optional(list.compactMap(\.doubleValue)), values.count == list.count, values.allSatisfy({ $0 > 0 })
+                else { throw r.error("'\(r.prefix)\(key)' must hold \(rotaryDimensions / 2) positive numbers (rotary dimensions / 2)") }
+                return values
+            }
+            var factor = try r.double("factor") ?? 1
+            if let maxPositions = try top?.int("max_position_embeddings"), top?.json["original_max_position_embeddings"] != nil
+                || r.json["original_max_position_embeddings"] != nil {
+                factor = Double(maxPositions) / Double(original)
+            }
+            let attention = try r.double("attention_factor")
+                ?? (factor <= 1 ? 1 : (1 + Foundation.log(factor) / Foundation.log(Double(original))).squareRoot())
+            return (theta, .longRope(short: try factors("short_factor"), long: try factors("long_factor"),
+                                     originalMaxPositions: original, attentionFactor: attention))
         default:
-            throw r.error("unsupported rope_type '\(type)' (supported: default, linear, llama3)")
+            throw r.error("unsupported rope_type '\(type)' (supported: default, linear, llama3, longrope)")
         }
     }
 

@@ -109,8 +109,8 @@ public final class LanguageModel {
         self.threads = max(1, threads)
         self.rope = RotaryEmbedding(config: config)
         self.slidingRope = config.slidingRope.map {
-            RotaryEmbedding(inverseFrequencies: RotaryEmbedding.inverseFrequencies(theta: $0.theta, headDim: config.headDim,
-                                                                                    scaling: $0.scaling))
+            RotaryEmbedding(theta: $0.theta, rotaryDimensions: config.rotaryDimensions > 0 ? config.rotaryDimensions : config.headDim,
+                            scaling: $0.scaling)
         }
         self.layout = try WeightLayout(config: config, source: source)
         self.reader = WeightReader(source: source, threads: self.threads)
@@ -257,9 +257,9 @@ public final class LanguageModel {
             let rope = c.window(layer: l) != nil ? (slidingRope ?? self.rope) : self.rope
             for s in segments {
                 rope.apply(q + s.row * c.queryWidth, rows: s.count, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim,
-                           firstPosition: s.firstPosition, threads: threads)
+                           firstPosition: s.firstPosition, sequenceEnd: s.firstPosition + s.count, threads: threads)
                 rope.apply(keys + s.row * c.kvWidth, rows: s.count, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim,
-                           firstPosition: s.firstPosition, threads: threads)
+                           firstPosition: s.firstPosition, sequenceEnd: s.firstPosition + s.count, threads: threads)
             }
             let attn = attention.reserve(t * c.queryWidth)
             attend(query: q, layer: l, cache: cache, segments: segments, output: attn)

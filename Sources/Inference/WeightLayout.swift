@@ -116,16 +116,39 @@ struct WeightLayout {
             let p = names.layerPrefix(l)
             try check(p + names.inputNorm, [h])
             try check(p + names.postAttentionNorm, [h])
-            let q = try linear(p + names.query, c.queryWidth, h, biasAllowed: true)
-            let k = try linear(p + names.key, c.kvWidth, h, biasAllowed: true)
-            let v = try linear(p + names.value, c.kvWidth, h, biasAllowed: true)
+            let q, k, v: LinearWeight
+            if let fused = names.qkvProjection {
+                // Phi-3: one tensor, rows [q | k | v].
+                let name = p + fused + ".weight", qw = c.queryWidth, kw = c.kvWidth
+                try check(name, [qw + 2 * kw, h])
+                if source.info(p + fused + ".bias") != nil || c.attentionBias {
+                    throw InferenceError.unsupportedWeight(tensor: p + fused + ".bias", storage: "bias of a fused projection",
+                                                           checkpoint: source.location)
+                }
+                q = LinearWeight(tensor: name, offset: 0, rows: qw, cols: h, bias: nil)
+                k = LinearWeight(tensor: name, offset: qw * h, rows: kw, cols: h, bias: nil)
+                v = LinearWeight(tensor: name, offset: (qw + kw) * h, rows: kw, cols: h, bias: nil)
+            } else {
+                q = try linear(p + names.query, c.queryWidth, h, biasAllowed: true)
+                k = try linear(p + names.key, c.kvWidth, h, biasAllowed: true)
+                v = try linear(p + names.value, c.kvWidth, h, biasAllowed: true)
+            }
             let o = try linear(p + names.output, h, c.queryWidth)
             let ffn: FeedForwardWeights
             if let moe = c.experts, !moe.denseLayers.contains(l) {
                 ffn = .mixture(try Self.mixture(prefix: p, names: names, config: c, experts: moe, source: source, check: check,
                                                 linear: linear))
             } else {
-                ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: linear))
+                if let fused = names.gateUpProjection {
+                    // Phi-3: one tensor, rows [gate | up].
+                    let name = p + fused + ".weight", i = c.intermediateSize
+                    try check(name, [2 * i, h])
+                    ffn = .dense(ExpertWeights(gate: LinearWeight(tensor: name, offset: 0, rows: i, cols: h, bias: nil),
+                                               up: LinearWeight(tensor: name, offset: i * h, rows: i, cols: h, bias: nil),
+                                               down: try linear(p + names.mlp.down, h, i)))
+                } else {
+                    ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: linear))
+                }
             }
             var weights = LayerWeights(inputNorm: p + names.inputNorm, postAttentionNorm: p + names.postAttentionNorm,
                                        q: q, k: k, v: v, o: o, feedForward: ffn)

@@ -41,6 +41,15 @@ extension ForwardPassTests {
     func testQwen3MatchesTransformers() throws { try checkFamily("qwen3") }
     func testGemma2MatchesTransformers() throws { try checkFamily("gemma2") }
     func testGemma3MatchesTransformers() throws { try checkFamily("gemma3") }
+    func testPhi3MatchesTransformers() throws { try checkFamily("phi3") }
+
+    /// Phi-3 with LongRoPE and partial rotary (75% of head_dim): the 32-token sequence uses the short factors, the
+    /// 39-token text the long ones (longer than original_max_position_embeddings 32), both against transformers.
+    func testPhi3LongRopeMatchesTransformers() throws {
+        let worst = try checkAgainstGolden("phi3-longrope-base", set: "archs/")
+        try checkHiddenStates("phi3-longrope-base", set: "archs/")
+        print("phi3-longrope: largest logit difference from transformers: \(worst)")
+    }
 
     /// mergekit-moe's Qwen3-MoE outputs (fused experts, Qwen3 attention with q/k norms) against transformers.
     func testQwen3MoEOutputsMatchTransformers() throws {

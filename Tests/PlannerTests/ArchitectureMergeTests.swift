@@ -34,6 +34,20 @@ extension FixtureMergeTests {
         try check("gemma3-passthrough", .bitExact, set: "archs/")
     }
 
+    /// Phi-3's fused qkv_proj and gate_up_proj merge as whole tensors (TIES' top-k over the fused tensor), as mergekit
+    /// does; the growing passthrough works in mergekit too (Phi-3 has no layer_types) and is reproduced bit-exactly.
+    func testPhi3MergesMatchMergekit() throws {
+        try check("phi3-linear", .relative(1e-6), set: "archs/")
+        try check("phi3-ties", .relative(1e-6), set: "archs/")
+        try check("phi3-passthrough", .bitExact, set: "archs/")
+        try check("phi3-passthrough-grow", .bitExact, set: "archs/")
+        let (plan, output) = try runRecipe(Fixtures.fixture("archs/merges/phi3-ties/recipe.yaml"), workingDirectory: Fixtures.fixture("archs/"))
+        defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
+        XCTAssertEqual(plan.models.map(\.architecture.name), ["phi3", "phi3", "phi3"])
+        XCTAssertTrue(plan.tasks.contains { $0.outputName == "model.layers.0.self_attn.qkv_proj.weight" })
+        XCTAssertFalse(plan.tasks.contains { $0.outputName.contains("q_proj") })
+    }
+
     func testGemma2GrowingFrankenmergeWritesALoadableConfig() throws {
         try checkGrowingMerge("gemma2-passthrough-grow", layerTypes: ["sliding_attention", "full_attention", "sliding_attention"])
     }
