@@ -7,6 +7,9 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
     case weightShape(tensor: String, expected: [Int], found: [Int], checkpoint: String)
     /// A weight is stored in a type the engine cannot convert to float32.
     case unsupportedWeight(tensor: String, storage: String, checkpoint: String)
+    /// The checkpoint holds a weight the forward pass of its architecture would not read: running without it would
+    /// give wrong numbers (a mislabelled `model_type`, or a feature the engine does not implement).
+    case unusedWeight(tensor: String, architecture: String, checkpoint: String)
     /// A token id outside `0..<vocabSize`.
     case tokenOutOfRange(token: Int, position: Int, vocabSize: Int)
     /// More positions than the KV cache was created for.
@@ -22,6 +25,9 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
             return "\(checkpoint): weight '\(tensor)' has shape \(found), the config implies \(expected)"
         case let .unsupportedWeight(tensor, storage, checkpoint):
             return "\(checkpoint): weight '\(tensor)' is stored as \(storage), which the engine cannot read as floats"
+        case let .unusedWeight(tensor, architecture, checkpoint):
+            return "\(checkpoint): weight '\(tensor)' is not used by the engine's \(architecture) forward pass, so its results would be "
+                + "wrong; the model is refused (is config.json's model_type right?)"
         case let .tokenOutOfRange(token, position, vocab):
             return "token id \(token) at position \(position) is outside the vocabulary (0..<\(vocab))"
         case let .contextOverflow(needed, capacity):

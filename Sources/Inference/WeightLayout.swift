@@ -68,7 +68,9 @@ struct WeightLayout {
     let scalesEmbedding: Bool
 
     init(config c: ModelConfig, source: TensorSource) throws {
+        var used = Set<String>()
         func check(_ name: String, _ shape: [Int]) throws {
+            used.insert(name)
             guard let info = source.info(name) else {
                 throw InferenceError.missingWeight(tensor: name, checkpoint: source.location)
             }
@@ -81,12 +83,15 @@ struct WeightLayout {
                                                        checkpoint: source.file(of: name) ?? source.location)
             }
         }
-        func linear(_ name: String, _ rows: Int, _ cols: Int, biasAllowed: Bool = false) throws -> LinearWeight {
+        func linear(_ name: String, _ rows: Int, _ cols: Int, biasAllowed: Bool = false, biasIfPresent: Bool = false) throws
+            -> LinearWeight {
             try check(name + ".weight", [rows, cols])
             var bias: String? = nil
             let biasName = name + ".bias"
-            // Biases are taken whenever the checkpoint has them (Qwen2), and required when the config says so.
-            if biasAllowed, source.info(biasName) != nil || c.attentionBias {
+            let present = source.info(biasName) != nil
+            // Biases are taken whenever the checkpoint has them (Qwen2), and required when the config says so; the
+            // output projection's only when present (Llama's attention_bias has one, Qwen2's does not).
+            if (biasAllowed && (present || c.attentionBias)) || (biasIfPresent && present) {
                 try check(biasName, [rows])
                 bias = biasName
             }
@@ -133,11 +138,11 @@ struct WeightLayout {
                 k = try linear(p + names.key, c.kvWidth, h, biasAllowed: true)
                 v = try linear(p + names.value, c.kvWidth, h, biasAllowed: true)
             }
-            let o = try linear(p + names.output, h, c.queryWidth)
+            let o = try linear(p + names.output, h, c.queryWidth, biasIfPresent: true)
             let ffn: FeedForwardWeights
             if let moe = c.experts, !moe.denseLayers.contains(l) {
                 ffn = .mixture(try Self.mixture(prefix: p, names: names, config: c, experts: moe, source: source, check: check,
-                                                linear: linear))
+                                                linear: { try linear($0, $1, $2, biasAllowed: $3) }))
             } else {
                 if let fused = names.gateUpProjection {
                     // Phi-3: one tensor, rows [gate | up].
@@ -147,7 +152,7 @@ struct WeightLayout {
                                                up: LinearWeight(tensor: name, offset: i * h, rows: i, cols: h, bias: nil),
                                                down: try linear(p + names.mlp.down, h, i)))
                 } else {
-                    ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: linear))
+                    ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: { try linear($0, $1, $2, biasAllowed: $3) }))
                 }
             }
             var weights = LayerWeights(inputNorm: p + names.inputNorm, postAttentionNorm: p + names.postAttentionNorm,
@@ -173,6 +178,10 @@ struct WeightLayout {
             layers.append(weights)
         }
         self.layers = layers
+        // Every stored weight must be one the forward pass reads (RoPE caches that old checkpoints saved aside).
+        for name in source.tensorNames where !used.contains(name) && !name.hasSuffix("rotary_emb.inv_freq") {
+            throw InferenceError.unusedWeight(tensor: name, architecture: c.modelType, checkpoint: source.file(of: name) ?? source.location)
+        }
     }
 
     /// Experts in the first of the definition's layouts whose probe tensor the layer holds (else its last layout):

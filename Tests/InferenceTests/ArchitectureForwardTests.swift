@@ -117,6 +117,33 @@ extension ForwardPassTests {
         }
     }
 
+    /// A checkpoint whose config names the wrong family is refused by name instead of run without the weights or
+    /// features it would ignore: Qwen3 labelled Llama (its q/k norms unused), Gemma 2 labelled Llama (soft-caps set).
+    func testMislabelledCheckpointsAreRefusedByName() throws {
+        func relabelled(_ model: String, as modelType: String) throws -> String {
+            let dir = Fixtures.temporaryFolder("relabel").appendingPathComponent(model).path
+            try FileManager.default.copyItem(atPath: Fixtures.fixture("archs/models/\(model)"), toPath: dir)
+            var json = try XCTUnwrap(JSONValue.parse(file: dir + "/config.json").objectValue)
+            json["model_type"] = .string(modelType)
+            try JSONValue.object(json).serialized().write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+            return dir
+        }
+        let qwen3 = try relabelled("qwen3-base", as: "llama")
+        defer { try? FileManager.default.removeItem(atPath: (qwen3 as NSString).deletingLastPathComponent) }
+        XCTAssertThrowsError(try LanguageModel(folder: qwen3, threads: 2)) { error in
+            guard case let .unusedWeight(tensor, architecture, _)? = error as? InferenceError else {
+                return XCTFail("expected unusedWeight, got \(error)")
+            }
+            XCTAssertTrue(tensor.hasSuffix("q_norm.weight") || tensor.hasSuffix("k_norm.weight"), tensor)
+            XCTAssertEqual(architecture, "llama")
+        }
+        let gemma = try relabelled("gemma2-base", as: "llama")
+        defer { try? FileManager.default.removeItem(atPath: (gemma as NSString).deletingLastPathComponent) }
+        XCTAssertThrowsError(try LanguageModel(folder: gemma, threads: 2)) { error in
+            XCTAssertTrue("\(error)".contains("softcapping"), "\(error)")
+        }
+    }
+
     /// `crucible synth` writes every family it lists as a checkpoint the engine loads (every weight its definition
     /// names, with the right shapes) and runs to finite logits.
     func testSynthesizedCheckpointOfEveryFamilyRuns() throws {
