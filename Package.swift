@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Tensors", "TestSupport"]),
         .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Recipes", "Checkpoints", "Tensors", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: [
-            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Tensors", "TestSupport",
+            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Tensors", "Inference", "TestSupport",
         ]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),

@@ -241,4 +241,9 @@ public struct GGUFNameTable: Sendable, Equatable {
 public struct SynthConventions: Sendable, Equatable {
     /// Keys written as `null` (Mistral's `sliding_window`).
     public var nullKeys: [String] = []
+    /// Further keys with the family's values (Gemma's soft-caps, window, activation).
+    public var numberKeys: [String: Double] = [:]
+    public var stringKeys: [String: String] = [:]
+    /// `query_pre_attn_scalar` written as head_dim (Gemma).
+    public var queryPreAttnScalarIsHeadDim = false
 }

@@ -9,7 +9,9 @@ extension ArchitectureDefinition {
         modelType: "gemma2", className: "Gemma2ForCausalLM", qkNorms: false,
         forward: ForwardConventions(normWeightOffset: 1, scalesEmbedding: true, appliesAttentionSoftCap: true, appliesFinalSoftCap: true),
         pattern: PositionalConfigArray(key: "layer_types", period: 2),
-        requiredKeys: ["query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping"])
+        requiredKeys: ["query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping"],
+        synth: SynthConventions(numberKeys: ["attn_logit_softcapping": 50, "final_logit_softcapping": 30, "sliding_window": 4096],
+                                stringKeys: ["hidden_activation": "gelu_pytorch_tanh"], queryPreAttnScalarIsHeadDim: true))
 }
 
 /// What Gemma 2 and Gemma 3 share: their weight names (sandwich norms), llama.cpp's names for them, and the
@@ -18,7 +20,8 @@ public enum GemmaFamily {
     static let layer = LlamaFamily.layer
 
     static func definition(modelType: String, className: String, qkNorms: Bool, forward: ForwardConventions,
-                           pattern: PositionalConfigArray, requiredKeys: [String], slidingRopeTheta: (String, Double)? = nil)
+                           pattern: PositionalConfigArray, requiredKeys: [String], slidingRopeTheta: (String, Double)? = nil,
+                           synth: SynthConventions)
         -> ArchitectureDefinition {
         let norms = ["pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight"].map { WeightTemplate(layer + $0) }
         let qk = qkNorms ? ["self_attn.q_norm.weight", "self_attn.k_norm.weight"].map { WeightTemplate(layer + $0) } : []
@@ -47,7 +50,7 @@ public enum GemmaFamily {
                                                  "attention.sliding_window_pattern": "sliding_window_pattern"],
                                   constantKeys: ["hidden_activation": "gelu_pytorch_tanh"], queryPreAttnScalarAsLlamaCpp: true,
                                   names: ggufNames),
-            synth: nil, forward: forward)
+            synth: synth, forward: forward)
     }
 
     /// llama.cpp's names (`llama-arch.cpp`, LLM_ARCH_GEMMA2 / GEMMA3): `ffn_norm` is the pre-feed-forward norm, and the

@@ -8,5 +8,8 @@ extension ArchitectureDefinition {
         modelType: "gemma3_text", className: "Gemma3ForCausalLM", qkNorms: true,
         forward: ForwardConventions(normWeightOffset: 1, scalesEmbedding: true, appliesAttentionSoftCap: false, appliesFinalSoftCap: true),
         pattern: PositionalConfigArray(key: "layer_types", periodKey: "sliding_window_pattern", period: 6),
-        requiredKeys: ["query_pre_attn_scalar"], slidingRopeTheta: ("rope_local_base_freq", 10_000))
+        requiredKeys: ["query_pre_attn_scalar"], slidingRopeTheta: ("rope_local_base_freq", 10_000),
+        synth: SynthConventions(nullKeys: ["attn_logit_softcapping", "final_logit_softcapping"],
+                                numberKeys: ["sliding_window": 512, "sliding_window_pattern": 6, "rope_local_base_freq": 10_000],
+                                stringKeys: ["hidden_activation": "gelu_pytorch_tanh"], queryPreAttnScalarIsHeadDim: true))
 }

@@ -15,6 +15,7 @@ extension ArchitectureDefinition {
         var decoder = LlamaFamily.decoder
         decoder.qkvProjection = "self_attn.qkv_proj"
         decoder.gateUpProjection = "mlp.gate_up_proj"
-        return ArchitectureDefinition(modelType: "phi3", className: "Phi3ForCausalLM", weightTables: [table], decoder: decoder)
+        return ArchitectureDefinition(modelType: "phi3", className: "Phi3ForCausalLM", weightTables: [table], decoder: decoder,
+                                      synth: SynthConventions(nullKeys: ["sliding_window"]))
     }()
 }

@@ -49,6 +49,8 @@ public enum SyntheticCheckpoint {
             switch true {
             case name.hasSuffix("embed_tokens.weight"), name == "lm_head.weight": return [s.vocab, s.hidden]
             case name.hasSuffix("q_norm.weight"), name.hasSuffix("k_norm.weight"): return [s.headDim]
+            case name.hasSuffix("qkv_proj.weight"): return [q + 2 * kv, s.hidden]
+            case name.hasSuffix("gate_up_proj.weight"): return [2 * s.intermediate, s.hidden]
             case name.hasSuffix("norm.weight"): return [s.hidden]
             case name.hasSuffix("q_proj.weight"): return [q, s.hidden]
             case name.hasSuffix("k_proj.weight"), name.hasSuffix("v_proj.weight"): return [kv, s.hidden]
@@ -86,13 +88,25 @@ public enum SyntheticCheckpoint {
         c["rms_norm_eps"] = .double(1e-5)
         c["rope_theta"] = .double(s.ropeTheta)
         c["rope_scaling"] = .null
-        c["hidden_act"] = .string("silu")
+        if def.config.activationKey == "hidden_act" { c["hidden_act"] = .string("silu") }
         c["tie_word_embeddings"] = .bool(s.tied)
         c["attention_bias"] = .bool(def.config.attentionBias)
         c["bos_token_id"] = .int(1)
         c["eos_token_id"] = .int(2)
         c["torch_dtype"] = .string(dtype.torchName)
-        for key in def.synth?.nullKeys ?? [] { c[key] = .null }
+        guard let synth = def.synth else { return c }
+        for key in synth.nullKeys { c[key] = .null }
+        for (key, v) in synth.numberKeys { c[key] = v.rounded() == v ? .int(Int64(v)) : .double(v) }
+        for (key, v) in synth.stringKeys { c[key] = .string(v) }
+        if synth.queryPreAttnScalarIsHeadDim { c["query_pre_attn_scalar"] = .int(Int64(s.headDim)) }
+        // layer_types, for the families whose table keeps it by position: the family's sliding pattern, else all full.
+        if def.weightTables.first?.positionalConfigArrays.contains(where: { $0.key == "layer_types" }) == true {
+            let pattern = def.config.slidingPattern
+            let period = pattern?.periodKey.flatMap { synth.numberKeys[$0].map(Int.init) } ?? pattern?.period
+            c["layer_types"] = .array((0..<s.layers).map { l in
+                .string(period.map { (l + 1) % $0 != 0 } == true ? "sliding_attention" : "full_attention")
+            })
+        }
         return c
     }
 
@@ -105,8 +119,11 @@ public enum SyntheticCheckpoint {
             throw SynthError(description: "synth: unknown preset '\(preset)'; choose \(presets.keys.sorted().joined(separator: ", "))")
         }
         let specs = tensors(def.weightTables[0], shape)
+        let offset = def.forward.normWeightOffset
         try writeFolder(folder, config: config(def, shape, dtype: dtype), dtype: dtype, specs: specs) { name, shape, dest, range in
             fillRandom(name: name, shape: shape, hidden: Float(shape.last ?? 1), seed: seed, dest: dest, range: range)
+            // Families that apply norms as (offset + w) store w near 1 − offset.
+            if offset != 0, name.hasSuffix("norm.weight") { for i in 0..<range.count { dest[i] -= offset } }
         }
     }
 

@@ -1,6 +1,7 @@
 import Architectures
 import Checkpoints
 import Foundation
+import Inference
 import Planner
 import Recipes
 import TestSupport
@@ -52,5 +53,38 @@ final class ShippedRecipesTests: XCTestCase {
         if ProcessInfo.processInfo.environment["CRUCIBLE_PRINT_RECIPE_DIGESTS"] != nil {
             print(files.map { "\(digests[$0]!) \($0)" }.joined(separator: "\n"))
         }
+    }
+
+    /// Every recipe in recipes/families/ merges parents of its family made by `crucible synth`, through the family's
+    /// own definition (not inferred), and the engine runs the output.
+    func testEveryFamilyRecipeMergesSyntheticParentsAndRuns() throws {
+        let dir = Fixtures.temporaryFolder("shipped-families").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let families = ["qwen3": "qwen3", "gemma2": "gemma2", "gemma3": "gemma3_text", "phi3": "phi3"]
+        for (prefix, arch) in families {
+            try SyntheticCheckpoint.write(arch: arch, preset: "tiny", seed: 4, dtype: .bf16, to: dir + "/parents/\(prefix)-base")
+            for (i, ft) in ["ft1", "ft2"].enumerated() {
+                try SyntheticCheckpoint.writeFineTune(of: dir + "/parents/\(prefix)-base", delta: 0.02, seed: UInt64(30 + i), dtype: nil,
+                                                      to: dir + "/parents/\(prefix)-\(ft)")
+            }
+        }
+        let recipesDir = Fixtures.packageRoot.appendingPathComponent("recipes/families").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: recipesDir).filter { $0.hasSuffix(".yml") }.sorted()
+        var covered = Set<String>()
+        for f in files {
+            let prefix = String(f.prefix { $0 != "-" })
+            let arch = try XCTUnwrap(families[prefix], "\(f): name a recipe after its family")
+            let plan = try MergePlanner.plan(try RecipeParser.parse(file: recipesDir + "/" + f),
+                                             options: PlannerOptions(threads: 2, workingDirectory: dir))
+            XCTAssertTrue(plan.models.allSatisfy { $0.architecture.name == arch && !$0.architecture.isInferred }, f)
+            let out = dir + "/out-" + f
+            _ = try PlanExecutor.execute(plan, outputPath: out)
+            let model = try LanguageModel(folder: out, threads: 2)
+            XCTAssertEqual(model.config.modelType, arch, f)
+            let logits = try model.forward([1, 40, 41, 42, 43])
+            XCTAssertTrue(logits.values.allSatisfy(\.isFinite), f)
+            covered.insert(prefix)
+        }
+        XCTAssertEqual(covered, Set(families.keys), "one recipe per family")
     }
 }
