@@ -10,6 +10,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
     /// The checkpoint holds a weight the forward pass of its architecture would not read: running without it would
     /// give wrong numbers (a mislabelled `model_type`, or a feature the engine does not implement).
     case unusedWeight(tensor: String, architecture: String, checkpoint: String)
+    /// The config's `model_type` has no architecture definition: the engine would not know what it computes.
+    case unsupportedArchitecture(modelType: String, supported: [String], checkpoint: String)
     /// A token id outside `0..<vocabSize`.
     case tokenOutOfRange(token: Int, position: Int, vocabSize: Int)
     /// More positions than the KV cache was created for.
@@ -28,6 +30,9 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .unusedWeight(tensor, architecture, checkpoint):
             return "\(checkpoint): weight '\(tensor)' is not used by the engine's \(architecture) forward pass, so its results would be "
                 + "wrong; the model is refused (is config.json's model_type right?)"
+        case let .unsupportedArchitecture(modelType, supported, checkpoint):
+            return "\(checkpoint): model_type '\(modelType)' has no architecture definition, so the engine cannot run it "
+                + "(it runs \(supported.joined(separator: ", ")))"
         case let .tokenOutOfRange(token, position, vocab):
             return "token id \(token) at position \(position) is outside the vocabulary (0..<\(vocab))"
         case let .contextOverflow(needed, capacity):

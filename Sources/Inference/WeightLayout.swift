@@ -55,7 +55,7 @@ struct LayerWeights {
 
 /// Every tensor the forward pass reads, resolved against the checkpoint and shape-checked once at load,
 /// so a wrong file fails before any computation with the tensor's name. The names come from the model's
-/// `ArchitectureDefinition` (the Llama family's for a `model_type` without one).
+/// `ArchitectureDefinition`; a `model_type` without one is refused.
 struct WeightLayout {
     let embedding: String
     let finalNorm: String
@@ -99,8 +99,12 @@ struct WeightLayout {
         }
 
         let h = c.hiddenSize
-        let names = c.definition?.decoder ?? LlamaFamily.decoder
-        let forward = c.definition?.forward ?? .llama
+        guard let definition = c.definition else {
+            throw InferenceError.unsupportedArchitecture(modelType: c.modelType, supported: ArchitectureDefinition.all.map(\.modelType),
+                                                         checkpoint: source.location)
+        }
+        let names = definition.decoder
+        let forward = definition.forward
         normWeightOffset = forward.normWeightOffset
         scalesEmbedding = forward.scalesEmbedding
         embedding = names.embedding

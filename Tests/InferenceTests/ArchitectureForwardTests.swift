@@ -118,7 +118,8 @@ extension ForwardPassTests {
     }
 
     /// A checkpoint whose config names the wrong family is refused by name instead of run without the weights or
-    /// features it would ignore: Qwen3 labelled Llama (its q/k norms unused), Gemma 2 labelled Llama (soft-caps set).
+    /// features it would ignore: Qwen3 labelled Llama (its q/k norms unused), a family without a definition, Gemma 2
+    /// labelled Llama (soft-caps set).
     func testMislabelledCheckpointsAreRefusedByName() throws {
         func relabelled(_ model: String, as modelType: String) throws -> String {
             let dir = Fixtures.temporaryFolder("relabel").appendingPathComponent(model).path
@@ -136,6 +137,16 @@ extension ForwardPassTests {
             }
             XCTAssertTrue(tensor.hasSuffix("q_norm.weight") || tensor.hasSuffix("k_norm.weight"), tensor)
             XCTAssertEqual(architecture, "llama")
+        }
+        // A family without a definition (SmolLM3's no-RoPE layers are not implemented) is refused, not run as Llama.
+        let unknown = try relabelled("qwen3-base", as: "smollm3")
+        defer { try? FileManager.default.removeItem(atPath: (unknown as NSString).deletingLastPathComponent) }
+        XCTAssertThrowsError(try LanguageModel(folder: unknown, threads: 2)) { error in
+            guard case let .unsupportedArchitecture(modelType, supported, _)? = error as? InferenceError else {
+                return XCTFail("expected unsupportedArchitecture, got \(error)")
+            }
+            XCTAssertEqual(modelType, "smollm3")
+            XCTAssertTrue(supported.contains("gemma3_text"))
         }
         let gemma = try relabelled("gemma2-base", as: "llama")
         defer { try? FileManager.default.removeItem(atPath: (gemma as NSString).deletingLastPathComponent) }
