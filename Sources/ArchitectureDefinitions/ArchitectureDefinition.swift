@@ -136,6 +136,10 @@ public struct ConfigConventions: Sendable, Equatable {
     /// Which layers use the sliding window when the config has no `layer_types`: layer i is full iff
     /// (i + 1) % period == 0 (Gemma 2: period 2; Gemma 3: `sliding_window_pattern`, default 6). Nil: every layer.
     public var slidingPattern: PositionalConfigArray? = nil
+    /// Which layers apply RoPE (SmolLM3's `no_rope_layers`: 1 = RoPE, 0 = none), read from `key`; when the config
+    /// has no such list, layer i has none iff (i + 1) % period == 0 (`no_rope_layer_interval`, default 4). Nil: every
+    /// layer applies RoPE.
+    public var ropeLayers: PositionalConfigArray? = nil
     /// The sliding layers' RoPE base when the config does not nest RoPE per layer type (Gemma 3's
     /// `rope_local_base_freq`, default 10000); nil: the sliding layers share the full layers' RoPE.
     public var slidingRopeThetaKey: String? = nil

@@ -9,6 +9,7 @@ extension ArchitectureDefinition {
         .gemma2,
         .gemma3,
         .phi3,
+        .smolLM3,
         .mixtral,
         .qwen2MoE,
         .qwen3MoE,

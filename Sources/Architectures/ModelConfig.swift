@@ -82,6 +82,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var rotaryDimensions: Int = 0
     /// The MLP's gate activation (`hidden_act` / `hidden_activation`).
     public var activation: Activation = .silu
+    /// Which layers apply RoPE (SmolLM3's `no_rope_layers`); nil: every layer.
+    public var ropeLayers: [Bool]? = nil
     /// Which layers use `slidingWindow`, from `layer_types`; nil: every layer (Mistral).
     public var slidingLayers: [Bool]? = nil
     /// RoPE of the sliding-window layers when it differs from the full layers' (Gemma 3's
@@ -331,6 +333,21 @@ public struct ModelConfig: Sendable, Equatable {
             let period = try pattern.periodKey.flatMap { try reader.int($0) } ?? pattern.period ?? 1
             guard period >= 1 else { throw reader.error("'\(pattern.periodKey ?? "sliding_window_pattern")' must be at least 1") }
             slidingLayers = (0..<layerCount).map { ($0 + 1) % period != 0 }
+        }
+        if let pattern = conventions.ropeLayers {
+            if let list = json[pattern.key], !list.isNull {
+                guard let items = list.arrayValue, items.count == layerCount else {
+                    throw reader.error("'\(pattern.key)' must list one entry per layer (\(layerCount))")
+                }
+                ropeLayers = try items.map {
+                    guard let v = $0.intValue, v == 0 || v == 1 else { throw reader.error("'\(pattern.key)' holds \($0), not 0 or 1") }
+                    return v == 1
+                }
+            } else {
+                let period = try pattern.periodKey.flatMap { try reader.int($0) } ?? pattern.period ?? 1
+                guard period >= 1 else { throw reader.error("'\(pattern.periodKey ?? pattern.key)' must be at least 1") }
+                ropeLayers = (0..<layerCount).map { ($0 + 1) % period != 0 }
+            }
         }
         if let scalar = try reader.double("query_pre_attn_scalar") {
             guard scalar > 0 else { throw reader.error("'query_pre_attn_scalar' must be positive, found \(scalar)") }

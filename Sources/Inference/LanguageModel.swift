@@ -255,7 +255,8 @@ public final class LanguageModel {
                                 into: keys, threads: threads)
             }
             let rope = c.window(layer: l) != nil ? (slidingRope ?? self.rope) : self.rope
-            for s in segments {
+            // SmolLM3: some layers apply no RoPE at all.
+            for s in segments where c.ropeLayers.map({ l >= $0.count || $0[l] }) ?? true {
                 rope.apply(q + s.row * c.queryWidth, rows: s.count, rowStride: c.queryWidth, heads: c.headCount, headDim: c.headDim,
                            firstPosition: s.firstPosition, sequenceEnd: s.firstPosition + s.count, threads: threads)
                 rope.apply(keys + s.row * c.kvWidth, rows: s.count, rowStride: c.kvWidth, heads: c.kvHeadCount, headDim: c.headDim,

@@ -60,6 +60,45 @@ extension ForwardPassTests {
         print("qwen3_moe: largest logit difference from transformers: \(worst)")
     }
 
+    /// SmolLM3, whose odd layers apply no RoPE (`no_rope_layers` [1, 0, 1, 0]), against transformers 5.24
+    /// (Tests/References/smollm3, made by scripts/make-smollm3-reference.py): logits and every hidden state.
+    func testSmolLM3MatchesTransformers() throws {
+        let dir = Fixtures.packageRoot.appendingPathComponent("Tests/References/smollm3").path
+        let golden = try SafetensorsFile(path: dir + "/forward.safetensors")
+        let model = try LanguageModel(folder: dir + "/model", threads: 2)
+        XCTAssertEqual(model.config.ropeLayers, [true, false, true, false])
+        func ids(_ name: String) throws -> [Int] {
+            let raw = try XCTUnwrap(try golden.rawBytes(name))
+            return (0..<(raw.count / 8)).map { Int(raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+        }
+        var worst: Float = 0
+        for part in ["random", "text"] {
+            let logits = try model.forward(try ids("\(part).input_ids"))
+            let diff = maxAbsDiff(logits.values[...], try golden.readAllFloats("\(part).logits")[...])
+            XCTAssertLessThanOrEqual(diff, logitTolerance, "smollm3 \(part) logits differ by \(diff)")
+            worst = max(worst, diff)
+        }
+        // The no-RoPE layers matter: with RoPE everywhere transformers' logits are far from these.
+        let text = try model.forward(try ids("text.input_ids"))
+        XCTAssertGreaterThan(maxAbsDiff(text.values[...], try golden.readAllFloats("text.logits_all_rope")[...]), 1)
+        let hidden = try golden.readAllFloats("text.hidden_states")
+        let tokens = try ids("text.input_ids"), per = tokens.count * model.config.hiddenSize
+        _ = try model.forward(tokens) { point, rows in
+            let index: Int
+            switch point {
+            case let .layerInput(l): index = l
+            case .finalNorm: index = model.config.layerCount
+            default: return
+            }
+            let reference = hidden[(index * per)..<((index + 1) * per)]
+            let magnitude = reference.map { abs($0) }.max() ?? 1
+            var diff: Float = 0
+            for (a, b) in zip(rows, reference) { diff = max(diff, abs(a - b)) }
+            XCTAssertLessThanOrEqual(diff / magnitude, 1e-4, "smollm3 hidden state \(index)")
+        }
+        print("smollm3: largest logit difference from transformers: \(worst)")
+    }
+
     /// A family's base checkpoint converted to GGUF the way llama.cpp names it (`arch`) runs in the engine to the
     /// same logits as transformers.
     func checkGGUF(_ family: String, arch: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -138,14 +177,14 @@ extension ForwardPassTests {
             XCTAssertTrue(tensor.hasSuffix("q_norm.weight") || tensor.hasSuffix("k_norm.weight"), tensor)
             XCTAssertEqual(architecture, "llama")
         }
-        // A family without a definition (SmolLM3's no-RoPE layers are not implemented) is refused, not run as Llama.
-        let unknown = try relabelled("qwen3-base", as: "smollm3")
+        // A family without a definition is refused, not run as Llama.
+        let unknown = try relabelled("qwen3-base", as: "olmo3")
         defer { try? FileManager.default.removeItem(atPath: (unknown as NSString).deletingLastPathComponent) }
         XCTAssertThrowsError(try LanguageModel(folder: unknown, threads: 2)) { error in
             guard case let .unsupportedArchitecture(modelType, supported, _)? = error as? InferenceError else {
                 return XCTFail("expected unsupportedArchitecture, got \(error)")
             }
-            XCTAssertEqual(modelType, "smollm3")
+            XCTAssertEqual(modelType, "olmo3")
             XCTAssertTrue(supported.contains("gemma3_text"))
         }
         let gemma = try relabelled("gemma2-base", as: "llama")
@@ -158,7 +197,7 @@ extension ForwardPassTests {
     /// `crucible synth` writes every family it lists as a checkpoint the engine loads (every weight its definition
     /// names, with the right shapes) and runs to finite logits.
     func testSynthesizedCheckpointOfEveryFamilyRuns() throws {
-        XCTAssertTrue(Set(SyntheticCheckpoint.architectures).isSuperset(of: ["qwen3", "gemma2", "gemma3_text", "phi3"]))
+        XCTAssertTrue(Set(SyntheticCheckpoint.architectures).isSuperset(of: ["qwen3", "gemma2", "gemma3_text", "phi3", "smollm3"]))
         for arch in SyntheticCheckpoint.architectures {
             let dir = Fixtures.temporaryFolder("synth-\(arch)")
             defer { try? FileManager.default.removeItem(at: dir) }

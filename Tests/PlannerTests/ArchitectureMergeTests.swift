@@ -76,20 +76,43 @@ extension FixtureMergeTests {
     /// A passthrough that grows the model (mergekit 0.1.5 leaves `layer_types` at the old length, which transformers
     /// rejects): the output's `layer_types` has one entry per output layer, continuing the parents' pattern by position
     /// (the expectation checked once with transformers 5.24's config classes), and the engine runs the result.
-    func checkGrowingMerge(_ name: String, layerTypes: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+    @discardableResult
+    func checkGrowingMerge(_ name: String, layerTypes: [String], recipe: String? = nil, file: StaticString = #filePath,
+                           line: UInt = #line) throws -> JSONValue {
         let dir = Fixtures.fixture("archs/merges/\(name)")
-        let (plan, output) = try runRecipe(dir + "/recipe.yaml", workingDirectory: Fixtures.fixture("archs/"))
+        let (plan, output) = try runRecipe(recipe ?? dir + "/recipe.yaml", workingDirectory: Fixtures.fixture("archs/"))
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
         let config = try JSONValue.parse(file: output + "/config.json")
         XCTAssertEqual(config["num_hidden_layers"]?.intValue, layerTypes.count, file: file, line: line)
         XCTAssertEqual(config["layer_types"], .array(layerTypes.map { .string($0) }), "\(name): layer_types", file: file, line: line)
         let family = String(name.prefix { $0 != "-" })
         let table = family == "gemma3" ? "gemma3_text" : family
-        XCTAssertEqual(plan.models.map(\.architecture.name), [table, table], "\(name): the definition's table, not inference",
+        XCTAssertEqual(Set(plan.models.map(\.architecture.name)), [table], "\(name): the definition's table, not inference",
                        file: file, line: line)
         let model = try LanguageModel(folder: output, threads: 2)
         XCTAssertEqual(model.config.layerCount, layerTypes.count, file: file, line: line)
         let logits = try model.forward([1, 5, 9, 14])
         XCTAssertTrue(logits.values.allSatisfy { $0.isFinite }, file: file, line: line)
+        return config
+    }
+
+    /// SmolLM3 grown from 4 to 7 layers (Tests/References/smollm3): `no_rope_layers` continues its period
+    /// (`no_rope_layer_interval` 2) by position like `layer_types`; transformers 5.24 loads the result (checked once).
+    func testSmolLM3GrowingFrankenmergeKeepsItsNoRopePattern() throws {
+        let model = Fixtures.packageRoot.appendingPathComponent("Tests/References/smollm3/model").path
+        let recipe = writeRecipe("""
+            merge_method: passthrough
+            slices:
+              - sources:
+                  - model: \(model)
+                    layer_range: [0, 4]
+              - sources:
+                  - model: \(model)
+                    layer_range: [1, 4]
+            dtype: float32
+            """)
+        defer { try? FileManager.default.removeItem(atPath: (recipe as NSString).deletingLastPathComponent) }
+        let config = try checkGrowingMerge("smollm3-grow", layerTypes: Array(repeating: "full_attention", count: 7), recipe: recipe)
+        XCTAssertEqual(config["no_rope_layers"], .array([1, 0, 1, 0, 1, 0, 1].map { .int($0) }))
     }
 }

@@ -60,7 +60,7 @@ final class ShippedRecipesTests: XCTestCase {
     func testEveryFamilyRecipeMergesSyntheticParentsAndRuns() throws {
         let dir = Fixtures.temporaryFolder("shipped-families").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let families = ["qwen3": "qwen3", "gemma2": "gemma2", "gemma3": "gemma3_text", "phi3": "phi3"]
+        let families = ["qwen3": "qwen3", "gemma2": "gemma2", "gemma3": "gemma3_text", "phi3": "phi3", "smollm3": "smollm3"]
         for (prefix, arch) in families {
             try SyntheticCheckpoint.write(arch: arch, preset: "tiny", seed: 4, dtype: .bf16, to: dir + "/parents/\(prefix)-base")
             for (i, ft) in ["ft1", "ft2"].enumerated() {
