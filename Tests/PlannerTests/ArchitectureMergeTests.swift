@@ -73,14 +73,18 @@ extension FixtureMergeTests {
         return tied.count > 1 ? Set(tied) : []
     }
 
+    static let growReferences = Fixtures.packageRoot.appendingPathComponent("Tests/References/grow").path
+
     /// A passthrough that grows the model (mergekit 0.1.5 leaves `layer_types` at the old length, which transformers
     /// rejects): the output's `layer_types` has one entry per output layer, continuing the parents' pattern by position
     /// (the expectation checked once with transformers 5.24's config classes), and the engine runs the result.
+    /// The output also runs in the engine to the logits transformers 5.24 computes for it on the archs `text` ids
+    /// (Tests/References/grow, made by scripts/make-grow-reference.py, which also checked transformers loads every weight).
     @discardableResult
-    func checkGrowingMerge(_ name: String, layerTypes: [String], recipe: String? = nil, file: StaticString = #filePath,
-                           line: UInt = #line) throws -> JSONValue {
+    func checkGrowingMerge(_ name: String, layerTypes: [String], recipe: String? = nil, workingDirectory: String? = nil,
+                           file: StaticString = #filePath, line: UInt = #line) throws -> JSONValue {
         let dir = Fixtures.fixture("archs/merges/\(name)")
-        let (plan, output) = try runRecipe(recipe ?? dir + "/recipe.yaml", workingDirectory: Fixtures.fixture("archs/"))
+        let (plan, output) = try runRecipe(recipe ?? dir + "/recipe.yaml", workingDirectory: workingDirectory ?? Fixtures.fixture("archs/"))
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
         let config = try JSONValue.parse(file: output + "/config.json")
         XCTAssertEqual(config["num_hidden_layers"]?.intValue, layerTypes.count, file: file, line: line)
@@ -91,28 +95,23 @@ extension FixtureMergeTests {
                        file: file, line: line)
         let model = try LanguageModel(folder: output, threads: 2)
         XCTAssertEqual(model.config.layerCount, layerTypes.count, file: file, line: line)
-        let logits = try model.forward([1, 5, 9, 14])
-        XCTAssertTrue(logits.values.allSatisfy { $0.isFinite }, file: file, line: line)
+        let golden = try SafetensorsFile(path: Fixtures.fixture("archs/forward/qwen3-base.safetensors"))
+        let ids = try XCTUnwrap(try golden.rawBytes("text.input_ids"))
+        let tokens = (0..<(ids.count / 8)).map { Int(ids.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+        let logits = try model.forward(tokens)
+        let reference = try SafetensorsFile(path: Self.growReferences + "/logits.safetensors").readAllFloats(name)
+        var worst: Float = 0
+        for (a, b) in zip(logits.values, reference) { worst = max(worst, abs(a - b)) }
+        XCTAssertEqual(logits.values.count, reference.count, file: file, line: line)
+        XCTAssertLessThanOrEqual(worst, 1e-4, "\(name): logits differ from transformers' by \(worst)", file: file, line: line)
         return config
     }
 
     /// SmolLM3 grown from 4 to 7 layers (Tests/References/smollm3): `no_rope_layers` continues its period
     /// (`no_rope_layer_interval` 2) by position like `layer_types`; transformers 5.24 loads the result (checked once).
     func testSmolLM3GrowingFrankenmergeKeepsItsNoRopePattern() throws {
-        let model = Fixtures.packageRoot.appendingPathComponent("Tests/References/smollm3/model").path
-        let recipe = writeRecipe("""
-            merge_method: passthrough
-            slices:
-              - sources:
-                  - model: \(model)
-                    layer_range: [0, 4]
-              - sources:
-                  - model: \(model)
-                    layer_range: [1, 4]
-            dtype: float32
-            """)
-        defer { try? FileManager.default.removeItem(atPath: (recipe as NSString).deletingLastPathComponent) }
-        let config = try checkGrowingMerge("smollm3-grow", layerTypes: Array(repeating: "full_attention", count: 7), recipe: recipe)
+        let config = try checkGrowingMerge("smollm3-grow", layerTypes: Array(repeating: "full_attention", count: 7),
+                                           recipe: Self.growReferences + "/smollm3-grow.yml", workingDirectory: Self.growReferences)
         XCTAssertEqual(config["no_rope_layers"], .array([1, 0, 1, 0, 1, 0, 1].map { .int($0) }))
     }
 }
