@@ -32,8 +32,11 @@ struct BenchMerge: ParsableCommand {
     @Option(help: "Preset of the parents (smollm2-135m or tiny).")
     var preset: String = "smollm2-135m"
 
+    @Option(help: "Architecture of the parents, as `crucible synth --arch` takes it (llama; qwen3 for the Qwen3-shaped case).")
+    var arch: String = "llama"
+
     func run() throws {
-        let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 2)
+        let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 2, arch: arch)
         let base = parents.base, ft1 = parents.fineTunes[0], ft2 = parents.fineTunes[1]
         let fm = FileManager.default
         /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the setting docs/performance.md quotes).
@@ -79,7 +82,7 @@ struct BenchMerge: ParsableCommand {
         let parentBytes = ["model.safetensors"].reduce(0) { acc, f in
             acc + ((try? fm.attributesOfItem(atPath: ft1 + "/" + f)[.size] as? Int) ?? 0)
         }
-        print("parents: \(preset), BF16, \(formatBytes(parentBytes)) each; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("parents: \(arch) \(preset), BF16, \(formatBytes(parentBytes)) each; \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("case        inputs    best wall   input GB/s   peak RSS    (all runs)")
         for name in cases.split(separator: ",").map(String.init) {
             guard let text = recipes[name] else { throw ValidationError("unknown case '\(name)'") }
@@ -222,7 +225,8 @@ func runChild(_ exe: String, _ args: [String], quiet: Bool = false) throws -> (s
 }
 
 /// The benchmarks' synthetic parents, made once and cached: a base of `preset` dimensions (seed 1, BF16) in
-/// `ROOT/bench-PRESET-bf16/base` and `fineTunes` fine-tunes of it (`ft1`, `ft2`…, seeds 2, 3…, delta 0.02).
+/// `ROOT/bench-PRESET-bf16/base` (`bench-ARCH-PRESET-bf16` for an architecture other than Llama) and `fineTunes`
+/// fine-tunes of it (`ft1`, `ft2`…, seeds 2, 3…, delta 0.02).
 struct BenchParents {
     let root: String
     let folder: String
@@ -230,17 +234,17 @@ struct BenchParents {
     let fineTunes: [String]
 
     /// `cache` (or `$CRUCIBLE_CACHE`, else `~/.cache/crucible`) as the cache root.
-    init(cache: String?, preset: String, fineTunes count: Int) throws {
+    init(cache: String?, preset: String, fineTunes count: Int, arch: String = "llama") throws {
         let env = ProcessInfo.processInfo.environment
         root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
-        let folder = (root as NSString).appendingPathComponent("bench-\(preset)-bf16")
+        let folder = (root as NSString).appendingPathComponent(arch == "llama" ? "bench-\(preset)-bf16" : "bench-\(arch)-\(preset)-bf16")
         self.folder = folder
         base = folder + "/base"
         fineTunes = (1...max(1, count)).map { "\(folder)/ft\($0)" }
         let fm = FileManager.default
         if !fm.fileExists(atPath: base + "/model.safetensors") {
             FileHandle.standardError.write(Data("building parents in \(folder) (once)...\n".utf8))
-            try SyntheticCheckpoint.write(arch: "llama", preset: preset, seed: 1, dtype: .bf16, to: base)
+            try SyntheticCheckpoint.write(arch: arch, preset: preset, seed: 1, dtype: .bf16, to: base)
         }
         for (i, path) in fineTunes.enumerated() where !fm.fileExists(atPath: path + "/model.safetensors") {
             try SyntheticCheckpoint.writeFineTune(of: base, delta: 0.02, seed: UInt64(2 + i), dtype: .bf16, to: path)
