@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, dependencies flowing one way:
 // COpenBLAS → Tensors → Checkpoints → Architectures → Recipes → MergeMethods → Planner
-//   → Tokenization → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
+//   → Tokenization → Export (GGUF out) → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["Tensors", "Checkpoints"]),
         .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
+        .target(name: "Export", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization"]),
         .target(name: "MoE", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
         ]),
@@ -38,7 +39,7 @@ let package = Package(
         ]),
         .target(name: "CrucibleCLI", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner",
-            "Tokenization", "Inference", "Evaluation", "MoE", "Reports",
+            "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "crucible", dependencies: ["CrucibleCLI"]),
@@ -55,6 +56,7 @@ let package = Package(
         .testTarget(name: "MoETests", dependencies: ["MoE", "Planner", "Inference", "Recipes", "Checkpoints", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Inference", "Checkpoints", "TestSupport"]),
         .testTarget(name: "CrucibleCLITests", dependencies: ["CrucibleCLI", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "TestSupport"]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
     // `concurrentPerform` workers by design, which strict concurrency checking cannot express.

@@ -1,0 +1,246 @@
+import Architectures
+import Foundation
+import Checkpoints
+import Tokenization
+
+/// One tensor of the GGUF file and where its rows come from.
+struct GGUFOutputTensor {
+    enum Rows {
+        /// Row r is row r of the source.
+        case plain(String)
+        /// llama.cpp's Q/K permutation within each of `heads` heads (`LlamaModel.permute` of the converter):
+        /// stored row h·d + 2j + i holds Hugging Face row h·d + i·d/2 + j.
+        case permuted(String, headSize: Int)
+        /// A vector permuted the same way, element by element (Q/K biases); it is one row.
+        case permutedVector(String, headSize: Int)
+        /// Experts stacked outermost: row r is row r mod `rowsPerExpert` of expert r / `rowsPerExpert`.
+        case experts([String], rowsPerExpert: Int)
+    }
+
+    let name: String
+    /// Outermost first.
+    let shape: [Int]
+    let rows: Rows
+
+    var sources: [String] {
+        switch rows {
+        case let .plain(n), let .permuted(n, _), let .permutedVector(n, _): return [n]
+        case let .experts(names, _): return names
+        }
+    }
+
+    /// Reads output rows `first..<first+count` (each `shape.last` long) into `dest`.
+    func read(rows first: Int, count: Int, from source: any TensorSource, into dest: UnsafeMutablePointer<Float>) throws {
+        let length = shape.last!
+        func copyRow(_ name: String, _ row: Int, _ to: UnsafeMutablePointer<Float>) throws {
+            try source.readFloats(name, range: (row * length)..<((row + 1) * length), into: to)
+        }
+        switch rows {
+        case let .plain(n):
+            try source.readFloats(n, range: (first * length)..<((first + count) * length), into: dest)
+        case let .permuted(n, d):
+            for r in 0..<count { try copyRow(n, Self.hfIndex(first + r, headSize: d), dest + r * length) }
+        case let .permutedVector(n, d):
+            var v = [Float](repeating: 0, count: length)
+            try v.withUnsafeMutableBufferPointer { try source.readFloats(n, range: 0..<length, into: $0.baseAddress!) }
+            for s in 0..<length { dest[s] = v[Self.hfIndex(s, headSize: d)] }
+        case let .experts(names, perExpert):
+            for r in 0..<count {
+                let g = first + r
+                try copyRow(names[g / perExpert], g % perExpert, dest + r * length)
+            }
+        }
+    }
+
+    /// The Hugging Face row stored at GGUF row `s` by the Q/K permutation.
+    static func hfIndex(_ s: Int, headSize d: Int) -> Int {
+        let h = s / d, rem = s % d
+        return h * d + (rem % 2) * (d / 2) + rem / 2
+    }
+}
+
+/// The GGUF view of a checkpoint: llama.cpp's architecture, tensor names, shapes and metadata.
+struct GGUFTensorLayout {
+    let architecture: String
+    let config: ModelConfig
+    let configPath: String
+    let tensors: [GGUFOutputTensor]
+    let facts: QuantizationModelFacts
+    let vocabSize: Int?
+
+    private static let layerNames: [String: String] = [
+        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+        "block_sparse_moe.gate": "ffn_gate_inp",
+    ]
+    private static let expertNames = ["w1": "ffn_gate_exps", "w2": "ffn_down_exps", "w3": "ffn_up_exps"]
+    /// Order of a layer's tensors in the file (the converter's order for these architectures).
+    private static let layerOrder = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate_inp",
+                                     "ffn_norm", "ffn_gate", "ffn_down", "ffn_up", "ffn_gate_exps", "ffn_down_exps", "ffn_up_exps"]
+
+    init(checkpoint: Checkpoint) throws {
+        let c = checkpoint.config
+        let file = checkpoint.configPath
+        configPath = file
+        func fail(_ reason: String) -> CheckpointError { .invalidConfig(file: file, reason: reason) }
+        let className = c["architectures"]?.arrayValue?.first?.stringValue ?? "?"
+        let permutes: Bool
+        switch className {
+        case "LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM":
+            architecture = "llama"
+            permutes = true
+        case "Qwen2ForCausalLM":
+            architecture = "qwen2"
+            permutes = false
+        default:
+            throw fail("GGUF export writes LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM and Qwen2ForCausalLM; "
+                       + "'\(className)' is not written (its names or hyperparameters are not mapped exactly yet)")
+        }
+        let config = try ModelConfig(json: c, file: file)
+        self.config = config
+        let layers = config.layerCount
+        let heads = config.headCount
+        let kvHeads = config.kvHeadCount
+        let experts = config.experts?.count ?? 0
+        guard config.experts == nil || className == "MixtralForCausalLM" else {
+            throw fail("GGUF export writes Mixtral-style experts only; '\(className)' with experts is not written yet")
+        }
+        vocabSize = config.vocabSize
+
+        let source = checkpoint.source
+        var perLayer: [Int: [String: GGUFOutputTensor]] = [:]
+        var expertRows: [Int: [String: [Int: String]]] = [:]
+        var globals: [String: GGUFOutputTensor] = [:]
+        for name in source.tensorNames {
+            guard let info = source.info(name) else { continue }
+            switch name {
+            case "model.embed_tokens.weight": globals["token_embd.weight"] = .init(name: "token_embd.weight", shape: info.shape, rows: .plain(name)); continue
+            case "model.norm.weight": globals["output_norm.weight"] = .init(name: "output_norm.weight", shape: info.shape, rows: .plain(name)); continue
+            case "lm_head.weight": globals["output.weight"] = .init(name: "output.weight", shape: info.shape, rows: .plain(name)); continue
+            default: break
+            }
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]), layer >= 0, layer < layers else {
+                if name.hasSuffix("rotary_emb.inv_freq") { continue }
+                throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
+                    reason: "no GGUF name for this tensor in the \(architecture) architecture; the export writes only tensors it maps exactly")
+            }
+            let rest = parts[3...].joined(separator: ".")
+            let suffix = parts.last!
+            if parts.count == 8, parts[3] == "block_sparse_moe", parts[4] == "experts", let e = Int(parts[5]),
+               let gguf = Self.expertNames[parts[6]], suffix == "weight", e >= 0, e < max(experts, 0) {
+                expertRows[layer, default: [:]][gguf, default: [:]][e] = name
+                continue
+            }
+            let module = parts[3..<(parts.count - 1)].joined(separator: ".")
+            guard let base = Self.layerNames[module], suffix == "weight" || suffix == "bias" else {
+                throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
+                    reason: "no GGUF name for '\(rest)' in the \(architecture) architecture; the export writes only tensors it maps exactly")
+            }
+            let gguf = "blk.\(layer).\(base).\(suffix)"
+            var rows: GGUFOutputTensor.Rows = .plain(name)
+            if permutes && (base == "attn_q" || base == "attn_k") {
+                let n = base == "attn_q" ? heads : kvHeads
+                guard info.shape[0] % n == 0, (info.shape[0] / n) % 2 == 0 else {
+                    throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
+                        reason: "\(info.shape[0]) rows do not split into \(n) heads of even size for llama.cpp's Q/K permutation")
+                }
+                rows = info.shape.count == 1 ? .permutedVector(name, headSize: info.shape[0] / n) : .permuted(name, headSize: info.shape[0] / n)
+            }
+            perLayer[layer, default: [:]][base + "." + suffix] = GGUFOutputTensor(name: gguf, shape: info.shape, rows: rows)
+        }
+        // Stack each layer's experts in expert order.
+        for (layer, kinds) in expertRows {
+            for (gguf, byExpert) in kinds {
+                guard byExpert.count == experts, let first = byExpert[0], let info = source.info(first) else {
+                    throw fail("layer \(layer) has \(byExpert.count) of the \(experts) experts' \(gguf) tensors")
+                }
+                let names = (0..<experts).map { byExpert[$0]! }
+                for n in names where source.info(n)?.shape != info.shape {
+                    throw CheckpointError.shapeMismatch(tensor: n, expected: info.shape, found: source.info(n)?.shape ?? [], file: source.location)
+                }
+                perLayer[layer, default: [:]][gguf + ".weight"] = GGUFOutputTensor(name: "blk.\(layer).\(gguf).weight",
+                    shape: [experts] + info.shape, rows: .experts(names, rowsPerExpert: info.shape[0]))
+            }
+        }
+        guard globals["token_embd.weight"] != nil else { throw fail("the model has no model.embed_tokens.weight") }
+        var ordered: [GGUFOutputTensor] = [globals["token_embd.weight"]!]
+        for layer in 0..<layers {
+            let tensors = perLayer[layer] ?? [:]
+            for base in Self.layerOrder {
+                for suffix in ["weight", "bias"] { if let t = tensors[base + "." + suffix] { ordered.append(t) } }
+            }
+        }
+        if let norm = globals["output_norm.weight"] { ordered.append(norm) }
+        if let head = globals["output.weight"] { ordered.append(head) }
+        tensors = ordered
+
+        facts = QuantizationModelFacts(architecture: architecture, layerCount: layers, gqa: max(1, heads / max(1, kvHeads)),
+                                       expertCount: experts, tiedEmbeddings: globals["output.weight"] == nil,
+                                       attentionVCount: QuantizationTypeChooser.attentionVCount(ordered.map(\.name)))
+    }
+
+    /// The general and architecture keys, as llama.cpp's converter (and llama-quantize, for the file type) writes them.
+    func metadata(name: String, fileType: GGUFFileType) throws -> [(String, GGUFValue)] {
+        let a = architecture
+        let c = config
+        func fail(_ reason: String) -> CheckpointError { .invalidConfig(file: configPath, reason: reason) }
+        func u32(_ v: Int, _ what: String) throws -> GGUFValue {
+            guard v > 0, v <= Int(UInt32.max) else { throw fail("\(what) \(v) is out of range") }
+            return .uint32(UInt32(v))
+        }
+        func f32(_ v: Double, _ what: String) throws -> GGUFValue {
+            guard v.isFinite else { throw fail("\(what) is not a finite number") }
+            return .float32(Float(v))
+        }
+        guard let context = c.maxPositionEmbeddings else { throw fail("max_position_embeddings is missing") }
+        var m: [(String, GGUFValue)] = [
+            ("general.architecture", .string(a)),
+            ("general.type", .string("model")),
+            ("general.name", .string(name)),
+            ("\(a).block_count", try u32(c.layerCount, "num_hidden_layers")),
+            ("\(a).context_length", try u32(context, "max_position_embeddings")),
+            ("\(a).embedding_length", try u32(c.hiddenSize, "hidden_size")),
+            ("\(a).feed_forward_length", try u32(c.intermediateSize, "intermediate_size")),
+            ("\(a).attention.head_count", try u32(c.headCount, "num_attention_heads")),
+            ("\(a).attention.head_count_kv", try u32(c.kvHeadCount, "num_key_value_heads")),
+            ("\(a).rope.freq_base", try f32(c.ropeTheta, "rope_theta")),
+            ("\(a).attention.layer_norm_rms_epsilon", try f32(c.rmsNormEps, "rms_norm_eps")),
+        ]
+        if c.headDim != c.hiddenSize / c.headCount {
+            m.append(("\(a).attention.key_length", try u32(c.headDim, "head_dim")))
+            m.append(("\(a).attention.value_length", try u32(c.headDim, "head_dim")))
+        }
+        if let experts = c.experts {
+            m.append(("\(a).expert_count", try u32(experts.count, "num_local_experts")))
+            m.append(("\(a).expert_used_count", try u32(experts.perToken, "num_experts_per_tok")))
+        }
+        m.append(("general.file_type", .uint32(fileType.mixture.fileTypeID)))
+        if a == "llama" {
+            m.append(("\(a).vocab_size", try u32(c.vocabSize, "vocab_size")))
+            m.append(("\(a).rope.dimension_count", try u32(c.headDim, "head_dim")))
+        }
+        switch c.ropeScaling {
+        case .none: break
+        case let .linear(factor):
+            m.append(("\(a).rope.scaling.type", .string("linear")))
+            m.append(("\(a).rope.scaling.factor", try f32(factor, "rope_scaling.factor")))
+        default:
+            throw fail("this rope_scaling is not written to GGUF yet (linear is); llama.cpp needs derived tensors for it")
+        }
+        if fileType.mixture.baseType.isQuantized { m.append(("general.quantization_version", .uint32(2))) }
+        return m
+    }
+}
+
+/// The tokenizer part of the metadata: a GGUF source's `tokenizer.*` keys as they are, or those of a
+/// Hugging Face folder's tokenizer.json.
+enum GGUFTokenizerMetadata {
+    static func keys(for checkpoint: Checkpoint, vocabSize: Int?) throws -> [(String, GGUFValue)] {
+        if let gguf = checkpoint.source as? GGUFFile {
+            return gguf.metadataKeys.filter { $0.hasPrefix("tokenizer.") }.map { ($0, gguf.metadata[$0]!) }
+        }
+        return try GGUFTokenizerKeys.keys(folder: checkpoint.path, vocabSize: vocabSize)
+    }
+}
