@@ -29,6 +29,8 @@ struct MergeCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    func validate() throws { try build.validateGGUF() }
+
     func run() throws {
         let parsed = try RecipeParser.parse(file: recipe)
         var options = PlannerOptions(seed: build.seed, shardSize: build.shardSize.bytes, memoryBudget: memory?.bytes)
@@ -52,6 +54,7 @@ struct MergeCommand: ParsableCommand {
                 report.tensors, report.outputPath, report.seconds, formatBytes(report.bytesRead), gbps,
                 formatBytes(report.bytesWritten), rss).utf8))
         }
+        try build.writeGGUF(folder: report.outputPath, threads: threads, quiet: quiet)
     }
 }
 

@@ -67,5 +67,8 @@ struct RunCommand: ParsableCommand {
             throw ExitCode.failure
         }
         try scoring.emit(result.score)
+        try build.writeGGUF(folder: result.merge.outputPath, threads: scoring.threads, quiet: false)
     }
+
+    func validate() throws { try build.validateGGUF() }
 }

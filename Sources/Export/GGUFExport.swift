@@ -114,3 +114,28 @@ public enum GGUFExport {
         for name in t.sources { source.release(name) }
     }
 }
+
+extension GGUFExport {
+    /// The GGUF file a build writes into its output folder: `<folder>/<folder name>-<TYPE>.gguf`.
+    public static func fileName(folder: String, fileType: GGUFFileType) -> String {
+        let base = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+        return (folder as NSString).appendingPathComponent("\(base)-\(fileType.mixture.rawValue).gguf")
+    }
+
+    /// Exports a finished model folder into itself (`fileName(folder:fileType:)`). With `only`, the safetensors
+    /// weights are then removed, so the folder holds the GGUF file with the config, tokenizer and side files
+    /// (readers then open the GGUF). The weights are removed only once the GGUF file is complete.
+    public static func attach(toFolder folder: String, options: GGUFExportOptions, only: Bool) throws -> GGUFExportReport {
+        let checkpoint = try Checkpoint.open(folder)
+        var options = options
+        options.overwrite = true   // the folder was just written by this run
+        let report = try export(checkpoint, to: fileName(folder: folder, fileType: options.fileType), options: options)
+        if only {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            for e in entries where e.hasSuffix(".safetensors") || e == "model.safetensors.index.json" {
+                try FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(e))
+            }
+        }
+        return report
+    }
+}

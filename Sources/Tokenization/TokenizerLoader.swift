@@ -52,7 +52,8 @@ public enum TokenizerLoader {
     /// Loads a Hugging Face `tokenizer.json`, reading `tokenizer_config.json` beside it when present.
     static func loadTokenizerJSON(path: String) throws -> Tokenizer {
         let root = try parseJSON(path)
-        let configPath = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
+        // (URL, not NSString.deletingLastPathComponent, which traps on one-character paths.)
+        let configPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path
         let config = FileManager.default.fileExists(atPath: configPath) ? try parseJSON(configPath) : nil
         return try TokenizerJSONLoader.load(root, config: config, file: path)
     }

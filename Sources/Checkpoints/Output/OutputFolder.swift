@@ -22,7 +22,8 @@ public final class OutputFolder: @unchecked Sendable {
         let fm = FileManager.default
         let out = (path as NSString).standardizingPath
         destination = out
-        let dir = (out as NSString).deletingLastPathComponent
+        // Foundation's NSString.deletingLastPathComponent traps on one-character paths ("m"); URL does not.
+        let dir = out.contains("/") ? URL(fileURLWithPath: out).deletingLastPathComponent().path : ""
         parent = dir.isEmpty ? "." : dir
         leaf = (out as NSString).lastPathComponent
         staging = (parent as NSString).appendingPathComponent(".\(leaf).crucible-partial-\(getpid())")
