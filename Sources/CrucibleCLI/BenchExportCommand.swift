@@ -12,6 +12,9 @@ struct BenchExport: ParsableCommand {
     @Option(help: "Where the parents are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
     var cache: String?
 
+    @Option(help: "Export this Hugging Face folder instead of the synthetic parent (llama.cpp's converter only accepts tokenizers it recognises).")
+    var model: String?
+
     @Option(help: "Comma-separated GGUF file types.")
     var types: String = "F16,Q8_0,Q4_K_M"
 
@@ -25,14 +28,13 @@ struct BenchExport: ParsableCommand {
     var python: String = "python3"
 
     func run() throws {
-        let parents = try BenchParents(cache: cache, preset: "smollm2-135m", fineTunes: 1)
-        let model = parents.base
+        let model = try self.model ?? BenchParents(cache: cache, preset: "smollm2-135m", fineTunes: 1).base
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("crucible-bench-export-\(getpid())").path
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: work) }
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        print("model: SmolLM2-135M-shaped BF16 (\(model)); \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("model: \(model); \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("type      tool                         best wall   peak RSS    (all runs)")
         func report(_ type: String, _ tool: String, _ results: [(Double, Int)]) {
             let best = results.min { $0.0 < $1.0 }!

@@ -67,6 +67,8 @@ struct GGUFTensorLayout {
     let tensors: [GGUFOutputTensor]
     let facts: QuantizationModelFacts
     let vocabSize: Int?
+    /// Whether config.json names `head_dim` (the converter then writes the key and value lengths).
+    let explicitHeadDim: Bool
 
     private static let layerNames: [String: String] = [
         "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
@@ -75,9 +77,6 @@ struct GGUFTensorLayout {
         "block_sparse_moe.gate": "ffn_gate_inp",
     ]
     private static let expertNames = ["w1": "ffn_gate_exps", "w2": "ffn_down_exps", "w3": "ffn_up_exps"]
-    /// Order of a layer's tensors in the file (the converter's order for these architectures).
-    private static let layerOrder = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate_inp",
-                                     "ffn_norm", "ffn_gate", "ffn_down", "ffn_up", "ffn_gate_exps", "ffn_down_exps", "ffn_up_exps"]
 
     init(checkpoint: Checkpoint) throws {
         let c = checkpoint.config
@@ -107,18 +106,29 @@ struct GGUFTensorLayout {
             throw fail("GGUF export writes Mixtral-style experts only; '\(className)' with experts is not written yet")
         }
         vocabSize = config.vocabSize
+        // A GGUF source says so by its own key; a config derived from GGUF metadata always names head_dim.
+        if let gguf = checkpoint.source as? GGUFFile {
+            explicitHeadDim = gguf.metadata["\(gguf.architecture ?? "").attention.key_length"] != nil
+        } else {
+            explicitHeadDim = c["head_dim"].map { !$0.isNull } ?? false
+        }
 
         let source = checkpoint.source
-        var perLayer: [Int: [String: GGUFOutputTensor]] = [:]
+        // llama-quantize's order (its `weight_name_comparer`): tensors outside the layers first, then layer by layer,
+        // names in byte order within each. It counts the attn_v and ffn_down tensors in this order, so the order
+        // decides which of them get more bits.
+        let names = source.tensorNames
+        var ordered: [GGUFOutputTensor] = []
         var expertRows: [Int: [String: [Int: String]]] = [:]
-        var globals: [String: GGUFOutputTensor] = [:]
-        for name in source.tensorNames {
+        var hasHead = false, hasEmbedding = false
+        for name in names {
             guard let info = source.info(name) else { continue }
-            switch name {
-            case "model.embed_tokens.weight": globals["token_embd.weight"] = .init(name: "token_embd.weight", shape: info.shape, rows: .plain(name)); continue
-            case "model.norm.weight": globals["output_norm.weight"] = .init(name: "output_norm.weight", shape: info.shape, rows: .plain(name)); continue
-            case "lm_head.weight": globals["output.weight"] = .init(name: "output.weight", shape: info.shape, rows: .plain(name)); continue
-            default: break
+            if let global = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+                             "lm_head.weight": "output.weight"][name] {
+                ordered.append(GGUFOutputTensor(name: global, shape: info.shape, rows: .plain(name)))
+                hasHead = hasHead || global == "output.weight"
+                hasEmbedding = hasEmbedding || global == "token_embd.weight"
+                continue
             }
             let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]), layer >= 0, layer < layers else {
@@ -131,6 +141,16 @@ struct GGUFTensorLayout {
             if parts.count == 8, parts[3] == "block_sparse_moe", parts[4] == "experts", let e = Int(parts[5]),
                let gguf = Self.expertNames[parts[6]], suffix == "weight", e >= 0, e < max(experts, 0) {
                 expertRows[layer, default: [:]][gguf, default: [:]][e] = name
+                let group = expertRows[layer]![gguf]!
+                if group.count == experts {
+                    let names = (0..<experts).map { group[$0]! }
+                    let shape = source.info(names[0])!.shape
+                    for n in names where source.info(n)?.shape != shape {
+                        throw CheckpointError.shapeMismatch(tensor: n, expected: shape, found: source.info(n)?.shape ?? [], file: source.location)
+                    }
+                    ordered.append(GGUFOutputTensor(name: "blk.\(layer).\(gguf).weight", shape: [experts] + shape,
+                                                    rows: .experts(names, rowsPerExpert: shape[0])))
+                }
                 continue
             }
             let module = parts[3..<(parts.count - 1)].joined(separator: ".")
@@ -148,36 +168,25 @@ struct GGUFTensorLayout {
                 }
                 rows = info.shape.count == 1 ? .permutedVector(name, headSize: info.shape[0] / n) : .permuted(name, headSize: info.shape[0] / n)
             }
-            perLayer[layer, default: [:]][base + "." + suffix] = GGUFOutputTensor(name: gguf, shape: info.shape, rows: rows)
+            ordered.append(GGUFOutputTensor(name: gguf, shape: info.shape, rows: rows))
         }
-        // Stack each layer's experts in expert order.
         for (layer, kinds) in expertRows {
-            for (gguf, byExpert) in kinds {
-                guard byExpert.count == experts, let first = byExpert[0], let info = source.info(first) else {
-                    throw fail("layer \(layer) has \(byExpert.count) of the \(experts) experts' \(gguf) tensors")
-                }
-                let names = (0..<experts).map { byExpert[$0]! }
-                for n in names where source.info(n)?.shape != info.shape {
-                    throw CheckpointError.shapeMismatch(tensor: n, expected: info.shape, found: source.info(n)?.shape ?? [], file: source.location)
-                }
-                perLayer[layer, default: [:]][gguf + ".weight"] = GGUFOutputTensor(name: "blk.\(layer).\(gguf).weight",
-                    shape: [experts] + info.shape, rows: .experts(names, rowsPerExpert: info.shape[0]))
+            for (gguf, byExpert) in kinds where byExpert.count != experts {
+                throw fail("layer \(layer) has \(byExpert.count) of the \(experts) experts' \(gguf) tensors")
             }
         }
-        guard globals["token_embd.weight"] != nil else { throw fail("the model has no model.embed_tokens.weight") }
-        var ordered: [GGUFOutputTensor] = [globals["token_embd.weight"]!]
-        for layer in 0..<layers {
-            let tensors = perLayer[layer] ?? [:]
-            for base in Self.layerOrder {
-                for suffix in ["weight", "bias"] { if let t = tensors[base + "." + suffix] { ordered.append(t) } }
-            }
+        guard hasEmbedding else { throw fail("the model has no model.embed_tokens.weight") }
+        func layerOf(_ name: String) -> Int {
+            let parts = name.split(separator: ".", maxSplits: 2)
+            return parts.count > 2 && parts[0] == "blk" ? Int(parts[1]) ?? -1 : -1
         }
-        if let norm = globals["output_norm.weight"] { ordered.append(norm) }
-        if let head = globals["output.weight"] { ordered.append(head) }
+        ordered = ordered.map { ($0, layerOf($0.name)) }
+            .sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0.name.utf8.lexicographicallyPrecedes($1.0.name.utf8) }
+            .map(\.0)
         tensors = ordered
 
         facts = QuantizationModelFacts(architecture: architecture, layerCount: layers, gqa: max(1, heads / max(1, kvHeads)),
-                                       expertCount: experts, tiedEmbeddings: globals["output.weight"] == nil,
+                                       expertCount: experts, tiedEmbeddings: !hasHead,
                                        attentionVCount: QuantizationTypeChooser.attentionVCount(ordered.map(\.name)))
     }
 
@@ -208,7 +217,7 @@ struct GGUFTensorLayout {
             ("\(a).rope.freq_base", try f32(c.ropeTheta, "rope_theta")),
             ("\(a).attention.layer_norm_rms_epsilon", try f32(c.rmsNormEps, "rms_norm_eps")),
         ]
-        if c.headDim != c.hiddenSize / c.headCount {
+        if explicitHeadDim {
             m.append(("\(a).attention.key_length", try u32(c.headDim, "head_dim")))
             m.append(("\(a).attention.value_length", try u32(c.headDim, "head_dim")))
         }
@@ -229,7 +238,7 @@ struct GGUFTensorLayout {
         default:
             throw fail("this rope_scaling is not written to GGUF yet (linear is); llama.cpp needs derived tensors for it")
         }
-        if fileType.mixture.baseType.isQuantized { m.append(("general.quantization_version", .uint32(2))) }
+        m.append(("general.quantization_version", .uint32(2)))
         return m
     }
 }

@@ -121,6 +121,33 @@ final class GGUFExportTests: XCTestCase {
         XCTAssertEqual(pure.type(for: "output.weight", shape: [49152, 512], unquantized: .f32), .q4_K)
     }
 
+    /// llama-quantize's own choices for SmolLM2-135M (30 layers, 576-wide rows, tied head), every file type,
+    /// tensor by tensor in its file order (Tests/References/quant/smollm2-135m-file-types.txt).
+    func testFileTypeRulesMatchLlamaQuantizeOnSmolLM2() throws {
+        let path = Fixtures.packageRoot.appendingPathComponent("Tests/References/quant/smollm2-135m-file-types.txt").path
+        var byType: [String: [(name: String, shape: [Int], type: String)]] = [:]
+        var order: [String] = []
+        for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
+            let f = line.split(separator: " ").map(String.init)
+            XCTAssertEqual(f.count, 4, String(line))
+            if byType[f[0]] == nil { order.append(f[0]) }
+            byType[f[0], default: []].append((f[1], f[2].split(separator: "x").map { Int($0)! }, f[3]))
+        }
+        XCTAssertGreaterThanOrEqual(order.count, 10)
+        for fileType in order {
+            let tensors = byType[fileType]!
+            var chooser = QuantizationTypeChooser(fileType: try XCTUnwrap(GGUFFileType(name: fileType)),
+                facts: QuantizationModelFacts(architecture: "llama", layerCount: 30, gqa: 3, expertCount: 0, tiedEmbeddings: true,
+                                              attentionVCount: QuantizationTypeChooser.attentionVCount(tensors.map(\.name))))
+            var wrong: [String] = []
+            for t in tensors {
+                let got = chooser.type(for: t.name, shape: t.shape, unquantized: .f32)
+                if got.name != t.type { wrong.append("\(t.name): \(got.name) instead of \(t.type)") }
+            }
+            XCTAssertEqual(wrong, [], fileType)
+        }
+    }
+
     func testRefusesWhatItCannotWriteExactly() throws {
         let folder = Fixtures.temporaryFolder("export-refuse")
         let out = folder.appendingPathComponent("x.gguf").path
