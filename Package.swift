@@ -1,9 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, dependencies flowing one way:
-// COpenBLAS → Tensors → Checkpoints → Architectures → Recipes → MergeMethods → Planner
-//   → Tokenization → Export (GGUF out) → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
+// Layers, dependencies flowing one way (docs/design.md draws the graph):
+// COpenBLAS → Tensors → ArchitectureDefinitions → Checkpoints → Tokenization → Architectures → Recipes → MergeMethods
+//   → Planner → Export (GGUF out) → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -22,23 +22,27 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "Tensors", dependencies: ["COpenBLAS"]),
-        .target(name: "Checkpoints", dependencies: ["Tensors"]),
-        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints"]),
+        .target(name: "ArchitectureDefinitions"),
+        .target(name: "Checkpoints", dependencies: ["Tensors", "ArchitectureDefinitions"]),
+        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Tokenization"]),
         .target(name: "Recipes", dependencies: ["Tensors", .product(name: "Yams", package: "Yams")]),
-        .target(name: "MergeMethods", dependencies: ["Tensors"]),
-        .target(name: "Planner", dependencies: ["Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods"]),
-        .target(name: "Tokenization", dependencies: ["Tensors", "Checkpoints"]),
-        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization"]),
+        .target(name: "MergeMethods", dependencies: ["Tensors", "Recipes"]),
+        .target(name: "Planner", dependencies: [
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
+        ]),
+        .target(name: "Tokenization", dependencies: ["ArchitectureDefinitions", "Checkpoints"]),
+        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
-        .target(name: "Export", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization"]),
+        .target(name: "Export", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
         .target(name: "MoE", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
         ]),
         .target(name: "Reports", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
+            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+            "Evaluation", "MoE",
         ]),
         .target(name: "CrucibleCLI", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner",
+            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner",
             "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -46,17 +50,26 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
-        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
-        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Architectures", "Recipes", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "ArchitectureDefinitions", "Tensors", "TestSupport"]),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Tensors", "TestSupport"]),
+        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Recipes", "Checkpoints", "Tensors", "TestSupport"]),
+        .testTarget(name: "PlannerTests", dependencies: [
+            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Tensors", "TestSupport",
+        ]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Tokenization", "TestSupport"]),
-        .testTarget(name: "MoETests", dependencies: ["MoE", "Planner", "Inference", "Recipes", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Inference", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "CrucibleCLITests", dependencies: ["CrucibleCLI", "TestSupport"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Architectures", "Tokenization", "TestSupport"]),
+        .testTarget(name: "MoETests", dependencies: [
+            "MoE", "Planner", "Inference", "Architectures", "Recipes", "Checkpoints", "Tokenization", "Tensors", "TestSupport",
+        ]),
+        .testTarget(name: "ReportsTests", dependencies: [
+            "Reports", "Evaluation", "Recipes", "Checkpoints", "Tokenization", "Tensors", "TestSupport",
+        ]),
+        // The CLI tests run the built `crucible` executable.
+        .testTarget(name: "CrucibleCLITests", dependencies: ["crucible", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: [
+            "Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "Tensors", "TestSupport",
+        ]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
     // `concurrentPerform` workers by design, which strict concurrency checking cannot express.

@@ -1,82 +1,15 @@
+import ArchitectureDefinitions
 import Checkpoints
 
-/// The architecture tables Crucible knows, and how a checkpoint is matched to one.
+/// How a checkpoint is matched to a weight table: one of the tables the architecture definitions declare, or one
+/// inferred from its tensor names.
 public enum ArchitectureRegistry {
-    private static let attention: [WeightTemplate] = [
-        WeightTemplate("model.layers.${layer_index}.input_layernorm.weight"),
-        WeightTemplate("model.layers.${layer_index}.self_attn.q_proj.weight"),
-        WeightTemplate("model.layers.${layer_index}.self_attn.k_proj.weight"),
-        WeightTemplate("model.layers.${layer_index}.self_attn.v_proj.weight"),
-        WeightTemplate("model.layers.${layer_index}.self_attn.o_proj.weight"),
-        WeightTemplate("model.layers.${layer_index}.post_attention_layernorm.weight"),
-    ]
-    private static let optionalBiases: [WeightTemplate] = [
-        WeightTemplate("model.layers.${layer_index}.self_attn.q_proj.bias", optional: true),
-        WeightTemplate("model.layers.${layer_index}.self_attn.k_proj.bias", optional: true),
-        WeightTemplate("model.layers.${layer_index}.self_attn.v_proj.bias", optional: true),
-        WeightTemplate("model.layers.${layer_index}.self_attn.o_proj.bias", optional: true),
-    ]
-    private static let requiredQKVBiases: [WeightTemplate] = [
-        WeightTemplate("model.layers.${layer_index}.self_attn.q_proj.bias"),
-        WeightTemplate("model.layers.${layer_index}.self_attn.k_proj.bias"),
-        WeightTemplate("model.layers.${layer_index}.self_attn.v_proj.bias"),
-    ]
-    private static let denseMLP: [WeightTemplate] = [
-        WeightTemplate("model.layers.${layer_index}.mlp.gate_proj.weight"),
-        WeightTemplate("model.layers.${layer_index}.mlp.up_proj.weight"),
-        WeightTemplate("model.layers.${layer_index}.mlp.down_proj.weight"),
-    ]
-    private static let embed = [WeightTemplate("model.embed_tokens.weight", embed: true)]
-    private static let head = [
-        WeightTemplate("model.norm.weight"),
-        WeightTemplate("lm_head.weight", embed: true, optional: true, tiedTo: "model.embed_tokens.weight"),
-    ]
-
-    public static let llama = ArchitectureDefinition(
-        name: "llama", modelTypes: ["llama"],
-        architectures: ["LlamaForCausalLM"],
-        preWeights: embed, layerWeights: attention + optionalBiases + denseMLP, postWeights: head)
-
-    public static let mistral = ArchitectureDefinition(
-        name: "mistral", modelTypes: ["mistral"],
-        architectures: ["MistralForCausalLM"],
-        preWeights: embed, layerWeights: attention + optionalBiases + denseMLP, postWeights: head)
-
-    public static let qwen2 = ArchitectureDefinition(
-        name: "qwen2", modelTypes: ["qwen2"],
-        architectures: ["Qwen2ForCausalLM"],
-        preWeights: embed, layerWeights: attention + requiredQKVBiases + denseMLP, postWeights: head)
-
-    /// Mixtral as transformers 4 saves it: one tensor per expert and projection.
-    public static let mixtral = ArchitectureDefinition(
-        name: "mixtral", modelTypes: ["mixtral"],
-        architectures: ["MixtralForCausalLM"],
-        preWeights: embed,
-        layerWeights: attention + [
-            WeightTemplate("model.layers.${layer_index}.block_sparse_moe.gate.weight"),
-            WeightTemplate("model.layers.${layer_index}.block_sparse_moe.experts.${expert_index}.w1.weight"),
-            WeightTemplate("model.layers.${layer_index}.block_sparse_moe.experts.${expert_index}.w2.weight"),
-            WeightTemplate("model.layers.${layer_index}.block_sparse_moe.experts.${expert_index}.w3.weight"),
-        ],
-        postWeights: head, expertCountKey: "num_local_experts")
-
-    /// Mixtral as transformers 5 (and mergekit-moe at HEAD) saves it: experts fused per layer.
-    public static let mixtralFused = ArchitectureDefinition(
-        name: "mixtral-fused", modelTypes: ["mixtral"],
-        architectures: ["MixtralForCausalLM"],
-        preWeights: embed,
-        layerWeights: attention + [
-            WeightTemplate("model.layers.${layer_index}.mlp.gate.weight"),
-            WeightTemplate("model.layers.${layer_index}.mlp.experts.gate_up_proj"),
-            WeightTemplate("model.layers.${layer_index}.mlp.experts.down_proj"),
-        ],
-        postWeights: head, expertCountKey: "num_local_experts")
-
-    public static let all: [ArchitectureDefinition] = [llama, mistral, qwen2, mixtral, mixtralFused]
+    /// Every declared table, in the order of `ArchitectureDefinition.all`.
+    public static let all: [WeightTable] = ArchitectureDefinition.all.flatMap(\.weightTables)
 
     /// The table for a checkpoint: candidates by `architectures[0]` (then `model_type`), and among several,
     /// the one whose required layer-0 weights the checkpoint holds.
-    public static func definition(config: JSONObject, tensorNames: Set<String>) -> ArchitectureDefinition? {
+    public static func table(config: JSONObject, tensorNames: Set<String>) -> WeightTable? {
         let arch = config["architectures"]?.arrayValue?.first?.stringValue
         let modelType = config["model_type"]?.stringValue
         var candidates = all.filter { d in arch.map { d.architectures.contains($0) } ?? false }
@@ -99,7 +32,7 @@ public enum ArchitectureRegistry {
     /// support" does): names of the form `PREFIX.N.REST` under the most common prefix are the layer stack;
     /// vocabulary-indexed tensors (embeddings) come before it, the final norm and the head after it, every other
     /// name before it. A head missing from some parents falls back to the embedding.
-    public static func inferred(config: JSONObject, tensorNames: Set<String>) -> ArchitectureDefinition? {
+    public static func inferred(config: JSONObject, tensorNames: Set<String>) -> WeightTable? {
         var byPrefix: [String: [(layer: Int, rest: String)]] = [:]
         var others: [String] = []
         for name in tensorNames.sorted() {
@@ -132,7 +65,19 @@ public enum ArchitectureRegistry {
         }
         let arch = config["architectures"]?.arrayValue?.first?.stringValue ?? config["model_type"]?.stringValue ?? "unknown"
         let key = ["num_hidden_layers", "n_layer", "num_layers", "n_layers"].first { config[$0] != nil } ?? "num_hidden_layers"
-        return ArchitectureDefinition(name: "inferred:\(arch)", modelTypes: [], architectures: [arch], preWeights: pre,
+        return WeightTable(name: "inferred:\(arch)", modelTypes: [], architectures: [arch], preWeights: pre,
                                       layerWeights: layerWeights, postWeights: post, layerCountKey: key, inferredLayerCount: layers)
+    }
+}
+
+extension WeightTable {
+    /// Layer count from a config.
+    public func layerCount(in config: JSONObject) -> Int? {
+        config[layerCountKey]?.intValue ?? config["text_config"]?[layerCountKey]?.intValue ?? inferredLayerCount
+    }
+
+    public func expertCount(in config: JSONObject) -> Int {
+        guard let key = expertCountKey else { return 0 }
+        return config[key]?.intValue ?? 0
     }
 }

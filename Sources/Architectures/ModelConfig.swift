@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Checkpoints
 import Tensors
 
@@ -118,7 +119,8 @@ public struct ModelConfig: Sendable, Equatable {
             headDim = explicit
         } else {
             guard hiddenSize % headCount == 0 else {
-                throw reader.error("hidden_size (\(hiddenSize)) is not divisible by num_attention_heads (\(headCount)) and no head_dim is given")
+                throw reader.error("hidden_size (\(hiddenSize)) is not divisible by num_attention_heads (\(headCount)) and no head_dim is "
+                    + "given")
             }
             headDim = hiddenSize / headCount
         }
@@ -143,7 +145,8 @@ public struct ModelConfig: Sendable, Equatable {
         } else {
             ropeObject = nil
         }
-        let ropeReader = ropeObject.map { ConfigReader(json: $0, file: file, prefix: json["rope_parameters"] != nil ? "rope_parameters." : "rope_scaling.") }
+        let ropeReader = ropeObject.map { ConfigReader(json: $0, file: file,
+                                                       prefix: json["rope_parameters"] != nil ? "rope_parameters." : "rope_scaling.") }
         ropeTheta = try ropeReader?.double("rope_theta") ?? reader.double("rope_theta") ?? 10000
         guard ropeTheta > 0 else { throw reader.error("rope_theta must be positive, found \(ropeTheta)") }
         if let ropeReader {
@@ -176,9 +179,10 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if let w = slidingWindow, w <= 0 { throw reader.error("'sliding_window' must be positive or null, found \(w)") }
 
-        attentionBias = try reader.bool("attention_bias") ?? (modelType == "qwen2" || modelType == "qwen2_moe")
+        let conventions = ArchitectureDefinition.forModelType(modelType)?.config ?? .generic
+        attentionBias = try reader.bool("attention_bias") ?? conventions.attentionBias
 
-        experts = try Self.experts(reader, modelType: modelType, intermediateSize: intermediateSize, layerCount: layerCount)
+        experts = try Self.experts(reader, conventions.experts, intermediateSize: intermediateSize, layerCount: layerCount)
 
         bosTokenID = try reader.int("bos_token_id")
         if let eos = json["eos_token_id"], let list = eos.arrayValue {
@@ -194,23 +198,23 @@ public struct ModelConfig: Sendable, Equatable {
     }
 
     /// The MoE settings of a config, nil for a dense model. Mixtral spells the expert count `num_local_experts`,
-    /// Qwen-MoE `num_experts` (transformers 5 writes either for Qwen3-MoE).
-    private static func experts(_ reader: ConfigReader, modelType: String, intermediateSize: Int, layerCount: Int) throws -> ExpertConfig? {
+    /// Qwen-MoE `num_experts` (transformers 5 writes either for Qwen3-MoE); the family's conventions fill the rest.
+    private static func experts(_ reader: ConfigReader, _ conventions: ExpertConventions, intermediateSize: Int,
+                                layerCount: Int) throws -> ExpertConfig? {
         guard let count = try reader.int("num_local_experts") ?? reader.int("num_experts"), count > 0 else { return nil }
-        let isQwen = modelType == "qwen2_moe" || modelType == "qwen3_moe"
-        let k = try reader.int("num_experts_per_tok") ?? (isQwen ? 4 : 2)
+        let k = try reader.int("num_experts_per_tok") ?? conventions.defaultPerToken
         guard k >= 1, k <= count else {
             throw reader.error("num_experts_per_tok (\(k)) must be between 1 and the expert count (\(count))")
         }
         let width = try reader.int("moe_intermediate_size") ?? intermediateSize
         guard width > 0 else { throw reader.error("'moe_intermediate_size' must be positive, found \(width)") }
         var shared: Int? = nil
-        if modelType == "qwen2_moe" {
+        if conventions.sharedExpert {
             shared = try reader.int("shared_expert_intermediate_size") ?? intermediateSize
             guard let s = shared, s > 0 else { throw reader.error("'shared_expert_intermediate_size' must be positive") }
         }
         var dense = Set<Int>()
-        if isQwen {
+        if conventions.denseLayerKeys {
             let step = try reader.int("decoder_sparse_step") ?? 1
             guard step >= 1 else { throw reader.error("'decoder_sparse_step' must be at least 1, found \(step)") }
             for l in 0..<layerCount where (l + 1) % step != 0 { dense.insert(l) }
@@ -224,7 +228,7 @@ public struct ModelConfig: Sendable, Equatable {
                 }
             }
         }
-        let normalize = modelType == "mixtral" ? true : (try reader.bool("norm_topk_prob") ?? false)
+        let normalize = conventions.alwaysNormalizeTopK ? true : (try reader.bool("norm_topk_prob") ?? false)
         return ExpertConfig(count: count, perToken: k, intermediateSize: width, normalizeTopK: normalize,
                             sharedIntermediateSize: shared, denseLayers: dense)
     }
@@ -236,6 +240,9 @@ public struct ModelConfig: Sendable, Equatable {
         }
         try self.init(json: obj, file: path)
     }
+
+    /// The family's definition, when Crucible has one for `model_type`.
+    public var definition: ArchitectureDefinition? { ArchitectureDefinition.forModelType(modelType) }
 
     /// Query heads per key/value head (grouped-query attention).
     public var headsPerKVHead: Int { headCount / kvHeadCount }

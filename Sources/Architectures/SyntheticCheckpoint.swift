@@ -1,6 +1,8 @@
+import ArchitectureDefinitions
 import Checkpoints
 import Foundation
 import Tensors
+import Tokenization
 
 /// Random but valid Hugging Face checkpoints: the project's own way to make parents for examples, tests and
 /// benchmarks. Same preset, seed and dtype give the same bytes on any machine and thread count.
@@ -31,18 +33,17 @@ public enum SyntheticCheckpoint {
         public let description: String
     }
 
-    /// The architecture tables `synth` can write.
+    /// The architectures `synth` can write: those whose definition says how, with one weight table.
     static func definition(_ arch: String) -> ArchitectureDefinition? {
-        switch arch {
-        case "llama": return ArchitectureRegistry.llama
-        case "mistral": return ArchitectureRegistry.mistral
-        case "qwen2": return ArchitectureRegistry.qwen2
-        default: return nil
-        }
+        ArchitectureDefinition.all.first { $0.modelType == arch && $0.synth != nil && $0.weightTables.count == 1 }
+    }
+
+    public static var architectures: [String] {
+        ArchitectureDefinition.all.compactMap { definition($0.modelType)?.modelType }
     }
 
     /// Shapes of every tensor of an architecture with these dimensions, in output order.
-    static func tensors(_ def: ArchitectureDefinition, _ s: Shape) -> [(String, [Int])] {
+    static func tensors(_ table: WeightTable, _ s: Shape) -> [(String, [Int])] {
         let q = s.heads * s.headDim, kv = s.kvHeads * s.headDim
         func shape(_ name: String) -> [Int]? {
             switch true {
@@ -59,20 +60,20 @@ public enum SyntheticCheckpoint {
             }
         }
         var out: [(String, [Int])] = []
-        for w in def.preWeights { out.append((w.name, shape(w.name)!)) }
+        for w in table.preWeights { out.append((w.name, shape(w.name)!)) }
         for l in 0..<s.layers {
-            for (name, w) in def.layerWeightNames(layer: l, experts: 0) where !w.optional {
+            for (name, w) in table.layerWeightNames(layer: l, experts: 0) where !w.optional {
                 out.append((name, shape(name)!))
             }
         }
-        for w in def.postWeights where !(s.tied && w.name == "lm_head.weight") { out.append((w.name, shape(w.name)!)) }
+        for w in table.postWeights where !(s.tied && w.name == "lm_head.weight") { out.append((w.name, shape(w.name)!)) }
         return out
     }
 
-    static func config(arch: String, def: ArchitectureDefinition, _ s: Shape, dtype: DType) -> JSONObject {
+    static func config(_ def: ArchitectureDefinition, _ s: Shape, dtype: DType) -> JSONObject {
         var c = JSONObject()
-        c["architectures"] = .array([.string(def.architectures[0])])
-        c["model_type"] = .string(arch)
+        c["architectures"] = .array([.string(def.className)])
+        c["model_type"] = .string(def.modelType)
         c["hidden_size"] = .int(Int64(s.hidden))
         c["intermediate_size"] = .int(Int64(s.intermediate))
         c["num_hidden_layers"] = .int(Int64(s.layers))
@@ -86,24 +87,24 @@ public enum SyntheticCheckpoint {
         c["rope_scaling"] = .null
         c["hidden_act"] = .string("silu")
         c["tie_word_embeddings"] = .bool(s.tied)
-        c["attention_bias"] = .bool(arch == "qwen2")
+        c["attention_bias"] = .bool(def.config.attentionBias)
         c["bos_token_id"] = .int(1)
         c["eos_token_id"] = .int(2)
         c["torch_dtype"] = .string(dtype.torchName)
-        if arch == "mistral" { c["sliding_window"] = .null }
+        for key in def.synth?.nullKeys ?? [] { c[key] = .null }
         return c
     }
 
     /// Writes a random checkpoint with `preset` dimensions.
     public static func write(arch: String, preset: String, seed: UInt64, dtype: DType, to folder: String) throws {
         guard let def = definition(arch) else {
-            throw SynthError(description: "synth: unknown architecture '\(arch)'; choose llama, mistral or qwen2")
+            throw SynthError(description: "synth: unknown architecture '\(arch)'; choose \(architectures.joined(separator: ", "))")
         }
         guard let shape = presets[preset] else {
             throw SynthError(description: "synth: unknown preset '\(preset)'; choose \(presets.keys.sorted().joined(separator: ", "))")
         }
-        let specs = tensors(def, shape)
-        try writeFolder(folder, config: config(arch: arch, def: def, shape, dtype: dtype), dtype: dtype, specs: specs) { name, shape, dest, range in
+        let specs = tensors(def.weightTables[0], shape)
+        try writeFolder(folder, config: config(def, shape, dtype: dtype), dtype: dtype, specs: specs) { name, shape, dest, range in
             fillRandom(name: name, shape: shape, hidden: Float(shape.last ?? 1), seed: seed, dest: dest, range: range)
         }
     }

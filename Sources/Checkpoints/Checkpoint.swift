@@ -42,7 +42,8 @@ public struct Checkpoint: Sendable {
         if !hasSafetensors, !ggufs.isEmpty {
             guard ggufs.count == 1 else {
                 throw CheckpointError.invalidConfig(file: path,
-                    reason: "the folder holds \(ggufs.count) .gguf files (\(ggufs.joined(separator: ", "))) and no safetensors; pass the path of one of them")
+                    reason: "the folder holds \(ggufs.count) .gguf files (\(ggufs.joined(separator: ", "))) and no safetensors; pass the "
+                        + "path of one of them")
             }
             return try openGGUF((path as NSString).appendingPathComponent(ggufs[0]))
         }

@@ -29,7 +29,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
         case let .missingTensor(tensor, checkpoint): return "\(checkpoint): tensor '\(tensor)' is missing"
         case let .shapeMismatch(tensor, expected, found, file):
             return "\(file): tensor '\(tensor)' has shape \(found), expected \(expected)"
-        case let .noWeights(folder): return "\(folder): no model.safetensors, model.safetensors.index.json or *.safetensors/*.gguf file found"
+        case let .noWeights(folder): return "\(folder): no model.safetensors, model.safetensors.index.json or *.safetensors/*.gguf file "
+            + "found"
         case let .invalidIndex(file, reason): return "\(file): invalid shard index: \(reason)"
         case let .invalidConfig(file, reason): return "\(file): invalid config: \(reason)"
         case let .writeFailed(path, reason): return "\(path): cannot write: \(reason)"

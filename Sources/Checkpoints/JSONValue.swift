@@ -205,7 +205,8 @@ private struct JSONParser {
         var digits = 0
         while let c = peek() {
             if c >= 0x30 && c <= 0x39 { digits += 1; pos += 1 }
-            else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
+            else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e")
+                || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
                 isInt = false; pos += 1
             } else { break }
         }

@@ -36,7 +36,7 @@ struct BenchMerge: ParsableCommand {
         let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 2)
         let base = parents.base, ft1 = parents.fineTunes[0], ft2 = parents.fineTunes[1]
         let fm = FileManager.default
-        /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the issue's benchmark setting).
+        /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the setting docs/performance.md quotes).
         func taskVectorRecipe(_ method: String) -> String {
             """
             merge_method: \(method)

@@ -35,12 +35,13 @@ struct BenchExport: ParsableCommand {
         defer { try? fm.removeItem(atPath: work) }
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         print("model: \(model); \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("type      tool                         best wall   peak RSS    (all runs)")
+        print("type      tool                          best wall   peak RSS    (all runs)")
         func report(_ type: String, _ tool: String, _ results: [(Double, Int)]) {
             let best = results.min { $0.0 < $1.0 }!
             let all = results.map { String(format: "%.2fs", $0.0) }.joined(separator: " ")
-            print(String(format: "%-9@ %-28@ %8.2f s   %9@   (%@)", type as NSString, tool as NSString, best.0,
-                         formatBytes(results.map(\.1).max()!) as NSString, all as NSString))
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            print(pad(type, 10) + pad(tool, 30) + String(format: "%8.2f s   ", best.0) + pad(formatBytes(results.map(\.1).max()!), 12)
+                  + "(\(all))")
         }
         for type in types.split(separator: ",").map(String.init) {
             var ours: [(Double, Int)] = []

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Planner
 import Reports
+import Tensors
 
 /// `crucible run RECIPE --out DIR --eval FILE…`: plan, merge, then score the result against the recipe's parents.
 struct RunCommand: ParsableCommand {

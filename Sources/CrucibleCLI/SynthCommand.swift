@@ -10,7 +10,7 @@ struct SynthCommand: ParsableCommand {
         commandName: "synth",
         abstract: "Write a random but valid Hugging Face checkpoint with a byte-level tokenizer (or a seeded \"fine-tune\" of one).")
 
-    @Option(help: "Architecture: llama, mistral or qwen2.")
+    @Option(help: "Architecture: \(SyntheticCheckpoint.architectures.joined(separator: ", ")).")
     var arch: String = "llama"
 
     @Option(help: "Dimensions: smollm2-135m or tiny.")

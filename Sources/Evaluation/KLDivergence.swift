@@ -91,7 +91,7 @@ public struct KLPosition: Sendable, Equatable {
     }
 }
 
-/// Accumulates llama.cpp's `--kl-divergence` statistics (perplexity-protocol.md §5) over compared positions and
+/// Accumulates llama.cpp's `--kl-divergence` statistics (docs/evaluation.md) over compared positions and
 /// summarizes them (`report`): the one definition of every figure, whatever the base is.
 public struct KLDivergenceAccumulator: Sendable {
     public private(set) var count = 0

@@ -1,7 +1,7 @@
 import Checkpoints
 import Foundation
 
-/// llama.cpp's `--kl-divergence-base` / `--save-all-logits` file (perplexity-protocol.md §5):
+/// llama.cpp's `--kl-divergence-base` / `--save-all-logits` file (docs/evaluation.md, "KL divergence against a reference"):
 /// `_logits_`, int32 n_ctx, int32 n_vocab, int32 n_chunk, n_chunk·n_ctx int32 tokens (before the BOS
 /// overwrite), then per chunk and scored position a record of `2·ceil(n_vocab/2) + 4` uint16: two float32
 /// (`scale`, `min_log_prob`) and n_vocab quantized log-probabilities, `log p_j = scale·q_j + min_log_prob`,
@@ -142,7 +142,8 @@ public final class LogitsFile {
         chunkCount = int32(16)
         guard contextLength >= 4, vocabSize >= 1, chunkCount >= 1,
               contextLength <= 1 << 24, vocabSize <= 1 << 24, chunkCount <= 1 << 24 else {
-            throw EvaluationError.invalidLogitsFile(path: path, reason: "implausible header n_ctx \(contextLength), n_vocab \(vocabSize), n_chunk \(chunkCount)")
+            throw EvaluationError.invalidLogitsFile(path: path,
+                reason: "implausible header n_ctx \(contextLength), n_vocab \(vocabSize), n_chunk \(chunkCount)")
         }
         let tokenBytes = chunkCount * contextLength * 4
         recordsStart = LogitsFileFormat.headerBytes + tokenBytes

@@ -95,10 +95,12 @@ public struct PerplexityEvaluator {
         let chunks = try windowCount(tokenCount: tokens.count)
         if let reference {
             guard reference.contextLength == ctx else {
-                throw EvaluationError.logitsFileMismatch(path: reference.path, reason: "saved with n_ctx \(reference.contextLength), this run uses \(ctx)")
+                throw EvaluationError.logitsFileMismatch(path: reference.path,
+                                                         reason: "saved with n_ctx \(reference.contextLength), this run uses \(ctx)")
             }
             guard chunks <= reference.chunkCount else {
-                throw EvaluationError.logitsFileMismatch(path: reference.path, reason: "holds \(reference.chunkCount) chunks, \(chunks) requested")
+                throw EvaluationError.logitsFileMismatch(path: reference.path,
+                                                         reason: "holds \(reference.chunkCount) chunks, \(chunks) requested")
             }
         }
         var stats = NLLStatistics()
@@ -108,7 +110,8 @@ public struct PerplexityEvaluator {
             let window = self.window(c, of: tokens)
             let out = try logits(window.input, window.firstLogit)
             if let reference, out.vocabSize != reference.vocabSize {
-                throw EvaluationError.logitsFileMismatch(path: reference.path, reason: "vocabulary of \(reference.vocabSize) tokens, the model has \(out.vocabSize)")
+                throw EvaluationError.logitsFileMismatch(path: reference.path,
+                    reason: "vocabulary of \(reference.vocabSize) tokens, the model has \(out.vocabSize)")
             }
             let scores = try score(out, window: window)
             let v = out.vocabSize
@@ -122,7 +125,8 @@ public struct PerplexityEvaluator {
                 }
             }
             try out.values.withUnsafeBufferPointer { all in
-                try saveLogits?.append(logits: UnsafeBufferPointer(rebasing: all[0..<(window.targets.count * v)]), rows: window.targets.count)
+                try saveLogits?.append(logits: UnsafeBufferPointer(rebasing: all[0..<(window.targets.count * v)]),
+                                       rows: window.targets.count)
             }
             let elapsed = Date().timeIntervalSince(started)
             progress?(PerplexityProgress(chunk: c + 1, chunks: chunks, runningPerplexity: stats.perplexity,
@@ -150,7 +154,8 @@ public struct PerplexityEvaluator {
         let scored = PerplexityProtocol.scoredPerChunk(contextLength: ctx)
         // Targets are the stream's own tokens (the BOS overwrite only touches position 0).
         let start = index * ctx + first + 1
-        return PerplexityWindow(index: index, input: PerplexityProtocol.chunk(tokens, index: index, contextLength: ctx, bos: options.bosToken),
+        return PerplexityWindow(index: index, input: PerplexityProtocol.chunk(tokens, index: index, contextLength: ctx,
+                                                                              bos: options.bosToken),
                                 firstLogit: first, targets: Array(tokens[start..<(start + scored)]))
     }
 
@@ -165,7 +170,8 @@ public struct PerplexityEvaluator {
         let v = logits.vocabSize
         let targets = window.targets
         if let bad = targets.firstIndex(where: { $0 < 0 || $0 >= v }) {
-            throw EvaluationError.invalidOption("token \(targets[bad]) at \(window.index * ctx + window.firstLogit + 1 + bad) is outside the vocabulary of \(v)")
+            throw EvaluationError.invalidOption("token \(targets[bad]) at \(window.index * ctx + window.firstLogit + 1 + bad) is outside "
+                + "the vocabulary of \(v)")
         }
         let scored = targets.count
         var nlls = [Double](repeating: 0, count: scored)

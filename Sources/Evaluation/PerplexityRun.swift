@@ -45,7 +45,8 @@ public struct PerplexityRun {
         guard batchSize >= 1 else { throw EvaluationError.invalidOption("--batch must be at least 1, got \(batchSize)") }
         guard threads >= 1 else { throw EvaluationError.invalidOption("--threads must be at least 1, got \(threads)") }
         if saveLogitsPath != nil && klReferencePath != nil {
-            throw EvaluationError.invalidOption("--save-logits and --kl-ref cannot be combined: save the base with one run, compare with another")
+            throw EvaluationError.invalidOption("--save-logits and --kl-ref cannot be combined: save the base with one run, compare with "
+                + "another")
         }
         let model = try LanguageModel(path: modelPath, threads: threads)
         try observer?.attach(to: model.config)
@@ -106,7 +107,8 @@ extension PerplexityResult {
             ]
             let keys = KLDivergenceReport.percentileKeys
             k.append(("kld_percentiles", "{" + zip(keys, kl.kldPercentiles).map { "\"\($0)\": \(num($1))" }.joined(separator: ", ") + "}"))
-            k.append(("delta_p_percentiles", "{" + zip(keys, kl.probabilityDeltaPercentiles).map { "\"\($0)\": \(num($1))" }.joined(separator: ", ") + "}"))
+            let percentiles = zip(keys, kl.probabilityDeltaPercentiles).map { "\"\($0)\": \(num($1))" }
+            k.append(("delta_p_percentiles", "{" + percentiles.joined(separator: ", ") + "}"))
             fields.append(("kl", "{" + k.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"))
         }
         return "{" + fields.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"

@@ -123,13 +123,15 @@ public struct RoutingReport: Sendable, Equatable {
     /// A table: one row per layer, expert shares in %, entropies and change rates.
     public var table: String {
         var s = "====== Routing (\(experts) experts, top-\(topK)) ======\n"
-        s += "layer  tokens  " + (0..<experts).map { String(repeating: " ", count: max(0, 6 - "e\($0)".count)) + "e\($0)" }.joined() + "   H(token)  H(load)  top-\(topK) chg  top-1 chg\n"
+        s += "layer  tokens  " + (0..<experts).map { String(repeating: " ", count: max(0, 6 - "e\($0)".count)) + "e\($0)" }.joined()
+            + "   H(token)  H(load)  top-\(topK) chg  top-1 chg\n"
         for l in layers {
             s += String(format: "%5d  %6d  ", l.layer, l.tokens) + l.share.map { String(format: "%5.1f%%", 100 * $0) }.joined()
             s += String(format: "   %5.2f b   %5.2f b   %6.1f%%    %6.1f%%\n", l.meanEntropyBits, l.loadEntropyBits,
                         100 * l.topKChangeRate, 100 * l.top1ChangeRate)
         }
-        s += String(format: "(H in bits; uniform routing gives %.2f b. H(load) below that means some experts are favoured.)\n", log2(Double(max(experts, 1))))
+        s += String(format: "(H in bits; uniform routing gives %.2f b. H(load) below that means some experts are favoured.)\n",
+                    log2(Double(max(experts, 1))))
         // One note per expert, naming the layers where it is starved.
         for e in 0..<experts {
             let starved = underused.filter { $0.experts.contains(e) }.map(\.layer)

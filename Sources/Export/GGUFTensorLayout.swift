@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Foundation
 import Checkpoints
@@ -70,41 +71,26 @@ struct GGUFTensorLayout {
     /// Whether config.json names `head_dim` (the converter then writes the key and value lengths).
     let explicitHeadDim: Bool
 
-    private static let layerNames: [String: String] = [
-        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-        "self_attn.o_proj": "attn_output", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-        "block_sparse_moe.gate": "ffn_gate_inp",
-    ]
-    private static let expertNames = ["w1": "ffn_gate_exps", "w2": "ffn_down_exps", "w3": "ffn_up_exps"]
-
     init(checkpoint: Checkpoint) throws {
         let c = checkpoint.config
         let file = checkpoint.configPath
         configPath = file
         func fail(_ reason: String) -> CheckpointError { .invalidConfig(file: file, reason: reason) }
         let className = c["architectures"]?.arrayValue?.first?.stringValue ?? "?"
-        let permutes: Bool
-        switch className {
-        case "LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM":
-            architecture = "llama"
-            permutes = true
-        case "Qwen2ForCausalLM":
-            architecture = "qwen2"
-            permutes = false
-        default:
-            throw fail("GGUF export writes LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM and Qwen2ForCausalLM; "
-                       + "'\(className)' is not written (its names or hyperparameters are not mapped exactly yet)")
+        guard let definition = ArchitectureDefinition.all.first(where: { $0.className == className }),
+              let conventions = definition.ggufExport else {
+            let written = ArchitectureDefinition.all.filter { $0.ggufExport != nil }.map(\.className)
+            throw fail("GGUF export writes \(written.joined(separator: ", ")); '\(className)' is not written yet "
+                       + "(its llama.cpp names or hyperparameters are not mapped exactly)")
         }
+        architecture = conventions.architecture
+        let permutes = conventions.permutesQK
         let config = try ModelConfig(json: c, file: file)
         self.config = config
         let layers = config.layerCount
         let heads = config.headCount
         let kvHeads = config.kvHeadCount
         let experts = config.experts?.count ?? 0
-        guard config.experts == nil || className == "MixtralForCausalLM" else {
-            throw fail("GGUF export writes Mixtral-style experts only; '\(className)' with experts is not written yet")
-        }
         vocabSize = config.vocabSize
         // A GGUF source says so by its own key; a config derived from GGUF metadata always names head_dim.
         if let gguf = checkpoint.source as? GGUFFile {
@@ -114,51 +100,50 @@ struct GGUFTensorLayout {
         }
 
         let source = checkpoint.source
-        // llama-quantize's order (its `weight_name_comparer`): tensors outside the layers first, then layer by layer,
-        // names in byte order within each. It counts the attn_v and ffn_down tensors in this order, so the order
-        // decides which of them get more bits.
+        // Names come from the definition's GGUF table; the order is llama-quantize's (see the sort below).
         let names = source.tensorNames
         var ordered: [GGUFOutputTensor] = []
         var expertRows: [Int: [String: [Int: String]]] = [:]
         var hasHead = false, hasEmbedding = false
         for name in names {
             guard let info = source.info(name) else { continue }
-            if let global = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-                             "lm_head.weight": "output.weight"][name] {
+            if let global = conventions.names.global.first(where: { $0.value == name })?.key {
                 ordered.append(GGUFOutputTensor(name: global, shape: info.shape, rows: .plain(name)))
                 hasHead = hasHead || global == "output.weight"
                 hasEmbedding = hasEmbedding || global == "token_embd.weight"
                 continue
             }
-            let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]), layer >= 0, layer < layers else {
+            guard let gguf = conventions.names.ggufName(hf: name) else {
                 if name.hasSuffix("rotary_emb.inv_freq") { continue }
                 throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
-                    reason: "no GGUF name for this tensor in the \(architecture) architecture; the export writes only tensors it maps exactly")
+                    reason: "no GGUF name for this tensor in llama.cpp's \(architecture) architecture; the export writes only tensors it maps exactly")
             }
-            let rest = parts[3...].joined(separator: ".")
-            let suffix = parts.last!
-            if parts.count == 8, parts[3] == "block_sparse_moe", parts[4] == "experts", let e = Int(parts[5]),
-               let gguf = Self.expertNames[parts[6]], suffix == "weight", e >= 0, e < max(experts, 0) {
-                expertRows[layer, default: [:]][gguf, default: [:]][e] = name
-                let group = expertRows[layer]![gguf]!
+            let parts = gguf.split(separator: ".").map(String.init)
+            guard parts.count >= 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, layer < layers else {
+                throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
+                    reason: "GGUF name \(gguf) is outside the \(layers) layers")
+            }
+            let base = parts[2]
+            if parts.count == 5 {
+                // One expert's projection: stacked per layer into `<base>_exps`, experts outermost.
+                guard let e = Int(parts[3]), e >= 0, e < experts, parts[4] == "weight" else {
+                    throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
+                        reason: "expert index out of range for \(experts) experts")
+                }
+                let stacked = base + "_exps"
+                expertRows[layer, default: [:]][stacked, default: [:]][e] = name
+                let group = expertRows[layer]![stacked]!
                 if group.count == experts {
                     let names = (0..<experts).map { group[$0]! }
                     let shape = source.info(names[0])!.shape
                     for n in names where source.info(n)?.shape != shape {
                         throw CheckpointError.shapeMismatch(tensor: n, expected: shape, found: source.info(n)?.shape ?? [], file: source.location)
                     }
-                    ordered.append(GGUFOutputTensor(name: "blk.\(layer).\(gguf).weight", shape: [experts] + shape,
+                    ordered.append(GGUFOutputTensor(name: "blk.\(layer).\(stacked).weight", shape: [experts] + shape,
                                                     rows: .experts(names, rowsPerExpert: shape[0])))
                 }
                 continue
             }
-            let module = parts[3..<(parts.count - 1)].joined(separator: ".")
-            guard let base = Self.layerNames[module], suffix == "weight" || suffix == "bias" else {
-                throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
-                    reason: "no GGUF name for '\(rest)' in the \(architecture) architecture; the export writes only tensors it maps exactly")
-            }
-            let gguf = "blk.\(layer).\(base).\(suffix)"
             var rows: GGUFOutputTensor.Rows = .plain(name)
             if permutes && (base == "attn_q" || base == "attn_k") {
                 let n = base == "attn_q" ? heads : kvHeads
@@ -176,6 +161,9 @@ struct GGUFTensorLayout {
             }
         }
         guard hasEmbedding else { throw fail("the model has no model.embed_tokens.weight") }
+        // llama-quantize's order (its `weight_name_comparer`): tensors outside the layers first, then layer by layer,
+        // names in byte order within each. It counts the attn_v and ffn_down tensors in this order, so the order
+        // decides which of them get more bits.
         func layerOf(_ name: String) -> Int {
             let parts = name.split(separator: ".", maxSplits: 2)
             return parts.count > 2 && parts[0] == "blk" ? Int(parts[1]) ?? -1 : -1

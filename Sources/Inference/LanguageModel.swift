@@ -172,7 +172,8 @@ public final class LanguageModel {
             throw InferenceError.contextOverflow(needed: start + t, capacity: cache.capacity)
         }
         guard cache.width == config.kvWidth, cache.keys.count == config.layerCount else {
-            throw InferenceError.invalidArgument("the KV cache was made for \(cache.keys.count) layers of width \(cache.width), this model has \(config.layerCount) of width \(config.kvWidth)")
+            throw InferenceError.invalidArgument("the KV cache was made for \(cache.keys.count) layers of width \(cache.width), this "
+                + "model has \(config.layerCount) of width \(config.kvWidth)")
         }
         try run(tokens, segments: [Segment(row: 0, count: t, firstPosition: start, keyBase: 0, masked: false)],
                 cache: cache, cacheStart: start, tap: tap)

@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Tensors
@@ -47,7 +48,8 @@ struct LayerWeights {
 }
 
 /// Every tensor the forward pass reads, resolved against the checkpoint and shape-checked once at load,
-/// so a wrong file fails before any computation with the tensor's name.
+/// so a wrong file fails before any computation with the tensor's name. The names come from the model's
+/// `ArchitectureDefinition` (the Llama family's for a `model_type` without one).
 struct WeightLayout {
     let embedding: String
     let finalNorm: String
@@ -82,89 +84,87 @@ struct WeightLayout {
         }
 
         let h = c.hiddenSize
-        embedding = "model.embed_tokens.weight"
+        let names = c.definition?.decoder ?? LlamaFamily.decoder
+        embedding = names.embedding
         try check(embedding, [c.vocabSize, h])
-        finalNorm = "model.norm.weight"
+        finalNorm = names.finalNorm
         try check(finalNorm, [h])
-        if source.info("lm_head.weight") != nil {
-            try check("lm_head.weight", [c.vocabSize, h])
-            outputHead = "lm_head.weight"
+        if source.info(names.head) != nil {
+            try check(names.head, [c.vocabSize, h])
+            outputHead = names.head
         } else if c.tieWordEmbeddings {
             outputHead = embedding
         } else {
-            throw InferenceError.missingWeight(tensor: "lm_head.weight (and tie_word_embeddings is false)", checkpoint: source.location)
+            throw InferenceError.missingWeight(tensor: "\(names.head) (and tie_word_embeddings is false)", checkpoint: source.location)
         }
 
         var layers: [LayerWeights] = []
         for l in 0..<c.layerCount {
-            let p = "model.layers.\(l)."
-            try check(p + "input_layernorm.weight", [h])
-            try check(p + "post_attention_layernorm.weight", [h])
-            let q = try linear(p + "self_attn.q_proj", c.queryWidth, h, biasAllowed: true)
-            let k = try linear(p + "self_attn.k_proj", c.kvWidth, h, biasAllowed: true)
-            let v = try linear(p + "self_attn.v_proj", c.kvWidth, h, biasAllowed: true)
-            let o = try linear(p + "self_attn.o_proj", h, c.queryWidth)
+            let p = names.layerPrefix(l)
+            try check(p + names.inputNorm, [h])
+            try check(p + names.postAttentionNorm, [h])
+            let q = try linear(p + names.query, c.queryWidth, h, biasAllowed: true)
+            let k = try linear(p + names.key, c.kvWidth, h, biasAllowed: true)
+            let v = try linear(p + names.value, c.kvWidth, h, biasAllowed: true)
+            let o = try linear(p + names.output, h, c.queryWidth)
             let ffn: FeedForwardWeights
             if let moe = c.experts, !moe.denseLayers.contains(l) {
-                ffn = .mixture(try Self.mixture(prefix: p, config: c, experts: moe, source: source, check: check, linear: linear))
+                ffn = .mixture(try Self.mixture(prefix: p, names: names, config: c, experts: moe, source: source, check: check,
+                                                linear: linear))
             } else {
-                ffn = .dense(try Self.mlp(p + "mlp.", width: c.intermediateSize, hidden: h, linear: linear))
+                ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: linear))
             }
-            layers.append(LayerWeights(inputNorm: p + "input_layernorm.weight",
-                                       postAttentionNorm: p + "post_attention_layernorm.weight",
+            layers.append(LayerWeights(inputNorm: p + names.inputNorm, postAttentionNorm: p + names.postAttentionNorm,
                                        q: q, k: k, v: v, o: o, feedForward: ffn))
         }
         self.layers = layers
     }
 
-    /// Experts in any of the layouts Crucible reads:
-    /// - Mixtral as transformers 4 saves it: `block_sparse_moe.experts.E.w1/w2/w3` (gate/down/up), router `block_sparse_moe.gate`;
-    /// - fused, as transformers 5 (and mergekit-moe 0.1.5) saves Mixtral and Qwen3-MoE: `mlp.experts.gate_up_proj`
-    ///   [E, 2·I, H] with gate rows before up rows, `mlp.experts.down_proj` [E, H, I], router `mlp.gate`;
-    /// - Qwen-MoE per expert: `mlp.experts.E.gate_proj/up_proj/down_proj`, router `mlp.gate`, plus (Qwen2-MoE)
-    ///   `mlp.shared_expert.*` and its `mlp.shared_expert_gate` [1, H].
+    /// Experts in the first of the definition's layouts whose probe tensor the layer holds (else its last layout):
+    /// for the Llama family, transformers 5's fused experts (`mlp.experts.gate_up_proj` [E, 2·I, H] with gate rows
+    /// before up rows, `mlp.experts.down_proj` [E, H, I], router `mlp.gate`), Mixtral as transformers 4 saves it
+    /// (`block_sparse_moe.experts.E.w1/w2/w3` = gate/down/up, router `block_sparse_moe.gate`), and Qwen-MoE per
+    /// expert (`mlp.experts.E.gate_proj/up_proj/down_proj`, router `mlp.gate`); plus, when the config declares one,
+    /// Qwen2-MoE's shared expert and its gate [1, H].
     private static func mixture(
-        prefix p: String, config c: ModelConfig, experts moe: ModelConfig.ExpertConfig, source: TensorSource,
+        prefix p: String, names: DecoderNames, config c: ModelConfig, experts moe: ModelConfig.ExpertConfig, source: TensorSource,
         check: (String, [Int]) throws -> Void, linear: (String, Int, Int, Bool) throws -> LinearWeight
     ) throws -> MixtureWeights {
         let h = c.hiddenSize, i = moe.intermediateSize, e = moe.count
-        let experts: [ExpertWeights]
+        guard let layout = names.expertLayouts.first(where: { source.info(p + $0.probe) != nil }) ?? names.expertLayouts.last else {
+            throw InferenceError.missingWeight(tensor: p + "experts (this architecture declares no expert layout)",
+                                               checkpoint: source.location)
+        }
         let router: LinearWeight
-        let fusedGateUp = p + "mlp.experts.gate_up_proj"
-        if source.info(fusedGateUp) != nil {
-            let fusedDown = p + "mlp.experts.down_proj"
+        let experts: [ExpertWeights]
+        switch layout.storage {
+        case let .fused(gateUpName, downName):
+            let fusedGateUp = p + gateUpName, fusedDown = p + downName
             try check(fusedGateUp, [e, 2 * i, h])
             try check(fusedDown, [e, h, i])
-            router = try linear(p + "mlp.gate", e, h, false)
+            router = try linear(p + layout.router, e, h, false)
             experts = (0..<e).map { x in
                 ExpertWeights(
                     gate: LinearWeight(tensor: fusedGateUp, offset: x * 2 * i * h, rows: i, cols: h, bias: nil),
                     up: LinearWeight(tensor: fusedGateUp, offset: x * 2 * i * h + i * h, rows: i, cols: h, bias: nil),
                     down: LinearWeight(tensor: fusedDown, offset: x * h * i, rows: h, cols: i, bias: nil))
             }
-        } else if source.info(p + "block_sparse_moe.gate.weight") != nil {
-            router = try linear(p + "block_sparse_moe.gate", e, h, false)
-            experts = try (0..<e).map { x -> ExpertWeights in
-                let q = p + "block_sparse_moe.experts.\(x)."
-                return ExpertWeights(gate: try linear(q + "w1", i, h, false), up: try linear(q + "w3", i, h, false),
-                                     down: try linear(q + "w2", h, i, false))
-            }
-        } else {
-            router = try linear(p + "mlp.gate", e, h, false)
-            experts = try (0..<e).map { x in try mlp(p + "mlp.experts.\(x).", width: i, hidden: h, linear: linear) }
+        case let .perExpert(mlpNames):
+            router = try linear(p + layout.router, e, h, false)
+            experts = try (0..<e).map { x in try mlp(p, mlpNames.expert(x), width: i, hidden: h, linear: linear) }
         }
         var shared: (ExpertWeights, LinearWeight)? = nil
         if let width = moe.sharedIntermediateSize {
-            shared = (try mlp(p + "mlp.shared_expert.", width: width, hidden: h, linear: linear),
-                      try linear(p + "mlp.shared_expert_gate", 1, h, false))
+            shared = (try mlp(p, names.sharedExpert, width: width, hidden: h, linear: linear),
+                      try linear(p + names.sharedExpertGate, 1, h, false))
         }
         return MixtureWeights(router: router, experts: experts, topK: moe.perToken, normalizeTopK: moe.normalizeTopK, shared: shared)
     }
 
-    /// A SwiGLU MLP named `PREFIXgate_proj`, `up_proj`, `down_proj`.
-    private static func mlp(_ prefix: String, width: Int, hidden h: Int,
+    /// A SwiGLU MLP under `prefix`.
+    private static func mlp(_ prefix: String, _ names: MLPNames, width: Int, hidden h: Int,
                             linear: (String, Int, Int, Bool) throws -> LinearWeight) throws -> ExpertWeights {
-        ExpertWeights(gate: try linear(prefix + "gate_proj", width, h, false), up: try linear(prefix + "up_proj", width, h, false),
-                      down: try linear(prefix + "down_proj", h, width, false))
+        ExpertWeights(gate: try linear(prefix + names.gate, width, h, false), up: try linear(prefix + names.up, width, h, false),
+                      down: try linear(prefix + names.down, h, width, false))
     }
 }

@@ -1,3 +1,4 @@
+import Recipes
 import Tensors
 
 /// Whether a method needs, accepts or ignores `base_model`.

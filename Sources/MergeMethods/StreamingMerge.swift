@@ -1,3 +1,4 @@
+import Recipes
 import Tensors
 
 /// Gives a streaming method blocks of its inputs. The executor implements it over the parents' checkpoints

@@ -92,7 +92,8 @@ public enum GateDiagnostics {
             .map { diagnose(layer: $0.offset, rows: $0.element, experts: e, hidden: gates.hiddenSize) }
             .filter { $0.conditionNumber > threshold }
         guard let worst = bad.max(by: { $0.conditionNumber < $1.conditionNumber }) else { return [] }
-        let layers = bad.count == gates.routed.count ? "every layer" : (bad.count == 1 ? "layer " : "layers ") + compactRanges(bad.map(\.layer))
+        let layers = bad.count == gates.routed.count ? "every layer"
+            : (bad.count == 1 ? "layer " : "layers ") + compactRanges(bad.map(\.layer))
         var s = "\(layers): the router rows are nearly degenerate (condition number > \(Int(threshold)); worst "
             + (worst.conditionNumber.isFinite ? String(format: "%.1f", worst.conditionNumber) : "infinite") + " at layer \(worst.layer)"
         if let (a, b) = worst.closestPair, let cosine = worst.closestCosine {
@@ -101,7 +102,8 @@ public enum GateDiagnostics {
         s += ")"
         let zero = Set(bad.flatMap(\.zeroRows)).sorted()
         if !zero.isEmpty {
-            s += "; zero rows for " + zero.map { expertLabels[$0] }.joined(separator: ", ") + " (positive and negative prompts give the same vector)"
+            s += "; zero rows for " + zero.map { expertLabels[$0] }.joined(separator: ", ") + " (positive and negative prompts give the "
+                + "same vector)"
         }
         return [s + ": these experts' prompts are too similar for the router to tell them apart; give them more distinct prompts"]
     }

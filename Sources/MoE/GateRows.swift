@@ -3,7 +3,7 @@ import Inference
 import Recipes
 import Tensors
 
-/// The router rows of every MoE layer, computed as mergekit-behaviour §6.3 describes, in float32 from the engine's
+/// The router rows of every MoE layer, computed as docs/moe.md ("Gate modes") describes, in float32 from the engine's
 /// own hidden states (mergekit runs the base in bfloat16).
 public struct GateRows: Sendable {
     /// Per layer, the routed experts' rows: `[experts × hidden]` row-major.
@@ -99,7 +99,8 @@ public struct GateRows: Sendable {
         var row = [Float](repeating: 0, count: h)
         for ids in sequences {
             for id in ids {
-                try row.withUnsafeMutableBufferPointer { try source.readFloats(name, range: (id * h)..<((id + 1) * h), into: $0.baseAddress!) }
+                try row.withUnsafeMutableBufferPointer { try source.readFloats(name, range: (id * h)..<((id + 1) * h),
+                                                                               into: $0.baseAddress!) }
                 for i in 0..<h { sum[i] += Double(row[i]) }
             }
         }

@@ -3,6 +3,7 @@ import Foundation
 import Inference
 import Planner
 import Tensors
+import Tokenization
 
 /// What a finished MoE build did.
 public struct MoEReport: Sendable {
@@ -47,7 +48,8 @@ public enum MoEBuilder {
         let order = plan.tensors.indices.sorted { (plan.tensors[$0].elementCount, -$0) > (plan.tensors[$1].elementCount, -$1) }
         let queue = WorkQueue(order)
         let failure = FirstError()
-        let progress = ProgressCounter(total: plan.tensors.count, bytesTotal: plan.estimate.bytesRead, start: start, report: options.progress)
+        let progress = ProgressCounter(total: plan.tensors.count, bytesTotal: plan.estimate.bytesRead, start: start,
+                                       report: options.progress)
         let workers = max(1, min(plan.threads, plan.tensors.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let floats = UnsafeMutablePointer<Float>.allocate(capacity: blockElements)
@@ -147,7 +149,8 @@ public enum MoEBuilder {
             }
         }
         guard offset == tensor.elementCount else {
-            throw PlanError.tensor(tensor.name, "its pieces hold \(offset) elements, its shape \(tensor.shape) needs \(tensor.elementCount)")
+            throw PlanError.tensor(tensor.name,
+                                   "its pieces hold \(offset) elements, its shape \(tensor.shape) needs \(tensor.elementCount)")
         }
         if nonFinite > 0 { throw PlanError.tensor(tensor.name, "\(nonFinite) values are NaN or infinite (check its source model)") }
         return read

@@ -18,8 +18,10 @@ enum MoEModelCard {
         s += "## Experts\n\n| # | source | positive prompts | negative prompts |\n|---|---|---|---|\n"
         func row(_ label: String, _ e: MoEExpert) -> String {
             func list(_ p: [String]) -> String {
-                p.isEmpty ? "" : p.prefix(3).map { "`\($0.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " "))`" }
-                    .joined(separator: ", ") + (p.count > 3 ? " (+\(p.count - 3))" : "")
+                let shown = p.prefix(3).map { prompt in
+                    "`" + prompt.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") + "`"
+                }
+                return p.isEmpty ? "" : shown.joined(separator: ", ") + (p.count > 3 ? " (+\(p.count - 3))" : "")
             }
             return "| \(label) | \(e.sourceModel.raw) | \(list(e.positivePrompts)) | \(list(e.negativePrompts)) |\n"
         }
@@ -34,12 +36,16 @@ enum MoEModelCard {
 
     static func gateDescription(_ mode: MoEGateMode) -> String {
         switch mode {
-        case .hidden: return "each expert's router row is the base model's hidden state entering each layer at the last token of its prompts, averaged over the prompts and normalised."
-        case .hiddenAverage: return "each expert's router row is the base model's hidden state entering each layer, averaged over all positions of its (left-padded) prompts, then over the prompts, and normalised."
-        case .cheapEmbed: return "each expert's router row is the normalised sum of its prompts' token embeddings, the same for every layer."
+        case .hidden: return "each expert's router row is the base model's hidden state entering each layer at the last token of its "
+            + "prompts, averaged over the prompts and normalised."
+        case .hiddenAverage: return "each expert's router row is the base model's hidden state entering each layer, averaged over all "
+            + "positions of its (left-padded) prompts, then over the prompts, and normalised."
+        case .cheapEmbed: return "each expert's router row is the normalised sum of its prompts' token embeddings, the same for every "
+            + "layer."
         case .random: return "router rows are drawn from a standard normal distribution."
         case .uniformRandom: return "router rows are drawn uniformly from ±1/√hidden."
-        case .routerInput: return "each expert's router row is what the router itself reads (the post-attention-norm hidden state of each layer) at the last token of its prompts, averaged over the prompts and normalised."
+        case .routerInput: return "each expert's router row is what the router itself reads (the post-attention-norm hidden state of each "
+            + "layer) at the last token of its prompts, averaged over the prompts and normalised."
         }
     }
 }

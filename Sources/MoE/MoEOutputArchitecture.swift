@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Planner
@@ -25,7 +26,7 @@ public struct MoEBuildContext: Sendable {
     public var base: PlannedModel { models[0] }
 }
 
-/// One FrankenMoE output format (mergekit-behaviour §6.2, §6.4): which recipes and parents it can take, its
+/// One FrankenMoE output format (docs/moe.md, "Output formats"): which recipes and parents it can take, its
 /// `config.json`, and where each of its tensors comes from. Adding a format is one file with a type conforming to
 /// this protocol plus one line in `MoEOutputs.all`.
 public protocol MoEOutputArchitecture: Sendable {
@@ -53,7 +54,8 @@ public enum MoEOutputs {
     /// Known to mergekit, refused here.
     public static let refused: [RefusedMoEOutput] = [
         RefusedMoEOutput(name: "DeepSeek MoE", reason:
-            "DeepSeek MoE checkpoints only load with trust_remote_code (the deepseek-moe-16b modeling code), which Crucible will not ask anyone to run; "
+            "DeepSeek MoE checkpoints only load with trust_remote_code (the deepseek-moe-16b modeling code), which Crucible will not ask "
+                + "anyone to run; "
             + "use a Qwen2-MoE output for a shared expert (give it prompts), or Mixtral without one"),
         RefusedMoEOutput(name: "Qwen3 MoE", reason:
             "Qwen3 parents are not supported yet (the Qwen3 architecture is still to come); use Llama, Mistral or Qwen2 parents"),
@@ -106,11 +108,15 @@ extension MoEBuildContext {
         return out
     }
 
-    /// The three MLP weights of `layer` in model `model`, as the expert pieces of routed expert `expert` (or shared
-    /// expert `expert` when `shared`): noise and `residual_scale` (on down_proj) from the recipe entry.
-    func expertPieces(layer: Int, model: Int, expert: Int, shared: Bool) -> (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece) {
+    /// The three MLP weights of `layer` in model `model` (named as its architecture definition names a dense MLP), as
+    /// the expert pieces of routed expert `expert` (or shared expert `expert` when `shared`): noise and `residual_scale`
+    /// (on down_proj) from the recipe entry.
+    func expertPieces(layer: Int, model: Int, expert: Int, shared: Bool) -> (gate: MoETensor.Piece, up: MoETensor.Piece,
+                                                                             down: MoETensor.Piece) {
         let entry = shared ? recipe.sharedExperts[expert] : recipe.experts[expert]
-        let prefix = "model.layers.\(layer).mlp."
+        let modelType = models[model].config["model_type"]?.stringValue ?? ""
+        let names = ArchitectureDefinition.forModelType(modelType)?.decoder ?? LlamaFamily.decoder
+        let prefix = names.layerPrefix(layer)
         func piece(_ projection: String, count: Int, residual: Bool) -> MoETensor.Piece {
             let name = prefix + projection + ".weight"
             return .tensor(model: model, name: name, count: count, noise: entry.noiseScale,
@@ -118,8 +124,8 @@ extension MoEBuildContext {
                            stream: "moe-noise:\(shared ? "shared" : "routed"):\(expert):\(name)")
         }
         let n = intermediateSize * hiddenSize
-        return (piece("gate_proj", count: n, residual: false), piece("up_proj", count: n, residual: false),
-                piece("down_proj", count: n, residual: true))
+        return (piece(names.mlp.gate, count: n, residual: false), piece(names.mlp.up, count: n, residual: false),
+                piece(names.mlp.down, count: n, residual: true))
     }
 
     /// The name of routed expert `e` for messages: its index and source.

@@ -1,5 +1,5 @@
 import Foundation
-import Planner
+import Tensors
 
 extension MoEPlan {
     /// What `crucible moe --dry-run` prints: the output format and why, the experts, how the router rows are made,
@@ -8,7 +8,8 @@ extension MoEPlan {
         let c = context
         var s = "Plan: \(output.name) MoE of \(recipe.experts.count) expert(s)"
         if !recipe.sharedExperts.isEmpty { s += " + \(recipe.sharedExperts.count) shared" }
-        s += ", \(recipe.expertsPerToken) per token, \(c.layerCount) layers, hidden \(c.hiddenSize), expert width \(c.intermediateSize), \(c.outputDType.rawValue)\n"
+        s += ", \(recipe.expertsPerToken) per token, \(c.layerCount) layers, hidden \(c.hiddenSize), expert width \(c.intermediateSize), "
+            + "\(c.outputDType.rawValue)\n"
         s += "  base: \(recipe.baseModel.raw) -> \(c.base.path) (\(c.base.architecture.name))\n"
         for (i, m) in c.experts.enumerated() {
             let e = recipe.experts[i]
@@ -45,7 +46,8 @@ extension MoEPlan {
         s += "\nread:  \(formatBytes(estimate.bytesRead)) from \(models.count) model(s)\n"
         s += "write: \(formatBytes(estimate.bytesWritten)) in \(shards.files.count) shard(s): \(shards.files.joined(separator: ", "))\n"
         s += "peak memory (estimate): \(formatBytes(estimate.peakMemory))"
-        if estimate.gateMemory > 0 { s += " (router rows \(formatBytes(estimate.gateMemory)), tensors \(formatBytes(estimate.writeMemory)))" }
+        if estimate.gateMemory > 0 { s += " (router rows \(formatBytes(estimate.gateMemory)), tensors "
+            + "\(formatBytes(estimate.writeMemory)))" }
         s += ", \(threads) thread(s)\n"
         for w in warnings { s += "warning: \(w)\n" }
         return s

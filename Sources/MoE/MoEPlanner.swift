@@ -45,14 +45,16 @@ public enum MoEPlanner {
 
         if !options.allowIdenticalExperts, experts.count > 1, Set(experts).count == 1 {
             throw PlanError.recipe(recipe.location(of: "experts"),
-                "every expert comes from \(recipe.experts[0].sourceModel): the MoE would cost more and compute exactly what that model does. "
+                "every expert comes from \(recipe.experts[0].sourceModel): the MoE would cost more and compute exactly what that model "
+                    + "does. "
                 + "If you will train it afterwards, pass --i-understand-this-is-not-useful-without-training")
         }
 
         // The base must be a dense decoder the output formats know.
         let base = models[0]
         if base.architecture.expertCountKey != nil || base.config["num_local_experts"] != nil || base.config["num_experts"] != nil {
-            throw PlanError.model(base.path, "base_model is already a mixture of experts (\(base.architecture.name)); a FrankenMoE is built from dense models")
+            throw PlanError.model(base.path,
+                "base_model is already a mixture of experts (\(base.architecture.name)); a FrankenMoE is built from dense models")
         }
         func modelType(_ m: PlannedModel) -> String { m.config["model_type"]?.stringValue ?? m.architecture.name }
         let output = try MoEOutputs.select(recipe, modelTypes: ([0] + experts + shared).map { modelType(models[$0]) })
@@ -83,14 +85,16 @@ public enum MoEPlanner {
         if recipe.gateMode.runsModel {
             // The engine must be able to run the base: its layout is checked now, from the headers.
             do { _ = try LanguageModel(path: base.path, threads: 1) } catch {
-                throw PlanError.model(base.path, "gate_mode `\(recipe.gateMode.rawValue)` runs the base model, which Crucible's engine cannot: \(error)")
+                throw PlanError.model(base.path,
+                    "gate_mode `\(recipe.gateMode.rawValue)` runs the base model, which Crucible's engine cannot: \(error)")
             }
         }
 
         if base.folder == nil {
             // A GGUF base's vocabulary is exported as Hugging Face files; say now if it cannot be.
             do { _ = try TokenizerFileSet.contents(of: base.source, path: base.path) } catch {
-                warnings.append("the base \(base.reference) is a GGUF file whose vocabulary cannot be exported (\(error)): the output gets no tokenizer files; score it with `crucible ppl --tokenizer \(base.path)`")
+                warnings.append("the base \(base.reference) is a GGUF file whose vocabulary cannot be exported (\(error)): the output "
+                    + "gets no tokenizer files; score it with `crucible ppl --tokenizer \(base.path)`")
             }
         }
         let e = recipe.experts.count
@@ -98,7 +102,8 @@ public enum MoEPlanner {
             warnings.append("the MoE has \(e) experts, not a power of two: llama.cpp's older builds cannot load it")
         }
         if output is MixtralOutput, let window = dims.slidingWindow {
-            warnings.append("the base attends within a sliding window of \(window) tokens; Mixtral output has none (sliding_window: null, as mergekit writes it)")
+            warnings.append("the base attends within a sliding window of \(window) tokens; Mixtral output has none (sliding_window: null, "
+                + "as mergekit writes it)")
         }
 
         let seed = options.seed ?? recipe.randomSeed ?? 0
@@ -117,20 +122,23 @@ public enum MoEPlanner {
             let what = "\(isShared ? "shared expert" : "expert") \(entry.sourceModel)"
             if model.layerCount != dims.layerCount {
                 throw PlanError.recipe(entry.sourceModel.location,
-                    "\(what) has \(model.layerCount) layers but base_model \(base.reference) has \(dims.layerCount); every expert's layer l becomes the MoE's layer l, so the counts must match")
+                    "\(what) has \(model.layerCount) layers but base_model \(base.reference) has \(dims.layerCount); every expert's layer "
+                        + "l becomes the MoE's layer l, so the counts must match")
             }
             for l in 0..<dims.layerCount {
                 for projection in ["gate_proj", "up_proj", "down_proj"] {
                     let name = "model.layers.\(l).mlp.\(projection).weight"
                     guard let want = base.source.info(name) else {
-                        throw PlanError.model(base.path, "tensor '\(name)' is missing: the base must be a dense model with gate/up/down MLP weights")
+                        throw PlanError.model(base.path,
+                                              "tensor '\(name)' is missing: the base must be a dense model with gate/up/down MLP weights")
                     }
                     guard let have = model.source.info(name) else {
                         throw PlanError.recipe(entry.sourceModel.location, "\(what) (\(model.path)) has no tensor '\(name)'")
                     }
                     if have.shape != want.shape {
                         throw PlanError.recipe(entry.sourceModel.location,
-                            "\(what): tensor '\(name)' has shape \(have.shape) but the base's is \(want.shape); experts must share the base's architecture and sizes")
+                            "\(what): tensor '\(name)' has shape \(have.shape) but the base's is \(want.shape); experts must share the "
+                                + "base's architecture and sizes")
                     }
                     if !have.dtype.isFloatingPoint {
                         throw PlanError.model(model.path, "tensor '\(name)' is stored as \(have.storage), which cannot be converted")
@@ -151,11 +159,14 @@ public enum MoEPlanner {
             name.hasSuffix(".mlp.gate_proj.weight") || name.hasSuffix(".mlp.up_proj.weight") || name.hasSuffix(".mlp.down_proj.weight")
         }
         let tiedHead = { (name: String) in name == "lm_head.weight" && !tensors.contains { $0.name == "lm_head.weight" } }
-        let dropped = context.base.source.tensorNames.filter { !used.contains($0) && !mlpWeight($0) && !tiedHead($0) && !$0.hasPrefix("rope_freqs") }
+        let dropped = context.base.source.tensorNames.filter { !used.contains($0) && !mlpWeight($0)
+            && !tiedHead($0) && !$0.hasPrefix("rope_freqs") }
         if !dropped.isEmpty {
-            let list = dropped.prefix(4).map { "'\($0)'" }.joined(separator: ", ") + (dropped.count > 4 ? " and \(dropped.count - 4) more" : "")
+            let list = dropped.prefix(4).map { "'\($0)'" }.joined(separator: ", ") + (dropped.count > 4 ? " and \(dropped.count - 4) "
+                + "more" : "")
             throw PlanError.model(context.base.path,
-                "a \(output.name) output has no place for \(list) of the base; building it would silently change the model (choose another `architecture:`)")
+                "a \(output.name) output has no place for \(list) of the base; building it would silently change the model (choose "
+                    + "another `architecture:`)")
         }
         for m in Set(context.experts + context.sharedExperts) {
             let model = context.models[m]
@@ -169,8 +180,10 @@ public enum MoEPlanner {
     /// no special tokens added, special tokens written in the text matched.
     private static func tokenize(_ recipe: MoERecipe, base: PlannedModel, vocabularySize: Int) throws -> GatePrompts {
         let tokenizer: Tokenizer
-        do { tokenizer = try TokenizerLoader.loadAsTransformers(path: base.path, modelType: base.config["model_type"]?.stringValue) } catch {
-            throw PlanError.model(base.path, "gate_mode `\(recipe.gateMode.rawValue)` tokenizes the prompts with the base's tokenizer, which cannot be loaded: \(error)")
+        do { tokenizer = try TokenizerLoader.loadAsTransformers(path: base.path,
+                                                                modelType: base.config["model_type"]?.stringValue) } catch {
+            throw PlanError.model(base.path,
+                "gate_mode `\(recipe.gateMode.rawValue)` tokenizes the prompts with the base's tokenizer, which cannot be loaded: \(error)")
         }
         let bosText = tokenizer.bosID.flatMap { tokenizer.tokenText($0) } ?? ""
         guard let pad = tokenizer.bosID ?? tokenizer.eosID else {
@@ -183,7 +196,8 @@ public enum MoEPlanner {
                     throw PlanError.recipe(entry.location, "a prompt of \(entry.sourceModel) tokenizes to nothing")
                 }
                 if let bad = ids.first(where: { $0 >= vocabularySize }) {
-                    throw PlanError.recipe(entry.location, "a prompt of \(entry.sourceModel) has token \(bad), outside the base's vocabulary of \(vocabularySize)")
+                    throw PlanError.recipe(entry.location,
+                        "a prompt of \(entry.sourceModel) has token \(bad), outside the base's vocabulary of \(vocabularySize)")
                 }
                 return ids
             }
@@ -198,7 +212,8 @@ public enum MoEPlanner {
                                shards: ShardLayout) -> MoEEstimate {
         func inputBytes(_ t: MoETensor) -> Int {
             t.pieces.reduce(0) { total, piece in
-                guard case let .tensor(model, name, _, _, _, _) = piece, let info = context.models[model].source.info(name) else { return total }
+                guard case let .tensor(model, name, _, _, _, _) = piece,
+                      let info = context.models[model].source.info(name) else { return total }
                 return total + info.elementCount * info.dtype.byteSize
             }
         }

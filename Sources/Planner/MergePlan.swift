@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import MergeMethods
@@ -11,7 +12,7 @@ public struct PlannedModel: @unchecked Sendable {
     public let path: String
     public let source: any TensorSource
     public let config: JSONObject
-    public let architecture: ArchitectureDefinition
+    public let architecture: WeightTable
     public let layerCount: Int
     /// The folder tokenizer and generation files are copied from (nil for a bare GGUF file).
     public let folder: String?
@@ -23,8 +24,9 @@ extension PlannedModel {
         let path = try resolver.resolve(ref)
         let checkpoint = try Checkpoint.open(path)
         let names = Set(checkpoint.source.tensorNames)
-        guard let arch = ArchitectureRegistry.definition(config: checkpoint.config, tensorNames: names) else {
-            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
+        guard let arch = ArchitectureRegistry.table(config: checkpoint.config, tensorNames: names) else {
+            let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue
+                ?? checkpoint.config["model_type"]?.stringValue ?? "unknown"
             throw PlanError.model(path,
                 "architecture '\(a)' is not supported; supported: \(ArchitectureRegistry.supportedArchitectures.joined(separator: ", "))")
         }

@@ -1,9 +1,11 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Foundation
 import MergeMethods
 import Recipes
 import Tensors
+import Tokenization
 
 /// Options that do not come from the recipe.
 public struct PlannerOptions: Sendable {
@@ -47,7 +49,8 @@ public enum MergePlanner {
         guard let method = MergeMethodRegistry.method(named: recipe.mergeMethod) else {
             let suggestion = closestName(to: recipe.mergeMethod, among: MergeMethodRegistry.names).map { " Did you mean '\($0)'?" } ?? ""
             throw PlanError.recipe(recipe.mergeMethodLocation,
-                "unknown merge method '\(recipe.mergeMethod)'.\(suggestion) Known methods: \(MergeMethodRegistry.names.joined(separator: ", ")).")
+                "unknown merge method '\(recipe.mergeMethod)'.\(suggestion) Known methods: "
+                    + "\(MergeMethodRegistry.names.joined(separator: ", ")).")
         }
         var warnings = recipe.warnings.map(\.description)
 
@@ -65,11 +68,13 @@ public enum MergePlanner {
         // One architecture for all parents.
         let arch = models[0].architecture
         if arch.isInferred {
-            warnings.append("\(models[0].reference): no architecture table for '\(arch.architectures[0])'; its weights were inferred from tensor names (\(arch.layerWeights.count) per layer, \(models[0].layerCount) layers)")
+            warnings.append("\(models[0].reference): no architecture table for '\(arch.architectures[0])'; its weights were inferred from "
+                + "tensor names (\(arch.layerWeights.count) per layer, \(models[0].layerCount) layers)")
         }
         for m in models.dropFirst() where m.architecture.name != arch.name {
             throw PlanError.recipe(m.reference.location,
-                "\(m.reference) is a \(m.architecture.name) model but \(models[0].reference) is \(arch.name); parents must share an architecture")
+                "\(m.reference) is a \(m.architecture.name) model but \(models[0].reference) is \(arch.name); parents must share an "
+                    + "architecture")
         }
 
         // Normalise to slices.
@@ -83,7 +88,8 @@ public enum MergePlanner {
             }
             let base = recipe.baseModel.map(index)
             slices.append(PlanSlice(
-                sources: list.map { .init(model: index($0.model), range: 0..<models[index($0.model)].layerCount, parameters: $0.parameters) },
+                sources: list.map { .init(model: index($0.model), range: 0..<models[index($0.model)].layerCount,
+                                          parameters: $0.parameters) },
                 parameters: [:], base: base))
         } else if let list = recipe.slices {
             for s in list {
@@ -95,14 +101,16 @@ public enum MergePlanner {
                     let range = src.layerRange ?? 0..<n
                     if range.lowerBound < 0 || range.upperBound > n || range.isEmpty {
                         throw PlanError.recipe(src.layerRangeLocation ?? src.model.location,
-                            "layer_range [\(range.lowerBound), \(range.upperBound)] is out of bounds: \(src.model) has \(n) layers (valid ranges lie within [0, \(n)])")
+                            "layer_range [\(range.lowerBound), \(range.upperBound)] is out of bounds: \(src.model) has \(n) layers (valid "
+                                + "ranges lie within [0, \(n)])")
                     }
                     sources.append(.init(model: m, range: range, parameters: src.parameters))
                 }
                 let lengths = sources.map(\.range.count)
                 if Set(lengths).count > 1 {
                     throw PlanError.recipe(s.location,
-                        "all sources of a slice must cover the same number of layers; here they cover \(lengths.map(String.init).joined(separator: ", "))")
+                        "all sources of a slice must cover the same number of layers; here they cover "
+                            + "\(lengths.map(String.init).joined(separator: ", "))")
                 }
                 let baseRef = s.baseModel ?? recipe.baseModel
                 var base: Int? = nil
@@ -172,7 +180,8 @@ public enum MergePlanner {
                         params[def.name] = d
                     } else if def.required && !isBase {
                         throw PlanError.recipe(m.reference.location,
-                            "missing required parameter '\(def.name)' for \(m.reference) (tensor \(actual)); set it under the model's parameters or the recipe's")
+                            "missing required parameter '\(def.name)' for \(m.reference) (tensor \(actual)); set it under the model's "
+                                + "parameters or the recipe's")
                     }
                 }
                 if isBase && baseIndex == nil { baseIndex = inputs.count }
@@ -219,7 +228,8 @@ public enum MergePlanner {
             let copy = method.name == "passthrough" && inputs.count == 1 && !hasScale && !cropped && dtypes[0] == outDType
             if !allFloat && !copy {
                 throw PlanError.tensor(outputName,
-                    "stored as \(dtypes.map(\.rawValue).joined(separator: "/")), which cannot be merged (only float tensors can); only passthrough copies it")
+                    "stored as \(dtypes.map(\.rawValue).joined(separator: "/")), which cannot be merged (only float tensors can); only "
+                        + "passthrough copies it")
             }
             let compute: DType? = (recipe.dtype == .bf16 || recipe.dtype == .f16) ? recipe.dtype : nil
             return TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
@@ -278,7 +288,12 @@ public enum MergePlanner {
         if recipe.slices != nil {
             let original = models[donor].layerCount
             config[arch.layerCountKey] = .int(Int64(outLayer))
-            // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe.
+            // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe: those the
+            // architecture declares must have one entry per layer; any other array of that length is taken as one.
+            for key in arch.perLayerConfigKeys {
+                guard case let .array(values)? = config[key], values.count != original else { continue }
+                throw PlanError.model(models[donor].path, "config '\(key)' has \(values.count) entries for \(original) layers")
+            }
             for key in config.keys {
                 guard key != arch.layerCountKey, case let .array(values)? = config[key], values.count == original else { continue }
                 let rebuilt = layerOrigins.map { origin -> JSONValue in
@@ -289,7 +304,8 @@ public enum MergePlanner {
             }
         }
 
-        let shards = ShardLayout(entries: tasks.map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType, shape: $0.shape) },
+        let shards = ShardLayout(entries: tasks.map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType,
+                                                                              shape: $0.shape) },
                                  maxShardBytes: options.shardSize)
         for i in tasks.indices { tasks[i].shard = shards.shardOfEntry[i] }
 
@@ -307,7 +323,9 @@ public enum MergePlanner {
             do {
                 _ = try TokenizerFileSet.contents(of: models[tokenizerDonor].source, path: models[tokenizerDonor].path)
             } catch {
-                warnings.append("the tokenizer donor \(models[tokenizerDonor].reference) is a GGUF file whose vocabulary cannot be exported (\(error)): no tokenizer files are copied into the output; set tokenizer_source to a Hugging Face folder, or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
+                warnings.append("the tokenizer donor \(models[tokenizerDonor].reference) is a GGUF file whose vocabulary cannot be "
+                    + "exported (\(error)): no tokenizer files are copied into the output; set tokenizer_source to a Hugging Face folder, "
+                        + "or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
             }
         }
         let estimate = estimateMemory(tasks: tasks, method: method, threads: options.threads, budget: options.memoryBudget)

@@ -1,4 +1,5 @@
 import Foundation
+import Recipes
 import Tensors
 
 extension MergePlan {
@@ -34,7 +35,8 @@ extension MergePlan {
     public func summary() -> String {
         var s = "read:  \(formatBytes(estimate.bytesRead)) from \(models.count) parent(s)\n"
         s += "write: \(formatBytes(estimate.bytesWritten)) in \(shardFiles.count) shard(s): \(shardFiles.joined(separator: ", "))\n"
-        s += "peak memory (estimate): \(formatBytes(estimate.peakMemory)) (largest tensor task \(formatBytes(estimate.largestTaskBytes)), budget \(formatBytes(estimate.memoryBudget)), \(threads) thread(s))\n"
+        s += "peak memory (estimate): \(formatBytes(estimate.peakMemory)) (largest tensor task \(formatBytes(estimate.largestTaskBytes)), "
+            + "budget \(formatBytes(estimate.memoryBudget)), \(threads) thread(s))\n"
         for w in warnings { s += "warning: \(w)\n" }
         return s
     }
@@ -44,13 +46,4 @@ extension MergePlan {
     }
 
     private func format(_ x: Double) -> String { String(format: "%.4g", x) }
-}
-
-/// `1.23 GB` style sizes (decimal units, as disk sizes are usually quoted).
-public func formatBytes(_ n: Int) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var v = Double(n)
-    var u = 0
-    while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }
-    return u == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[u])
 }

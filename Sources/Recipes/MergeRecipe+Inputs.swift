@@ -1,6 +1,6 @@
 extension MergeRecipe {
     /// Every model the recipe names, each once, in order of first appearance: `base_model`, then `models:` entries or
-    /// slice sources (and slice base models). Deterministic where mergekit iterates a hash set (mergekit-behaviour §3.2).
+    /// slice sources (and slice base models). Deterministic where mergekit iterates a hash set (docs/recipes.md, "Quirks handled").
     public var referencedModels: [ModelReference] {
         var result: [ModelReference] = []
         func add(_ ref: ModelReference?) {

@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 import Yams
 
-/// How the router (gate) rows of a FrankenMoE are made (mergekit-behaviour §6.3).
+/// How the router (gate) rows of a FrankenMoE are made (docs/moe.md, "Gate modes").
 public enum MoEGateMode: String, Sendable, CaseIterable {
     /// The residual stream entering each layer at the last prompt token, averaged over prompts (mergekit's default).
     case hidden
@@ -123,7 +123,8 @@ public enum MoERecipeParser {
         for (entry, suggestion) in top.unknownEntries(known: knownTopLevelKeys) {
             if entry.key == "merge_method" || entry.key == "models" || entry.key == "slices" {
                 throw RecipeError.invalidValue(entry.keyLocation, key: entry.key,
-                    reason: "this is a merge recipe key, but the recipe has `experts`: a MoE recipe lists `base_model` and `experts` (run merge recipes with `crucible merge`)")
+                    reason: "this is a merge recipe key, but the recipe has `experts`: a MoE recipe lists `base_model` and `experts` (run "
+                        + "merge recipes with `crucible merge`)")
             }
             warnings.append(RecipeWarning("unknown key `\(entry.key)` is ignored" + (suggestion.map { " (did you mean `\($0)`?)" } ?? ""),
                                           at: entry.keyLocation))
@@ -131,7 +132,8 @@ public enum MoERecipeParser {
 
         guard let baseEntry = top.given("base_model") else {
             throw RecipeError.missingKey(top.location, key: "base_model", context: "the MoE recipe",
-                                         suggestion: top.unknownEntries(known: knownTopLevelKeys).first { $0.suggestion == "base_model" }?.entry.key)
+                                         suggestion: top.unknownEntries(known: knownTopLevelKeys)
+                                             .first { $0.suggestion == "base_model" }?.entry.key)
         }
         let baseModel = try reader.modelReference(baseEntry.value, key: "base_model", warnings: &warnings)
 
@@ -139,7 +141,8 @@ public enum MoERecipeParser {
         if let entry = top.given("gate_mode") {
             guard let name = reader.text(entry.value), let mode = MoEGateMode.named(name) else {
                 throw RecipeError.invalidValue(reader.location(entry.value), key: "gate_mode",
-                    reason: "expected one of \(MoEGateMode.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", ")), found \(reader.describe(entry.value))")
+                    reason: "expected one of \(MoEGateMode.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", ")), found "
+                        + "\(reader.describe(entry.value))")
             }
             gateMode = mode
         }
@@ -148,7 +151,8 @@ public enum MoERecipeParser {
         if let entry = top.given("architecture") {
             guard let name = reader.text(entry.value), !name.isEmpty else {
                 throw RecipeError.wrongType(reader.location(entry.value), key: "architecture",
-                                            expected: "an output architecture name (`mixtral`, `qwen`, `qwen3` or `deepseek`)", found: reader.describe(entry.value))
+                                            expected: "an output architecture name (`mixtral`, `qwen`, `qwen3` or `deepseek`)",
+                                            found: reader.describe(entry.value))
             }
             architecture = name
         }
@@ -160,7 +164,8 @@ public enum MoERecipeParser {
         if let entry = top.given("experts_per_token") {
             perTokenLocation = reader.location(entry.value)
             guard case .int(let k)? = reader.resolve(entry.value) else {
-                throw RecipeError.wrongType(perTokenLocation, key: "experts_per_token", expected: "a whole number", found: reader.describe(entry.value))
+                throw RecipeError.wrongType(perTokenLocation, key: "experts_per_token", expected: "a whole number",
+                                            found: reader.describe(entry.value))
             }
             guard k >= 1 else {
                 throw RecipeError.invalidValue(perTokenLocation, key: "experts_per_token", reason: "must be at least 1, found \(k)")
@@ -182,18 +187,23 @@ public enum MoERecipeParser {
 
         if experts.count < expertsPerToken {
             throw RecipeError.invalidValue(perTokenLocation, key: "experts_per_token",
-                reason: "\(expertsPerToken) experts per token, but the recipe lists only \(experts.count) expert\(experts.count == 1 ? "" : "s"); list at least \(expertsPerToken) or lower experts_per_token")
+                reason: "\(expertsPerToken) experts per token, but the recipe lists only \(experts.count) "
+                    + "expert\(experts.count == 1 ? "" : "s"); list at least \(expertsPerToken) or lower experts_per_token")
         }
 
         if gateMode.usesPrompts {
             for (i, expert) in experts.enumerated() where expert.positivePrompts.isEmpty {
                 throw RecipeError.invalidValue(expert.location, key: "positive_prompts",
-                    reason: "expert \(i) (\(expert.sourceModel)) has no positive_prompts, but gate_mode `\(gateMode.rawValue)` builds each expert's router row from its prompts: give it one or more example prompts that should route to it (or use gate_mode `random`)")
+                    reason: "expert \(i) (\(expert.sourceModel)) has no positive_prompts, but gate_mode `\(gateMode.rawValue)` builds "
+                        + "each expert's router row from its prompts: give it one or more example prompts that should route to it (or use "
+                            + "gate_mode `random`)")
             }
             // mergekit refuses identical prompt sets: every router row would be the same and routing would be arbitrary.
-            if experts.count > 1, experts.dropFirst().allSatisfy({ $0.positivePrompts == experts[0].positivePrompts && $0.negativePrompts == experts[0].negativePrompts }) {
+            if experts.count > 1, experts.dropFirst().allSatisfy({ $0.positivePrompts == experts[0].positivePrompts
+                && $0.negativePrompts == experts[0].negativePrompts }) {
                 throw RecipeError.invalidValue(expertsEntry.keyLocation, key: "experts",
-                    reason: "every expert has the same positive and negative prompts, so every router row would be identical and routing arbitrary; give each expert prompts that reflect what should be routed to it")
+                    reason: "every expert has the same positive and negative prompts, so every router row would be identical and routing "
+                        + "arbitrary; give each expert prompts that reflect what should be routed to it")
             }
         }
         if !sharedExperts.isEmpty, gateMode.usesPrompts {
@@ -207,7 +217,8 @@ public enum MoERecipeParser {
         var randomSeed: UInt64?
         if let entry = top.given("random_seed") {
             guard case .int(let seed)? = reader.resolve(entry.value), seed >= 0 else {
-                throw RecipeError.wrongType(reader.location(entry.value), key: "random_seed", expected: "a non-negative whole number", found: reader.describe(entry.value))
+                throw RecipeError.wrongType(reader.location(entry.value), key: "random_seed", expected: "a non-negative whole number",
+                                            found: reader.describe(entry.value))
             }
             randomSeed = UInt64(seed)
         }
@@ -228,7 +239,8 @@ public enum MoERecipeParser {
             let map = try reader.entries(of: item, what: "an entry of `\(key)` (`- source_model: …`)")
             guard let source = map["source_model"] else {
                 throw RecipeError.missingKey(map.location, key: "source_model", context: "this entry of `\(key)`",
-                                             suggestion: map.unknownEntries(known: knownExpertKeys).first { $0.suggestion == "source_model" }?.entry.key)
+                                             suggestion: map.unknownEntries(known: knownExpertKeys)
+                                                 .first { $0.suggestion == "source_model" }?.entry.key)
             }
             warnings += reader.unknownKeyWarnings(map, known: knownExpertKeys, context: "an entry of `\(key)`")
             let model = try reader.modelReference(source.value, key: "source_model", warnings: &warnings)
@@ -244,11 +256,13 @@ public enum MoERecipeParser {
     private static func prompts(_ entry: YAMLMapping.Entry?, reader: NodeReader) throws -> [String] {
         guard let entry else { return [] }
         guard case .sequence(let items) = entry.value else {
-            throw RecipeError.wrongType(reader.location(entry.value), key: entry.key, expected: "a list of prompt strings", found: reader.describe(entry.value))
+            throw RecipeError.wrongType(reader.location(entry.value), key: entry.key, expected: "a list of prompt strings",
+                                        found: reader.describe(entry.value))
         }
         return try items.map { item in
             guard case .scalar = item, let text = reader.rawText(item) else {
-                throw RecipeError.wrongType(reader.location(item), key: entry.key, expected: "a prompt string", found: reader.describe(item))
+                throw RecipeError.wrongType(reader.location(item), key: entry.key, expected: "a prompt string",
+                                            found: reader.describe(item))
             }
             return text
         }
@@ -261,7 +275,8 @@ public enum MoERecipeParser {
         case .int(let i)?: value = Double(i)
         case .float(let d)?: value = d
         default:
-            throw RecipeError.wrongType(reader.location(entry.value), key: entry.key, expected: "a number", found: reader.describe(entry.value))
+            throw RecipeError.wrongType(reader.location(entry.value), key: entry.key, expected: "a number",
+                                        found: reader.describe(entry.value))
         }
         guard value.isFinite, !nonNegative || value >= 0 else {
             throw RecipeError.invalidValue(reader.location(entry.value), key: entry.key,

@@ -54,9 +54,11 @@ public struct ModelResolver: Sendable {
             guard FileManager.default.fileExists(atPath: candidate, isDirectory: &isFolder) else { continue }
             if isFolder.boolValue { return URL(fileURLWithPath: candidate).standardizedFileURL.path }
             let lower = candidate.lowercased()
-            if lower.hasSuffix(".safetensors") || lower.hasSuffix(".gguf") { return URL(fileURLWithPath: candidate).standardizedFileURL.path }
+            if lower.hasSuffix(".safetensors") || lower.hasSuffix(".gguf") {
+                return URL(fileURLWithPath: candidate).standardizedFileURL.path }
             throw RecipeError.invalidModel(ref.location, reference: raw,
-                reason: "\(candidate) is a file Crucible cannot load: expected a model folder (config.json + *.safetensors), a .safetensors file or a .gguf file")
+                reason: "\(candidate) is a file Crucible cannot load: expected a model folder (config.json + *.safetensors), a "
+                    + ".safetensors file or a .gguf file")
         }
 
         if let hub = HubID(raw) {
@@ -65,16 +67,19 @@ public struct ModelResolver: Sendable {
             if let snapshot = snapshot(in: repoFolder, revision: hub.revision) { return snapshot }
             let revisionFlag = hub.revision.map { " --revision \($0)" } ?? ""
             throw RecipeError.modelNotFound(ref.location, reference: raw, searched: searched,
-                hint: "Download it with `huggingface-cli download \(hub.org)/\(hub.name)\(revisionFlag)` (set HF_HOME or HF_HUB_CACHE if your cache is elsewhere), "
+                hint: "Download it with `huggingface-cli download \(hub.org)/\(hub.name)\(revisionFlag)` (set HF_HOME or HF_HUB_CACHE if "
+                    + "your cache is elsewhere), "
                     + "or give a local path to a model folder")
         }
         if raw.contains("+") {
             // mergekit reads `base+adapter` as a PEFT LoRA applied to the base.
             throw RecipeError.unsupported(ref.location, feature: "LoRA references (`base+adapter`)",
-                                          advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name the merged folder")
+                                          advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name "
+                                              + "the merged folder")
         }
         throw RecipeError.modelNotFound(ref.location, reference: raw, searched: searched,
-            hint: "Give the path of a model folder (config.json + *.safetensors), a .safetensors or a .gguf file, relative to the recipe's folder "
+            hint: "Give the path of a model folder (config.json + *.safetensors), a .safetensors or a .gguf file, relative to the "
+                + "recipe's folder "
                 + "or the working directory, or a hub id `ORG/NAME` fetched with `huggingface-cli download ORG/NAME`")
     }
 
@@ -125,7 +130,8 @@ public struct ModelResolver: Sendable {
             return ref(revision).flatMap(existing)
         }
         if let path = ref("main").flatMap(existing) { return path }
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? []).filter { !$0.hasPrefix(".") && existing($0) != nil }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? [])
+            .filter { !$0.hasPrefix(".") && existing($0) != nil }
         if names.count == 1 { return existing(names[0]) }
         let dated = names.compactMap { name -> (String, Date)? in
             let path = (snapshots as NSString).appendingPathComponent(name)

@@ -47,7 +47,8 @@ extension ParameterSetting {
 
     /// As `resolve(_:levels:tensorName:t:)`, with a tensor name per level: mergekit matches filters of per-model
     /// parameters against that input model's tensor name and those of slice and global parameters against the output name.
-    public static func resolve(_ name: String, levels: [(settings: [String: LocatedSetting], tensorName: String)], t: Double) -> ParameterValue? {
+    public static func resolve(_ name: String, levels: [(settings: [String: LocatedSetting], tensorName: String)],
+                               t: Double) -> ParameterValue? {
         for level in levels {
             if let value = level.settings[name]?.setting.evaluate(tensorName: level.tensorName, t: t) { return value }
         }

@@ -2,7 +2,7 @@ import Yams
 import Tensors
 
 /// Turns the YAML of a `parameters:` block into `ParameterSetting`s, following mergekit's accepted value forms
-/// (mergekit-behaviour §1.3): scalar, gradient, step list, conditional list.
+/// (docs/recipes.md, "Parameter values"): scalar, gradient, step list, conditional list.
 struct ParameterDecoder {
     let reader: NodeReader
 
@@ -38,7 +38,8 @@ struct ParameterDecoder {
             let items = Array(sequence)
             guard !items.isEmpty else {
                 throw RecipeError.invalidParameter(reader.location(node), name: name,
-                    reason: "empty list: expected a number, a list of numbers (a gradient over the layers) or a list of `{filter, value}` conditions")
+                    reason: "empty list: expected a number, a list of numbers (a gradient over the layers) or a list of `{filter, value}` "
+                        + "conditions")
             }
             if items.allSatisfy({ if case .mapping = $0 { return true } else { return false } }) {
                 return .conditional(try items.map { try condition($0, name: name, warnings: &warnings) })
@@ -95,7 +96,8 @@ struct ParameterDecoder {
             case .some: filter = reader.rawText(filterEntry.value)
             case nil:
                 throw RecipeError.invalidParameter(reader.location(filterEntry.value), name: name,
-                    reason: "`filter` must be text (a part of the tensor name such as `self_attn` or `mlp`), found \(reader.describe(filterEntry.value))")
+                    reason: "`filter` must be text (a part of the tensor name such as `self_attn` or `mlp`), found "
+                        + "\(reader.describe(filterEntry.value))")
             }
         }
         for (entry, suggestion) in mapping.unknownEntries(known: ["filter", "value"]) {
@@ -126,7 +128,8 @@ struct ParameterDecoder {
         case .int(let i)?: return .number(Double(i))
         case .float(let d)?:
             guard d.isFinite else {
-                throw RecipeError.invalidParameter(reader.location(node), name: name, reason: "expected a finite number, found \(reader.describe(node))")
+                throw RecipeError.invalidParameter(reader.location(node), name: name,
+                                                   reason: "expected a finite number, found \(reader.describe(node))")
             }
             return .number(d)
         case .bool(let b)?: return .bool(b)

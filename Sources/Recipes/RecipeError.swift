@@ -88,7 +88,8 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .invalidLayerRange(_, reason):
             return "invalid `layer_range`: \(reason)"
         case let .unknownDType(_, key, value):
-            return "`\(key)`: unknown dtype `\(value)`: expected float32, float16 or bfloat16 (a `torch.` prefix is allowed; float64 also works)"
+            return "`\(key)`: unknown dtype `\(value)`: expected float32, float16 or bfloat16 (a `torch.` prefix is allowed; float64 also "
+                + "works)"
         case let .invalidParameter(_, name, reason):
             return "parameter `\(name)`: \(reason)"
         case let .invalidValue(_, key, reason):

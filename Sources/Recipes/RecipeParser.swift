@@ -75,7 +75,8 @@ private struct RecipeDecoder {
         }
         guard let mergeMethod = reader.text(methodEntry.value), !mergeMethod.isEmpty else {
             throw RecipeError.wrongType(reader.location(methodEntry.value), key: "merge_method",
-                                        expected: "a method name such as `linear`, `slerp` or `ties`", found: reader.describe(methodEntry.value))
+                                        expected: "a method name such as `linear`, `slerp` or `ties`",
+                                        found: reader.describe(methodEntry.value))
         }
 
         for (entry, suggestion) in unknown {
@@ -85,7 +86,8 @@ private struct RecipeDecoder {
 
         // Inputs: exactly one of models / slices (modules is mergekit's multi-module form, not supported yet).
         if let modules = top.given("modules") {
-            throw RecipeError.unsupported(modules.keyLocation, feature: "`modules:` (per-module inputs for multi-module models such as vision-language models)",
+            throw RecipeError.unsupported(modules.keyLocation,
+                                          feature: "`modules:` (per-module inputs for multi-module models such as vision-language models)",
                                           advice: "Crucible merges single-module causal LMs; use `models:` or `slices:`")
         }
         let modelsEntry = top["models"], slicesEntry = top["slices"]
@@ -121,7 +123,8 @@ private struct RecipeDecoder {
 
         if let tokenizer = top.given("tokenizer") {
             throw RecipeError.unsupported(tokenizer.keyLocation, feature: "the `tokenizer:` block (vocabulary merging)",
-                                          advice: "it comes with the tokenizer-merging feature; use `tokenizer_source: base` or `tokenizer_source: MODEL` for now")
+                                          advice: "it comes with the tokenizer-merging feature; use `tokenizer_source: base` or "
+                                              + "`tokenizer_source: MODEL` for now")
         }
         let tokenizerSource = try top.given("tokenizer_source").map { try self.tokenizerSource($0.value) }
 
@@ -138,10 +141,12 @@ private struct RecipeDecoder {
         var randomSeed: UInt64?
         if let entry = top.given("random_seed") {
             guard case .int(let seed)? = reader.resolve(entry.value) else {
-                throw RecipeError.wrongType(reader.location(entry.value), key: "random_seed", expected: "a whole number", found: reader.describe(entry.value))
+                throw RecipeError.wrongType(reader.location(entry.value), key: "random_seed", expected: "a whole number",
+                                            found: reader.describe(entry.value))
             }
             guard seed >= 0 else {
-                throw RecipeError.invalidValue(reader.location(entry.value), key: "random_seed", reason: "expected a non-negative whole number, found \(seed)")
+                throw RecipeError.invalidValue(reader.location(entry.value), key: "random_seed",
+                                               reason: "expected a non-negative whole number, found \(seed)")
             }
             randomSeed = UInt64(seed)
         }
@@ -157,10 +162,12 @@ private struct RecipeDecoder {
 
     private mutating func inputModels(_ node: Node) throws -> [InputModel] {
         guard case .sequence(let sequence) = node else {
-            throw RecipeError.wrongType(reader.location(node), key: "models", expected: "a list of models (`- model: ORG/NAME`)", found: reader.describe(node))
+            throw RecipeError.wrongType(reader.location(node), key: "models", expected: "a list of models (`- model: ORG/NAME`)",
+                                        found: reader.describe(node))
         }
         guard sequence.count > 0 else {
-            throw RecipeError.wrongType(reader.location(node), key: "models", expected: "a list of at least one model", found: "an empty list")
+            throw RecipeError.wrongType(reader.location(node), key: "models", expected: "a list of at least one model",
+                                        found: "an empty list")
         }
         var result: [InputModel] = []
         for item in sequence {
@@ -172,11 +179,13 @@ private struct RecipeDecoder {
             let entry = try reader.entries(of: item, what: "an entry of `models` (`- model: ORG/NAME`)")
             guard let modelEntry = entry["model"] else {
                 throw RecipeError.missingKey(entry.location, key: "model", context: "this entry of `models`",
-                                             suggestion: entry.unknownEntries(known: ["model"]).first { $0.suggestion == "model" }?.entry.key)
+                                             suggestion: entry.unknownEntries(known: ["model"])
+                                                 .first { $0.suggestion == "model" }?.entry.key)
             }
             warnUnknown(entry, known: ["model", "parameters"], context: "a `models` entry")
             let parameters = try entry["parameters"].map { try parameterDecoder.parameters($0.value, warnings: &warnings) } ?? [:]
-            result.append(InputModel(model: try reader.modelReference(modelEntry.value, key: "model", warnings: &warnings), parameters: parameters))
+            result.append(InputModel(model: try reader.modelReference(modelEntry.value, key: "model", warnings: &warnings),
+                                     parameters: parameters))
         }
         return result
     }
@@ -184,7 +193,8 @@ private struct RecipeDecoder {
     private mutating func slices(_ node: Node) throws -> [Slice] {
         guard case .sequence(let sequence) = node, sequence.count > 0 else {
             throw RecipeError.wrongType(reader.location(node), key: "slices",
-                                        expected: "a non-empty list of slices (`- sources: [{model: …, layer_range: [0, 16]}]`)", found: reader.describe(node))
+                                        expected: "a non-empty list of slices (`- sources: [{model: …, layer_range: [0, 16]}]`)",
+                                        found: reader.describe(node))
         }
         var result: [Slice] = []
         for item in sequence {
@@ -193,7 +203,8 @@ private struct RecipeDecoder {
                 throw RecipeError.missingKey(entry.location, key: "sources", context: "this slice", suggestion: nil)
             }
             if let residual = entry["residual_weight"] {
-                warnings.append(RecipeWarning("`residual_weight` is parsed but unused by mergekit; it is ignored", at: residual.keyLocation))
+                warnings.append(RecipeWarning("`residual_weight` is parsed but unused by mergekit; it is ignored",
+                                              at: residual.keyLocation))
             }
             warnUnknown(entry, known: ["sources", "parameters", "base_model", "residual_weight"], context: "a slice")
             let sources = try sliceSources(sourcesEntry.value)
@@ -230,8 +241,10 @@ private struct RecipeDecoder {
         if let first = result.first(where: { $0.layerRange != nil }), let firstRange = first.layerRange {
             for source in result {
                 if let r = source.layerRange, r.count != firstRange.count, let at = source.layerRangeLocation {
-                    throw RecipeError.invalidLayerRange(at, reason: "[\(r.lowerBound), \(r.upperBound)] spans \(r.count) layers but the slice's first source "
-                        + "spans \(firstRange.count) ([\(firstRange.lowerBound), \(firstRange.upperBound)]); all sources of a slice must span the same number of layers")
+                    throw RecipeError.invalidLayerRange(at,
+                        reason: "[\(r.lowerBound), \(r.upperBound)] spans \(r.count) layers but the slice's first source "
+                        + "spans \(firstRange.count) ([\(firstRange.lowerBound), \(firstRange.upperBound)]); all sources of a slice must "
+                            + "span the same number of layers")
                 }
             }
         }
@@ -242,13 +255,15 @@ private struct RecipeDecoder {
     private func layerRange(_ node: Node) throws -> Range<Int> {
         let location = reader.location(node)
         guard case .sequence(let sequence) = node, sequence.count == 2 else {
-            throw RecipeError.invalidLayerRange(location, reason: "expected two integers `[start, end]` (end excluded), found \(reader.describe(node))"
+            throw RecipeError.invalidLayerRange(location,
+                reason: "expected two integers `[start, end]` (end excluded), found \(reader.describe(node))"
                 + { if case .sequence(let s) = node { return " of \(s.count) item\(s.count == 1 ? "" : "s")" } else { return "" } }())
         }
         var bounds: [Int] = []
         for item in sequence {
             guard case .int(let value)? = reader.resolve(item) else {
-                throw RecipeError.invalidLayerRange(reader.location(item), reason: "expected an integer layer index, found \(reader.describe(item))")
+                throw RecipeError.invalidLayerRange(reader.location(item),
+                                                    reason: "expected an integer layer index, found \(reader.describe(item))")
             }
             bounds.append(value)
         }
@@ -256,7 +271,8 @@ private struct RecipeDecoder {
             throw RecipeError.invalidLayerRange(location, reason: "layer indices cannot be negative, found [\(bounds[0]), \(bounds[1])]")
         }
         if bounds[0] >= bounds[1] {
-            throw RecipeError.invalidLayerRange(location, reason: "start must be below end (the range is half-open, `[0, 16]` is layers 0…15), found [\(bounds[0]), \(bounds[1])]")
+            throw RecipeError.invalidLayerRange(location,
+                reason: "start must be below end (the range is half-open, `[0, 16]` is layers 0…15), found [\(bounds[0]), \(bounds[1])]")
         }
         return bounds[0]..<bounds[1]
     }
@@ -272,7 +288,8 @@ private struct RecipeDecoder {
             default:
                 if name.hasPrefix("model:") {
                     // Pre-July-2024 mergekit spelled a model source `model:PATH`; today it is just `PATH`.
-                    warnings.append(RecipeWarning("`tokenizer_source: model:…` is the legacy spelling; write the model reference alone", at: reader.location(node)))
+                    warnings.append(RecipeWarning("`tokenizer_source: model:…` is the legacy spelling; write the model reference alone",
+                                                  at: reader.location(node)))
                     let raw = String(name.dropFirst("model:".count)).trimmingCharacters(in: .whitespaces)
                     return .model(ModelReference(raw: raw, location: reader.location(node)))
                 }

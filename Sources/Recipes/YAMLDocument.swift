@@ -68,7 +68,8 @@ extension NodeReader {
         switch node {
         case .scalar:
             guard let raw = rawText(node)?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else {
-                throw RecipeError.wrongType(location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)", found: describe(node))
+                throw RecipeError.wrongType(location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)",
+                                            found: describe(node))
             }
             return ModelReference(raw: raw, location: location(node))
         case .mapping:
@@ -78,15 +79,18 @@ extension NodeReader {
             }
             if let lora = entry["lora"] {
                 throw RecipeError.unsupported(lora.keyLocation, feature: "LoRA adapters in model references",
-                                              advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name the merged folder")
+                                              advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and "
+                                                  + "name the merged folder")
             }
             if let override = entry["override_architecture"] {
-                warnings.append(RecipeWarning("`override_architecture` is ignored: Crucible reads the architecture from the model's config.json", at: override.keyLocation))
+                warnings.append(RecipeWarning("`override_architecture` is ignored: Crucible reads the architecture from the model's "
+                    + "config.json", at: override.keyLocation))
             }
             warnings += unknownKeyWarnings(entry, known: ["model", "lora", "override_architecture"], context: "a model reference")
             return try modelReference(inner.value, key: key, warnings: &warnings)
         case .sequence:
-            throw RecipeError.wrongType(location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)", found: "a list")
+            throw RecipeError.wrongType(location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)",
+                                        found: "a list")
         }
     }
 
@@ -101,7 +105,8 @@ extension NodeReader {
     /// A floating-point dtype name (`bfloat16`, `torch.float16`, `float32`…); integer and bool dtypes are refused.
     func dtype(_ entry: YAMLMapping.Entry) throws -> DType {
         guard let name = rawText(entry.value) else {
-            throw RecipeError.wrongType(location(entry.value), key: entry.key, expected: "a dtype name such as `bfloat16`", found: describe(entry.value))
+            throw RecipeError.wrongType(location(entry.value), key: entry.key, expected: "a dtype name such as `bfloat16`",
+                                        found: describe(entry.value))
         }
         // Merging is floating-point arithmetic: integer or bool dtypes (which DType also names) make no sense here.
         guard let dtype = DType(name: name), [.f32, .f16, .bf16, .f64].contains(dtype) else {

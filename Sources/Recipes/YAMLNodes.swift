@@ -85,7 +85,8 @@ struct NodeReader {
                 case .sequence(let sources) where sources.allSatisfy({ if case .mapping = $0 { return true } else { return false } }):
                     merged.append(contentsOf: sources)
                 default:
-                    throw RecipeError.wrongType(location(valueNode), key: "<<", expected: "a mapping (or list of mappings) to merge in", found: describe(valueNode))
+                    throw RecipeError.wrongType(location(valueNode), key: "<<", expected: "a mapping (or list of mappings) to merge in",
+                                                found: describe(valueNode))
                 }
                 continue
             }

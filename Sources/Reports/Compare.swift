@@ -243,7 +243,8 @@ extension ModelComparison {
     /// vectors from `base`.
     /// - Throws: `ModelArgumentError`, `CheckpointError` (naming the file), `CompareError` (architectures, layer
     ///   counts or a tensor's shapes differ).
-    public static func compare(_ a: String, _ b: String, base: String? = nil, options: CompareOptions = CompareOptions()) throws -> ModelComparison {
+    public static func compare(_ a: String, _ b: String, base: String? = nil,
+                               options: CompareOptions = CompareOptions()) throws -> ModelComparison {
         let ca = try ModelArgument.open(a)
         let cb = try ModelArgument.open(b)
         let cbase = try base.map { try ModelArgument.open($0) }
@@ -260,7 +261,7 @@ extension ModelComparison {
         let labels = ["A", "B", "base"]
 
         // Architecture and layer count, from configs and names alone.
-        let definitions = models.map { ArchitectureRegistry.definition(config: $0.config, tensorNames: Set($0.source.tensorNames)) }
+        let definitions = models.map { ArchitectureRegistry.table(config: $0.config, tensorNames: Set($0.source.tensorNames)) }
         let archNames = definitions.map { $0?.name ?? "unknown" }
         for i in 1..<models.count where archNames[i] != archNames[0] {
             throw CompareError.architectureMismatch(first: a.path, firstArchitecture: archNames[0],
@@ -349,7 +350,8 @@ extension ModelComparison {
         }
         if !onlyA.isEmpty { notes.append("\(onlyA.count) tensor(s) only in A, not compared: \(list(onlyA))") }
         if !onlyB.isEmpty { notes.append("\(onlyB.count) tensor(s) only in B, not compared: \(list(onlyB))") }
-        if !missingInBase.isEmpty { notes.append("\(missingInBase.count) tensor(s) missing from the base, not compared: \(list(missingInBase))") }
+        if !missingInBase.isEmpty { notes.append("\(missingInBase.count) tensor(s) missing from the base, not compared: "
+            + "\(list(missingInBase))") }
         if !skipped.isEmpty { notes.append("\(skipped.count) non-floating-point tensor(s) not compared: \(list(skipped))") }
         guard !jobs.isEmpty else { throw CompareError.nothingToCompare(first: a.path, second: b.path) }
 

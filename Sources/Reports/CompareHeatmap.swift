@@ -24,7 +24,8 @@ extension ModelComparison {
 
         // Colour domain: every finite value shown.
         var values: [Double] = []
-        for l in 0..<layerCount { for m in modules { if let v = cell(layer: l, module: m).flatMap({ metric.value($0) }) { values.append(v) } } }
+        for l in 0..<layerCount { for m in modules { if let v = cell(layer: l,
+                                                                     module: m).flatMap({ metric.value($0) }) { values.append(v) } } }
         for m in otherModules { if let v = other(m).flatMap({ metric.value($0) }) { values.append(v) } }
         let finite = values.filter(\.isFinite)
         var lo = finite.min() ?? 0, hi = finite.max() ?? 1

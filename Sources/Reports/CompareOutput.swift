@@ -99,12 +99,15 @@ extension ModelComparison {
                 switch cos {
                 case 0.5...: kind = "point largely the same way: the fine-tunes learned similar changes, and merging them adds those up"
                 case 0.1..<0.5: kind = "are partly aligned"
-                case -0.1..<0.1: kind = "are nearly orthogonal: independent changes that a merge can keep side by side with little interference"
-                default: kind = "point in opposing directions: averaging would cancel part of both changes (TIES' sign election decides which survives)"
+                case -0.1..<0.1: kind = "are nearly orthogonal: independent changes that a merge can keep side by side with little "
+                    + "interference"
+                default: kind = "point in opposing directions: averaging would cancel part of both changes (TIES' sign election decides "
+                    + "which survives)"
                 }
                 var sentence = "The task vectors have cosine \(cosText) overall and \(kind)."
                 if let agreement = all.signAgreement {
-                    sentence += " Their signs agree on \(percent(agreement)) of the elements where both changed (50% is what unrelated signs give)."
+                    sentence += " Their signs agree on \(percent(agreement)) of the elements where both changed (50% is what unrelated "
+                        + "signs give)."
                 }
                 out.append(sentence)
             } else {
@@ -146,7 +149,8 @@ extension ModelComparison {
         if layers.count >= 2 {
             let values = layers.map(\.1)
             if isEven(values) {
-                out.append("By \(name), every layer differs about equally (\(format(values.min(), metric)) to \(format(values.max(), metric))): no layer stands out.")
+                out.append("By \(name), every layer differs about equally (\(format(values.min(), metric)) to "
+                    + "\(format(values.max(), metric))): no layer stands out.")
             } else {
                 let n = min(3, max(1, layers.count / 4))
                 let top = mostDifferent(layers, count: n)
@@ -158,7 +162,8 @@ extension ModelComparison {
         if modulesRanked.count >= 2 {
             let values = modulesRanked.map(\.1)
             if isEven(values) {
-                out.append("Every module differs about equally across layers (\(format(values.min(), metric)) to \(format(values.max(), metric))).")
+                out.append("Every module differs about equally across layers (\(format(values.min(), metric)) to "
+                    + "\(format(values.max(), metric))).")
             } else {
                 let top = mostDifferent(modulesRanked, count: min(3, modulesRanked.count - 1))
                 out.append("Across layers, the modules that differ most are \(listing(top)).")
@@ -187,7 +192,8 @@ extension ModelComparison {
             }
         }
         if !withBase, metric == .cosine, layers.count >= 2 {
-            out.append("Where the cosine is lowest, SLERP's t (or a per-layer t gradient) changes the result most; where it is near 1 either parent gives nearly the same weights.")
+            out.append("Where the cosine is lowest, SLERP's t (or a per-layer t gradient) changes the result most; where it is near 1 "
+                + "either parent gives nearly the same weights.")
         }
         return out
     }
@@ -203,7 +209,8 @@ extension ModelComparison {
     public var definitions: [(String, String)] {
         if withBase {
             return [
-                ("vectors", "task vectors: tauA = A - base, tauB = B - base (per tensor, flattened; a module, layer or the whole model concatenates its tensors)"),
+                ("vectors", "task vectors: tauA = A - base, tauB = B - base (per tensor, flattened; a module, layer or the whole model "
+                    + "concatenates its tensors)"),
                 ("cosine", "tauA . tauB / (||tauA|| ||tauB||)"),
                 ("relative_distance", "||tauA - tauB|| / ||tauA|| (= ||A - B|| / ||A - base||)"),
                 ("sign_agreement", "fraction of elements with the same sign in tauA and tauB, among elements where both are non-zero"),

@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Foundation
@@ -182,7 +183,7 @@ extension ModelInspection {
 
         // Architecture.
         let names = source.tensorNames
-        let definition = ArchitectureRegistry.definition(config: config, tensorNames: Set(names))
+        let definition = ArchitectureRegistry.table(config: config, tensorNames: Set(names))
         let architecture = ArchitectureSummary(
             table: definition?.name, inferred: definition?.isInferred ?? false,
             className: config["architectures"]?.arrayValue?.first?.stringValue,
@@ -190,7 +191,8 @@ extension ModelInspection {
         if definition == nil {
             notes.append("no architecture table matches and none could be inferred from the tensor names")
         } else if definition?.isInferred == true {
-            notes.append("no architecture table for '\(architecture.className ?? architecture.modelType ?? "?")'; one was inferred from the tensor names")
+            notes.append("no architecture table for '\(architecture.className ?? architecture.modelType ?? "?")'; one was inferred from "
+                + "the tensor names")
         }
 
         // Dimensions.
@@ -248,7 +250,7 @@ extension ModelInspection {
 
     /// Names in the architecture's order (embeddings, layer by layer, final norm, head), then any others in
     /// natural order (numbers compared as numbers: layer 2 before layer 10).
-    static func displayOrder(_ names: [String], definition: ArchitectureDefinition?, config: JSONObject) -> [String] {
+    static func displayOrder(_ names: [String], definition: WeightTable?, config: JSONObject) -> [String] {
         var rank: [String: Int] = [:]
         if let d = definition, let layers = d.layerCount(in: config), layers >= 0, layers < 100_000 {
             for (i, n) in d.allWeightNames(layers: layers, experts: d.expertCount(in: config)).enumerated() where rank[n] == nil {

@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import Planner
+import Tensors
 
 extension ModelInspection {
     /// Lines of the chat template shown in the text report.
@@ -11,7 +11,8 @@ extension ModelInspection {
         var s = ""
         func line(_ text: String = "") { s += text + "\n" }
 
-        let kind = format == "gguf" ? "GGUF v\(ggufVersion ?? 0) file" : "safetensors folder (\(files.count) file\(files.count == 1 ? "" : "s"))"
+        let kind = format == "gguf" ? "GGUF v\(ggufVersion ?? 0) file" : "safetensors folder (\(files.count) "
+            + "file\(files.count == 1 ? "" : "s"))"
         line("Model: \(path)")
         if reference != path { line("  (from \(reference))") }
         line("  \(kind), weights \(formatBytes(fileBytes)) on disk")
@@ -36,7 +37,8 @@ extension ModelInspection {
         if let p = configProblem { line("  note: the engine cannot run this config: \(p)") }
 
         // Parameters and storage.
-        line("Parameters: \(ReportText.grouped(parameterCount)) (\(ReportText.shortCount(parameterCount))) in \(tensors.count) tensors, \(formatBytes(tensorBytes)) of tensor data")
+        line("Parameters: \(ReportText.grouped(parameterCount)) (\(ReportText.shortCount(parameterCount))) in \(tensors.count) tensors, "
+            + "\(formatBytes(tensorBytes)) of tensor data")
         line("Storage:")
         let storageRows = storage.map { [$0.storage, String($0.tensors), ReportText.grouped($0.parameters), formatBytes($0.bytes)] }
         s += ReportText.table(header: ["type", "tensors", "parameters", "bytes"], rows: storageRows, rightAligned: [1, 2, 3], indent: 2)
@@ -79,7 +81,8 @@ extension ModelInspection {
             let lines = template.split(separator: "\n", omittingEmptySubsequences: false)
             line("Chat template (\(lines.count) line\(lines.count == 1 ? "" : "s"), from \(chatTemplateSource ?? "?")):")
             for l in lines.prefix(Self.templateLines) { line("  | " + ReportText.printable(String(l), limit: 160)) }
-            if lines.count > Self.templateLines { line("  | … \(lines.count - Self.templateLines) more lines (--json prints the whole template)") }
+            if lines.count > Self.templateLines { line("  | … \(lines.count - Self.templateLines) more lines (--json prints the whole "
+                + "template)") }
         } else {
             line("Chat template: none")
         }

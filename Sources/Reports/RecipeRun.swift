@@ -59,7 +59,8 @@ public struct RecipeRun {
             merge = try PlanExecutor.execute(plan, outputPath: outputPath, options: ExecutionOptions(
                 overwrite: overwrite, writeModelCard: writeModelCard,
                 progress: progress.map { report in { @Sendable p in report(.merging(p)) } }))
-            parents = try MergeParents.resolveParents(of: recipe, workingDirectory: planner.workingDirectory, environment: score.environment)
+            parents = try MergeParents.resolveParents(of: recipe, workingDirectory: planner.workingDirectory,
+                                                      environment: score.environment)
         }
         progress?(.merged(merge))
         var job = score
@@ -88,7 +89,8 @@ public struct RecipeRun {
         let report = MergeReport(outputPath: built.outputPath, seconds: built.seconds, bytesRead: plan.estimate.bytesRead,
                                  bytesWritten: built.bytesWritten, tensors: built.tensors, shards: built.shards,
                                  peakResidentBytes: built.peakResidentBytes, warnings: built.warnings)
-        let parents = try MergeParents.resolveParents(of: recipe, workingDirectory: options.workingDirectory, environment: run.score.environment)
+        let parents = try MergeParents.resolveParents(of: recipe, workingDirectory: options.workingDirectory,
+                                                      environment: run.score.environment)
         return (report, parents)
     }
 }

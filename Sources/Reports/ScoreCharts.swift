@@ -41,14 +41,19 @@ public enum ScoreCharts {
         doc.append(SVGAxis.categorical(band, labels: labels, side: .left, position: left))
         for (i, r) in rows.enumerated() {
             let y = band.center(i), c = color(ofModel: r.model)
-            let tip = "\(report.models[r.model].name): PPL \(ScoreFormat.perplexity(r.perplexity)) ± \(ScoreFormat.perplexityError(r.perplexityError))"
+            let tip = "\(report.models[r.model].name): PPL \(ScoreFormat.perplexity(r.perplexity)) ± "
+                + "\(ScoreFormat.perplexityError(r.perplexityError))"
             var g = SVGElement.group([("class", "model")], [
-                .line(x1: x(r.perplexity - r.perplexityError), y1: y, x2: x(r.perplexity + r.perplexityError), y2: y, stroke: c, strokeWidth: 2),
-                .line(x1: x(r.perplexity - r.perplexityError), y1: y - 6, x2: x(r.perplexity - r.perplexityError), y2: y + 6, stroke: c, strokeWidth: 2),
-                .line(x1: x(r.perplexity + r.perplexityError), y1: y - 6, x2: x(r.perplexity + r.perplexityError), y2: y + 6, stroke: c, strokeWidth: 2),
+                .line(x1: x(r.perplexity - r.perplexityError), y1: y, x2: x(r.perplexity + r.perplexityError), y2: y, stroke: c,
+                      strokeWidth: 2),
+                .line(x1: x(r.perplexity - r.perplexityError), y1: y - 6, x2: x(r.perplexity - r.perplexityError), y2: y + 6, stroke: c,
+                      strokeWidth: 2),
+                .line(x1: x(r.perplexity + r.perplexityError), y1: y - 6, x2: x(r.perplexity + r.perplexityError), y2: y + 6, stroke: c,
+                      strokeWidth: 2),
                 .circle(cx: x(r.perplexity), cy: y, r: r.model == 0 ? 6 : 5, fill: c),
             ])
-            g.append(.label(ScoreFormat.perplexity(r.perplexity), x: x(r.perplexity), y: y - 10, anchor: .middle, size: 11, fill: "#333333"))
+            g.append(.label(ScoreFormat.perplexity(r.perplexity), x: x(r.perplexity), y: y - 10, anchor: .middle, size: 11,
+                            fill: "#333333"))
             doc.append(g.tooltip(tip))
         }
         return doc
@@ -89,7 +94,8 @@ public enum ScoreCharts {
         }
         var ly = top + plotHeight + 48
         for r in text.results {
-            doc.append(.line(x1: left, y1: ly - 4, x2: left + 24, y2: ly - 4, stroke: color(ofModel: r.model), strokeWidth: r.model == 0 ? 2.5 : 1.5))
+            doc.append(.line(x1: left, y1: ly - 4, x2: left + 24, y2: ly - 4, stroke: color(ofModel: r.model),
+                             strokeWidth: r.model == 0 ? 2.5 : 1.5))
             doc.append(.label(roleLabel(report.models[r.model]), x: left + 32, y: ly, size: 12))
             ly += 18
         }
@@ -107,15 +113,18 @@ public enum ScoreCharts {
         let width = left + 600, plotBottom = top + rowHeight * Double(compared.count)
         let height = plotBottom + 62
         var doc = SVGDocument(width: width, height: height, title: "KL divergence of the merge from each parent on \(text.name)",
-                              summary: "Per-token KL(parent ‖ merge) in nats: whiskers 1st–99th percentile, box 25th–75th, line median, diamond mean.")
-        doc.append(.label("KL(parent ‖ merge) per token on \(text.name) (nats; lower = closer to that parent)", x: 12, y: 22, size: 14, bold: true))
+                              summary: "Per-token KL(parent ‖ merge) in nats: whiskers 1st–99th percentile, box 25th–75th, line median, "
+                                  + "diamond mean.")
+        doc.append(.label("KL(parent ‖ merge) per token on \(text.name) (nats; lower = closer to that parent)", x: 12, y: 22, size: 14,
+                          bold: true))
         // Index of each percentile in KLDivergenceReport.percentileFractions.
         let p99 = 2, p75 = 5, median = 6, p25 = 7, p1 = 10
         var extent: [Double] = [0]
         for (_, s) in compared { extent += [s.kldPercentiles[p1], s.kldPercentiles[p99], s.meanKLD.mean] }
         guard let x = LinearScale(niceOver: extent, range: (left, width - right)) else { return doc }
         let band = BandScale(count: compared.count, range: (top, plotBottom), padding: 0.4)
-        doc.append(SVGAxis.numeric(x, side: .bottom, position: plotBottom, title: "KL divergence per token (nats)", gridLength: plotBottom - top))
+        doc.append(SVGAxis.numeric(x, side: .bottom, position: plotBottom, title: "KL divergence per token (nats)",
+                                   gridLength: plotBottom - top))
         doc.append(SVGAxis.categorical(band, labels: labels, side: .left, position: left))
         for (i, (p, s)) in compared.enumerated() {
             let q = s.kldPercentiles, c = color(ofModel: p)
@@ -138,7 +147,8 @@ public enum ScoreCharts {
             ])
             g.append(.label("max \(ScoreFormat.kl(q[0]))", x: width - right + 8, y: yc, size: 11, fill: "#333333", middle: true))
             doc.append(g.tooltip("\(report.models[p].name): mean \(ScoreFormat.kl(s.meanKLD.mean)), median \(ScoreFormat.kl(q[median])), "
-                                 + "25–75% \(ScoreFormat.kl(q[p25]))–\(ScoreFormat.kl(q[p75])), 1–99% \(ScoreFormat.kl(q[p1]))–\(ScoreFormat.kl(q[p99]))"))
+                                 + "25–75% \(ScoreFormat.kl(q[p25]))–\(ScoreFormat.kl(q[p75])), 1–99% "
+                                     + "\(ScoreFormat.kl(q[p1]))–\(ScoreFormat.kl(q[p99]))"))
         }
         return doc
     }

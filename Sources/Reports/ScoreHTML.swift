@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Planner
+import Tensors
 
 extension ScoreReport {
     /// `report.html`: one self-contained XHTML page (inline SVG charts and CSS; no scripts, fonts or other files)
@@ -15,7 +15,8 @@ extension ScoreReport {
         h.element("h1", "Merge report: \(models[0].name)")
         h.open("p", [("class", "lede")])
         h.text("The merge is scored against its parents with llama.cpp's perplexity protocol: the text is cut into windows of "
-               + "\(contextLength) tokens\(maxChunks.map { " (at most \($0) per text)" } ?? "") and the second half of each window is scored. "
+               + "\(contextLength) tokens\(maxChunks.map { " (at most \($0) per text)" } ?? "") and the second half of each window is "
+                   + "scored. "
                + "Lower perplexity (PPL) and lower bits per byte are better. ± is one standard error. ")
         h.open("span", [("class", "best-key")]); h.text("Highlighted"); h.close("span")
         h.text(": best in its column. The merge is ")
@@ -69,7 +70,8 @@ extension ScoreReport {
         let bpb = Self.bestIndices(text.results.map(\.bitsPerByte))
         h.open("table")
         h.element("caption", "Perplexity and bits per byte of each model on \(text.name)")
-        h.raw("<thead><tr><th>model</th><th>role</th><th>PPL ± error</th><th>bits per byte</th><th>tokens scored</th><th>windows</th></tr></thead>\n<tbody>\n")
+        h.raw("<thead><tr><th>model</th><th>role</th><th>PPL ± error</th><th>bits per byte</th><th>tokens "
+            + "scored</th><th>windows</th></tr></thead>\n<tbody>\n")
         for (k, r) in text.results.enumerated() {
             let path = "texts/\(t)/models/\(k)"
             h.open("tr", models[r.model].role == .merge ? [("class", "merge")] : [])
@@ -107,7 +109,9 @@ extension ScoreReport {
             let top = Self.bestIndices(compared.map { $0.2.sameTop.mean }, lowest: false)
             let rms = Self.bestIndices(compared.map { $0.2.probabilityDeltaRMS.mean })
             h.open("table")
-            h.element("caption", "The merge against each parent, token by token (the parent is the reference; highlighted: the parent the merge is closest to)")
+            h.element("caption",
+                "The merge against each parent, token by token (the parent is the reference; highlighted: the parent the merge is closest "
+                    + "to)")
             h.raw("<thead><tr><th>parent</th><th>mean KL(parent ‖ merge), nats</th><th>KL median</th><th>KL 99%</th><th>KL max</th>"
                   + "<th>same top token</th><th>RMS Δp</th><th>ln(PPL merge / PPL parent) ± paired error</th></tr></thead>\n<tbody>\n")
             for (n, (k, p, s)) in compared.enumerated() {
@@ -119,7 +123,8 @@ extension ScoreReport {
                 h.number(ScoreFormat.kl(s.meanKLD.error), path: path + "/kl_divergence/stderr")
                 h.close("td")
                 for (key, value) in [("median", s.kldPercentiles[6]), ("p99", s.kldPercentiles[2]), ("max", s.kldPercentiles[0])] {
-                    h.open("td", [("class", "num")]); h.number(ScoreFormat.kl(value), path: path + "/kl_divergence/percentiles/" + key); h.close("td")
+                    h.open("td", [("class", "num")]); h.number(ScoreFormat.kl(value),
+                                                               path: path + "/kl_divergence/percentiles/" + key); h.close("td")
                 }
                 h.open("td", [("class", top.contains(n) ? "num best" : "num")])
                 h.number(ScoreFormat.percent(s.sameTop.mean), path: path + "/same_top/value", scale: 100); h.text(" ± ")
@@ -137,7 +142,8 @@ extension ScoreReport {
             h.raw("</tbody>\n</table>\n")
             h.element("p", "KL(parent ‖ merge) is computed exactly from both models' float logits over the whole vocabulary. "
                       + "Same top token: share of positions where both models rank the same token first. "
-                      + "Δp = p_merge(correct token) − p_parent(correct token). A negative ln(PPL ratio) means the merge predicts the text better "
+                      + "Δp = p_merge(correct token) − p_parent(correct token). A negative ln(PPL ratio) means the merge predicts the "
+                          + "text better "
                       + "than that parent; it counts only when larger than its paired error.", [("class", "note")])
             if let chart = ScoreCharts.klDistribution(self, text: text) {
                 h.figure(chart, caption: "How far the merge's next-token distributions are from each parent's, per scored token: "
@@ -145,21 +151,28 @@ extension ScoreReport {
             }
         }
         for c in text.comparisons where c.statistics == nil {
-            h.element("p", "\(models[c.parent].name) is not compared token by token: \(c.notComparableReason ?? ""). Compare bits per byte instead.",
+            h.element("p", "\(models[c.parent].name) is not compared token by token: \(c.notComparableReason ?? ""). Compare bits per "
+                + "byte instead.",
                       [("class", "note")])
         }
         h.close("section")
     }
 
     static let definitions = [
-        "Perplexity (PPL): exp of the mean negative log-likelihood of the scored tokens, exactly as llama.cpp's llama-perplexity and crucible ppl compute it. Lower is better.",
+        "Perplexity (PPL): exp of the mean negative log-likelihood of the scored tokens, exactly as llama.cpp's llama-perplexity and "
+            + "crucible ppl compute it. Lower is better.",
         "± after a PPL: llama.cpp's standard error, PPL · σ of the mean NLL. It treats tokens as independent.",
-        "Bits per byte: the total negative log-likelihood of the scored tokens in bits, divided by the UTF-8 bytes those tokens stand for. It compares models whose vocabularies differ.",
-        "KL(parent ‖ merge): per token, Σ p_parent · (log p_parent − log p_merge) in nats, from the full float logits of both models. 0 means identical predictions.",
+        "Bits per byte: the total negative log-likelihood of the scored tokens in bits, divided by the UTF-8 bytes those tokens stand "
+            + "for. It compares models whose vocabularies differ.",
+        "KL(parent ‖ merge): per token, Σ p_parent · (log p_parent − log p_merge) in nats, from the full float logits of both models. 0 "
+            + "means identical predictions.",
         "Same top token: the share of scored positions where the merge and the parent put their highest probability on the same token.",
         "RMS Δp: the root mean square of p_merge(correct token) − p_parent(correct token).",
-        "ln(PPL merge / PPL parent) ± paired error: the mean per-token NLL difference; its error accounts for the correlation of the two models' per-token NLLs, so it is much smaller than either PPL's own ±.",
-        "Verdict: the best model has the lowest bits per byte (the same order as PPL when tokenizations match). The merge is compared with its best parent; the difference counts only when |ln(PPL ratio)| exceeds the paired error, otherwise it is within noise.",
+        "ln(PPL merge / PPL parent) ± paired error: the mean per-token NLL difference; its error accounts for the correlation of the two "
+            + "models' per-token NLLs, so it is much smaller than either PPL's own ±.",
+        "Verdict: the best model has the lowest bits per byte (the same order as PPL when tokenizations match). The merge is compared "
+            + "with its best parent; the difference counts only when |ln(PPL ratio)| exceeds the paired error, otherwise it is within "
+                + "noise.",
     ]
 
     static let css = """
@@ -198,7 +211,8 @@ struct HTMLWriter {
         out += ">"
     }
 
-    mutating func close(_ name: String) { out += "</\(name)>" + (["p", "tr", "section", "ul", "li", "figure", "h1", "h2", "caption"].contains(name) ? "\n" : "") }
+    mutating func close(_ name: String) { out += "</\(name)>" + (["p", "tr", "section", "ul", "li", "figure", "h1", "h2",
+                                                                  "caption"].contains(name) ? "\n" : "") }
 
     mutating func element(_ name: String, _ content: String, _ attributes: [(String, String)] = []) {
         open(name, attributes)

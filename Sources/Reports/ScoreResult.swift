@@ -51,7 +51,8 @@ public struct ModelTextScore: Sendable, Equatable {
     /// The cumulative PPL after each window (what `crucible ppl` prints as it goes).
     public let runningPerplexity: [Double]
 
-    public init(model: Int, perplexity: Double, perplexityError: Double, meanNLL: Double, bitsPerByte: Double, tokensScored: Int, bytesScored: Int, windows: Int, tokenCount: Int, tokenization: Int, runningPerplexity: [Double]) {
+    public init(model: Int, perplexity: Double, perplexityError: Double, meanNLL: Double, bitsPerByte: Double, tokensScored: Int,
+                bytesScored: Int, windows: Int, tokenCount: Int, tokenization: Int, runningPerplexity: [Double]) {
         self.model = model
         self.perplexity = perplexity
         self.perplexityError = perplexityError
@@ -111,7 +112,8 @@ public struct ScoreVerdict: Sendable, Equatable {
     /// One sentence for people.
     public let summary: String
 
-    public init(best: Int, bestParent: Int, outcome: Outcome, logPerplexityRatio: MeanWithError?, worseThanAllParents: Bool, summary: String) {
+    public init(best: Int, bestParent: Int, outcome: Outcome, logPerplexityRatio: MeanWithError?, worseThanAllParents: Bool,
+                summary: String) {
         self.best = best
         self.bestParent = bestParent
         self.outcome = outcome
@@ -160,7 +162,8 @@ public struct ScoreReport: Sendable, Equatable {
     /// Peak resident memory of the process when the report was made, if known.
     public var peakResidentBytes: Int?
 
-    public init(models: [ScoredModel], texts: [TextScore], contextLength: Int, maxChunks: Int?, threads: Int, seconds: Double, peakResidentBytes: Int?) {
+    public init(models: [ScoredModel], texts: [TextScore], contextLength: Int, maxChunks: Int?, threads: Int, seconds: Double,
+                peakResidentBytes: Int?) {
         self.models = models
         self.texts = texts
         self.contextLength = contextLength
@@ -189,10 +192,12 @@ extension ScoreVerdict {
         let all = parents.count > 1 ? "all \(parents.count) parents" : "its parent"
 
         guard let stats = comparisons.first(where: { $0.parent == bestParent })?.statistics else {
-            let bpb = "bits per byte \(ScoreFormat.bitsPerByte(results[0].bitsPerByte)) against \(ScoreFormat.bitsPerByte(results[bestParent].bitsPerByte))"
+            let bpb = "bits per byte \(ScoreFormat.bitsPerByte(results[0].bitsPerByte)) against "
+                + "\(ScoreFormat.bitsPerByte(results[bestParent].bitsPerByte))"
             let direction = rank(0) < rank(bestParent) ? "better" : rank(0) > rank(bestParent) ? "worse" : "level"
             let tail = worseThanAll ? " The merge is worse than \(all)." : ""
-            self.init(best: best, bestParent: bestParent, outcome: .notComparable, logPerplexityRatio: nil, worseThanAllParents: worseThanAll,
+            self.init(best: best, bestParent: bestParent, outcome: .notComparable, logPerplexityRatio: nil,
+                      worseThanAllParents: worseThanAll,
                       summary: "\(merge) and its best parent \(parent) tokenize the text differently, so there is no paired error; "
                           + "by \(bpb), the merge is \(direction)." + tail)
             return
@@ -205,7 +210,8 @@ extension ScoreVerdict {
         if !(abs(ratio.mean) > ratio.error) {
             outcome = .withinNoise
             summary = "\(merge) and its best parent \(parent) are within noise: \(ppl), \(shown) is not larger than its paired error."
-            if worseThanAll && parents.count > 1 { summary += " Its PPL is above every parent's, but not beyond the noise against the best." }
+            if worseThanAll && parents.count > 1 { summary += " Its PPL is above every parent's, but not beyond the noise against the "
+                + "best." }
         } else if ratio.mean < 0 {
             outcome = .better
             summary = "\(merge) is better than its best parent \(parent): \(ppl), \(shown)."

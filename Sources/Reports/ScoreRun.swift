@@ -116,7 +116,8 @@ public struct ScoreJob {
                         ? "its tokenizer turns \(name) into different token ids than the merge's (both \(a) tokens)"
                         : "its tokenizer turns \(name) into \(b) tokens, the merge's into \(a)"
                 } else if loaded[p].model.config.vocabSize != loaded[0].model.config.vocabSize {
-                    state.notComparable[p] = "its vocabulary has \(loaded[p].model.config.vocabSize) tokens, the merge's \(loaded[0].model.config.vocabSize)"
+                    state.notComparable[p] = "its vocabulary has \(loaded[p].model.config.vocabSize) tokens, the merge's "
+                        + "\(loaded[0].model.config.vocabSize)"
                 } else {
                     state.kl[p] = KLDivergenceAccumulator()
                 }
@@ -158,7 +159,8 @@ public struct ScoreJob {
                 }
                 progress?(ScoreProgress(text: name, textIndex: t + 1, textCount: evalPaths.count, window: c + 1, windows: windows,
                                         seconds: Date().timeIntervalSince(started),
-                                        running: loaded.indices.map { (models[$0].name, state.stats[$0].count > 0 ? state.stats[$0].perplexity : .nan) }))
+                                        running: loaded.indices.map { (models[$0].name,
+                                                                       state.stats[$0].count > 0 ? state.stats[$0].perplexity : .nan) }))
             }
 
             let results = loaded.indices.map { i in

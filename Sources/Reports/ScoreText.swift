@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Planner
+import Tensors
 
 /// How every figure of a score is written for people (terminal table, report.md, report.html), in one place.
 /// Non-finite values are written `n/a`.
@@ -60,16 +60,19 @@ extension ScoreReport {
         var lines: [String] = []
         let nameWidth = max(12, (models.map { $0.name.count }.max() ?? 0) + 2)
         let chunks = maxChunks.map { ", at most \($0) windows" } ?? ""
-        lines.append("\(models[0].name) (merge) against \(models.count - 1) parent\(models.count == 2 ? "" : "s"): windows of \(contextLength) tokens\(chunks)")
+        lines.append("\(models[0].name) (merge) against \(models.count - 1) parent\(models.count == 2 ? "" : "s"): windows of "
+            + "\(contextLength) tokens\(chunks)")
         for text in texts {
             lines.append("")
             lines.append("\(text.name) (\(ScoreFormat.count(text.bytes)) bytes)")
             let ppl = Self.bestIndices(text.results.map(\.perplexity))
             let bpb = Self.bestIndices(text.results.map(\.bitsPerByte))
-            lines.append(pad("model", nameWidth) + pad("role", 8) + pad("PPL ± error", 24) + pad("bits/byte", 11) + pad("tokens scored", 14, right: true))
+            lines.append(pad("model", nameWidth) + pad("role", 8) + pad("PPL ± error", 24) + pad("bits/byte", 11) + pad("tokens scored", 14,
+                right: true))
             for r in text.results {
                 let m = models[r.model]
-                let pplText = mark(ScoreFormat.perplexity(r.perplexity) + " ± " + ScoreFormat.perplexityError(r.perplexityError), ppl.contains(r.model))
+                let pplText = mark(ScoreFormat.perplexity(r.perplexity) + " ± " + ScoreFormat.perplexityError(r.perplexityError),
+                                   ppl.contains(r.model))
                 lines.append(pad(m.name, nameWidth) + pad(m.role.rawValue, 8) + pad(pplText, 24)
                              + pad(mark(ScoreFormat.bitsPerByte(r.bitsPerByte), bpb.contains(r.model)), 11)
                              + pad(ScoreFormat.count(r.tokensScored), 14, right: true))
@@ -87,9 +90,11 @@ extension ScoreReport {
                     lines.append(pad(models[p].name, nameWidth)
                                  + pad(mark(ScoreFormat.kl(s.meanKLD.mean) + " ± " + ScoreFormat.kl(s.meanKLD.error), kl.contains(k)), 24)
                                  + pad(ScoreFormat.kl(s.kldPercentiles[6]), 11) + pad(ScoreFormat.kl(s.kldPercentiles[2]), 11)
-                                 + pad(mark(ScoreFormat.percent(s.sameTop.mean) + " ± " + ScoreFormat.percent(s.sameTop.error), top.contains(k)), 20)
+                                 + pad(mark(ScoreFormat.percent(s.sameTop.mean) + " ± " + ScoreFormat.percent(s.sameTop.error),
+                                            top.contains(k)), 20)
                                  + pad(mark(ScoreFormat.percent(s.probabilityDeltaRMS.mean), rms.contains(k)), 10)
-                                 + ScoreFormat.logRatio(s.logPerplexityRatio.mean) + " ± " + ScoreFormat.logRatioError(s.logPerplexityRatio.error))
+                                 + ScoreFormat.logRatio(s.logPerplexityRatio.mean)
+                                 + " ± " + ScoreFormat.logRatioError(s.logPerplexityRatio.error))
                 }
             }
             for c in text.comparisons where c.statistics == nil {
@@ -99,7 +104,8 @@ extension ScoreReport {
             lines.append("verdict: " + text.verdict.summary)
         }
         lines.append("")
-        lines.append((color ? "bold green" : "*") + ": best in its column (lowest PPL and bits/byte; among parents, the one the merge is closest to)")
+        lines.append((color ? "bold green" : "*") + ": best in its column (lowest PPL and bits/byte; among parents, the one the merge is "
+            + "closest to)")
         lines.append(String(format: "scored in %.1f s on %d thread%@", seconds, threads, threads == 1 ? "" : "s")
                      + (peakResidentBytes.map { ", peak RSS \(formatBytes($0))" } ?? ""))
         return lines.joined(separator: "\n")
@@ -129,8 +135,10 @@ extension ScoreReport {
             md.append("| model | role | PPL | ± | bits/byte | tokens scored | windows |")
             md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
             for r in text.results {
-                md.append("| \(models[r.model].name) | \(models[r.model].role.rawValue) | \(bold(ScoreFormat.perplexity(r.perplexity), ppl.contains(r.model))) | "
-                          + "\(ScoreFormat.perplexityError(r.perplexityError)) | \(bold(ScoreFormat.bitsPerByte(r.bitsPerByte), bpb.contains(r.model))) | "
+                md.append("| \(models[r.model].name) | \(models[r.model].role.rawValue) | "
+                    + "\(bold(ScoreFormat.perplexity(r.perplexity), ppl.contains(r.model))) | "
+                          + "\(ScoreFormat.perplexityError(r.perplexityError)) | "
+                              + "\(bold(ScoreFormat.bitsPerByte(r.bitsPerByte), bpb.contains(r.model))) | "
                           + "\(ScoreFormat.count(r.tokensScored)) | \(r.windows) |")
             }
             let compared = text.comparisons.compactMap { c in c.statistics.map { (c.parent, $0) } }
@@ -146,16 +154,20 @@ extension ScoreReport {
                 let top = Self.bestIndices(compared.map { $0.1.sameTop.mean }, lowest: false)
                 let rms = Self.bestIndices(compared.map { $0.1.probabilityDeltaRMS.mean })
                 for (k, (p, s)) in compared.enumerated() {
-                    md.append("| \(models[p].name) | \(bold(ScoreFormat.kl(s.meanKLD.mean), kl.contains(k))) | \(ScoreFormat.kl(s.meanKLD.error)) | "
-                              + "\(ScoreFormat.kl(s.kldPercentiles[6])) | \(ScoreFormat.kl(s.kldPercentiles[2])) | \(ScoreFormat.kl(s.kldPercentiles[0])) | "
+                    md.append("| \(models[p].name) | \(bold(ScoreFormat.kl(s.meanKLD.mean), kl.contains(k))) | "
+                        + "\(ScoreFormat.kl(s.meanKLD.error)) | "
+                              + "\(ScoreFormat.kl(s.kldPercentiles[6])) | \(ScoreFormat.kl(s.kldPercentiles[2])) | "
+                                  + "\(ScoreFormat.kl(s.kldPercentiles[0])) | "
                               + "\(bold(ScoreFormat.percent(s.sameTop.mean), top.contains(k))) | \(ScoreFormat.percent(s.sameTop.error)) | "
                               + "\(bold(ScoreFormat.percent(s.probabilityDeltaRMS.mean), rms.contains(k))) | "
-                              + "\(ScoreFormat.logRatio(s.logPerplexityRatio.mean)) | \(ScoreFormat.logRatioError(s.logPerplexityRatio.error)) |")
+                              + "\(ScoreFormat.logRatio(s.logPerplexityRatio.mean)) | "
+                                  + "\(ScoreFormat.logRatioError(s.logPerplexityRatio.error)) |")
                 }
             }
             for c in text.comparisons where c.statistics == nil {
                 md.append("")
-                md.append("\(models[c.parent].name) is not compared token by token: \(c.notComparableReason ?? ""). Compare bits per byte instead.")
+                md.append("\(models[c.parent].name) is not compared token by token: \(c.notComparableReason ?? ""). Compare bits per byte "
+                    + "instead.")
             }
         }
         md.append("")

@@ -2,16 +2,6 @@ import COpenBLAS
 
 /// The one place Crucible calls BLAS.
 public enum BLAS {
-    /// C[m×n] = alpha · A[m×k] · B^T + beta · C, where B is stored row-major as [n×k]
-    /// (the Hugging Face `Linear` layout `[out, in]`). All matrices row-major and contiguous.
-    public static func matmulTransposedB(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
-    ) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(k), b, Int32(k), beta, c, Int32(n))
-    }
-
     /// General row-major sgemm with explicit transposes and leading dimensions.
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,

@@ -50,7 +50,8 @@ struct ByteLevelSession {
             } else if b0 < 0xF0, i + 2 < n {
                 scalars.append((b0 & 0x0F) << 12 | UInt32(text[i + 1] & 0x3F) << 6 | UInt32(text[i + 2] & 0x3F)); i += 3
             } else if i + 3 < n {
-                scalars.append((b0 & 0x07) << 18 | UInt32(text[i + 1] & 0x3F) << 12 | UInt32(text[i + 2] & 0x3F) << 6 | UInt32(text[i + 3] & 0x3F)); i += 4
+                scalars.append((b0 & 0x07) << 18 | UInt32(text[i + 1] & 0x3F) << 12
+                    | UInt32(text[i + 2] & 0x3F) << 6 | UInt32(text[i + 3] & 0x3F)); i += 4
             } else {
                 scalars.append(0xFFFD); i += 1  // unreachable for text that came from a String
             }

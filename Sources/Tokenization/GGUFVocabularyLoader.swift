@@ -3,6 +3,25 @@ import Checkpoints
 /// Builds a tokenizer from the `tokenizer.ggml.*` metadata of a GGUF file, with llama.cpp's defaults
 /// (`llama_vocab::impl::load`) for every key a converter may have left out.
 enum GGUFVocabularyLoader {
+    /// End-of-turn spellings llama.cpp makes control tokens whatever the file says.
+    static let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                                "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
+
+    /// `tokenizer.ggml.merges` as pairs: the separator is the first space after the first character (a merge part is
+    /// never empty). A malformed entry throws `malformed`'s error.
+    static func merges<E: Error>(_ strings: [String], malformed: (String) -> E) throws -> [(String, String)] {
+        var merges: [(String, String)] = []
+        merges.reserveCapacity(strings.count)
+        for (i, m) in strings.enumerated() {
+            let u = Array(m.utf8)
+            guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
+                throw malformed("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
+            }
+            merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
+        }
+        return merges
+    }
+
     static func load(metadata md: [String: GGUFValue], file: String) throws -> BPETokenizer {
         func key(_ name: String) -> GGUFValue? { md["tokenizer.ggml." + name] }
         func malformed(_ reason: String) -> TokenizerError { .malformed(file: file, reason: reason) }
@@ -11,7 +30,8 @@ enum GGUFVocabularyLoader {
         guard model == "llama" || model == "gpt2" else {
             throw TokenizerError.unsupported(kind: "tokenizer model (tokenizer.ggml.model)", value: model, file: file)
         }
-        guard var tokens = key("tokens")?.stringArray else { throw malformed("tokenizer.ggml.tokens is missing or not an array of strings") }
+        guard var tokens = key("tokens")?.stringArray else { throw malformed("tokenizer.ggml.tokens is missing or not an array of "
+            + "strings") }
         let n = tokens.count
         guard n > 0 else { throw malformed("tokenizer.ggml.tokens is empty") }
         // llama.cpp gives empty strings a placeholder so they can never match text.
@@ -27,10 +47,7 @@ enum GGUFVocabularyLoader {
             guard let t = value.intArray, t.count >= n else { throw malformed("tokenizer.ggml.token_type must hold an integer per token") }
             for i in 0..<n { kinds[i] = TokenKind(rawValue: t[i]) ?? .undefined }
         }
-        // llama.cpp forces these end-of-turn spellings to be control tokens whatever the file says.
-        let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                             "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
-        for i in 0..<n where controlSpellings.contains(tokens[i]) && kinds[i] != .control { kinds[i] = .control }
+        for i in 0..<n where Self.controlSpellings.contains(tokens[i]) && kinds[i] != .control { kinds[i] = .control }
 
         let vocabulary = Vocabulary(tokens: tokens, kinds: kinds, scores: scores)
 
@@ -47,28 +64,16 @@ enum GGUFVocabularyLoader {
             guard let mergeStrings = key("merges")?.stringArray else {
                 throw malformed("tokenizer.ggml.merges is missing or not an array of strings (required for gpt2 vocabularies)")
             }
-            var merges: [(String, String)] = []
-            merges.reserveCapacity(mergeStrings.count)
-            for (i, m) in mergeStrings.enumerated() {
-                // The separator is the first space after the first character (a merge part is never empty).
-                let u = Array(m.utf8)
-                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
-                    throw malformed("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
-                }
-                merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
-            }
+            let merges = try Self.merges(mergeStrings, malformed: malformed)
             let pre = key("pre")?.stringValue ?? "default"
-            guard let preTokenizer = PreTokenizer.forGGUF(pre: pre) else {
+            guard let preTokenizer = GGUFPreTokenizer.named(pre) else {
                 throw TokenizerError.unsupported(kind: "pre-tokenizer (tokenizer.ggml.pre)", value: pre, file: file)
             }
             (bosID, eosID, unknownID) = (11, 11, nil)
-            let llama3Family: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"]
-            addBOS = llama3Family.contains(pre)
-            let keepsSpaces: Set<String> = ["qwen2", "deepseek-r1-qwen", "smollm", "command-r", "deepseek-llm",
-                                            "deepseek-coder", "deepseek-v3", "poro-chat", "viking", "chameleon"]
-            cleanup = keepsSpaces.contains(pre) ? .none : .llamaCpp
-            let bpe = ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: llama3Family.contains(pre))
-            algorithm = .byteLevel(bpe, preTokenizer)
+            addBOS = preTokenizer.addsBOS
+            cleanup = preTokenizer.keepsSpaces ? .none : .llamaCpp
+            let bpe = ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: preTokenizer.ignoresMerges)
+            algorithm = .byteLevel(bpe, PreTokenizer(rules: preTokenizer.rules))
         }
         // Defaults outside the vocabulary are disabled; ids in the file replace them when in range.
         func specialID(_ name: String, _ fallback: Int?) -> Int? {

@@ -21,6 +21,65 @@ public enum SplitRule: String, Sendable, CaseIterable {
     case punctuationRuns
     /// `[\p{P}\$\+<=>\^~\|`]+`: the same with the backtick (llama.cpp's `falcon`).
     case punctuationRunsWithBacktick
+
+    /// The regex this rule scans for, as a Hugging Face `Split` pre-tokenizer writes it.
+    public var pattern: String {
+        switch self {
+        case .gpt2: return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+        case .llama3:
+            return "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
+                + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+        case .qwen2:
+            return "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
+                + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+        case .isolateDigits: return "\\p{N}"
+        case .numberRuns: return "\\p{N}+"
+        case .digitTriples: return "[0-9][0-9][0-9]"
+        case .punctuationRuns: return "[\\p{P}\\$\\+<=>\\^~\\|]+"
+        case .punctuationRunsWithBacktick: return "[\\p{P}\\$\\+<=>\\^~\\|`]+"
+        }
+    }
+}
+
+/// Every `tokenizer.ggml.pre` value Crucible reads, with what llama.cpp (`llama_vocab::impl::load`) attaches to it:
+/// the split rules, and the vocabulary flags of the family. The GGUF vocabulary loader and the Hugging Face export
+/// both read this table; a new pre-tokenizer is one row.
+public struct GGUFPreTokenizer: Sendable, Equatable {
+    /// The `tokenizer.ggml.pre` spellings of this row.
+    public let names: [String]
+    public let rules: [SplitRule]
+    /// BOS is added unless the file says otherwise (llama.cpp's `add_bos`; the Llama 3 family).
+    public let addsBOS: Bool
+    /// A word that is itself a token skips the merges (llama.cpp's `ignore_merges`).
+    public let ignoresMerges: Bool
+    /// Decoding keeps spaces before punctuation (llama.cpp's `clean_spaces = false`).
+    public let keepsSpaces: Bool
+
+    init(_ names: [String], _ rules: [SplitRule], addsBOS: Bool = false, ignoresMerges: Bool = false, keepsSpaces: Bool = false) {
+        self.names = names
+        self.rules = rules
+        self.addsBOS = addsBOS
+        self.ignoresMerges = ignoresMerges
+        self.keepsSpaces = keepsSpaces
+    }
+
+    public static let all: [GGUFPreTokenizer] = [
+        GGUFPreTokenizer(["llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"], [.llama3], addsBOS: true, ignoresMerges: true),
+        GGUFPreTokenizer(["dbrx", "smaug-bpe", "chatglm-bpe", "glm4"], [.llama3]),
+        GGUFPreTokenizer(["qwen2", "deepseek-r1-qwen"], [.qwen2], keepsSpaces: true),
+        GGUFPreTokenizer(["stablelm2", "megrez", "hunyuan"], [.qwen2]),
+        GGUFPreTokenizer(["gpt-2", "phi-2", "jina-es", "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code",
+                          "roberta-bpe", "mpt", "olmo", "jais", "gigachat", "exaone4"], [.gpt2]),
+        GGUFPreTokenizer(["smollm", "command-r"], [.isolateDigits, .gpt2], keepsSpaces: true),
+        GGUFPreTokenizer(["starcoder", "refact", "codeshell", "exaone", "minerva-7b"], [.isolateDigits, .gpt2]),
+        GGUFPreTokenizer(["default"], [.punctuationRuns, .gpt2, .numberRuns, .digitTriples]),
+        GGUFPreTokenizer(["falcon"], [.punctuationRunsWithBacktick, .gpt2, .digitTriples]),
+    ]
+
+    /// The row for a `tokenizer.ggml.pre` value, or nil when Crucible does not read it.
+    public static func named(_ pre: String) -> GGUFPreTokenizer? {
+        all.first { $0.names.contains(pre) }
+    }
 }
 
 /// A sequence of split rules (see `SplitRule`).
@@ -31,23 +90,7 @@ public struct PreTokenizer: Sendable, Equatable {
 
     /// The rules llama.cpp uses for a GGUF `tokenizer.ggml.pre` value, or nil if it is not supported.
     public static func forGGUF(pre: String) -> PreTokenizer? {
-        switch pre {
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "dbrx", "smaug-bpe", "chatglm-bpe", "glm4":
-            return PreTokenizer(rules: [.llama3])
-        case "qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan":
-            return PreTokenizer(rules: [.qwen2])
-        case "gpt-2", "phi-2", "jina-es", "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code",
-             "roberta-bpe", "mpt", "olmo", "jais", "gigachat", "exaone4":
-            return PreTokenizer(rules: [.gpt2])
-        case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b":
-            return PreTokenizer(rules: [.isolateDigits, .gpt2])
-        case "default":
-            return PreTokenizer(rules: [.punctuationRuns, .gpt2, .numberRuns, .digitTriples])
-        case "falcon":
-            return PreTokenizer(rules: [.punctuationRunsWithBacktick, .gpt2, .digitTriples])
-        default:
-            return nil
-        }
+        GGUFPreTokenizer.named(pre).map { PreTokenizer(rules: $0.rules) }
     }
 
     /// The pieces `text` is cut into (for inspection and tests; encoding works on scalars directly).

@@ -9,7 +9,8 @@ public enum SyntheticTokenizer {
     /// Writes `tokenizer.json` and `tokenizer_config.json` for a vocabulary of `vocabularySize` (at least 259).
     public static func write(vocabularySize: Int, into folder: String) throws {
         guard vocabularySize >= 259 else {
-            throw CheckpointError.invalidConfig(file: folder, reason: "a byte-level tokenizer needs a vocabulary of at least 259 tokens, the model has \(vocabularySize)")
+            throw CheckpointError.invalidConfig(file: folder,
+                reason: "a byte-level tokenizer needs a vocabulary of at least 259 tokens, the model has \(vocabularySize)")
         }
         var tokens = ["<pad>", "<s>", "</s>"]
         tokens += (0..<256).map { String(Unicode.Scalar(ByteLevelMapping.scalarForByte[$0])!) }

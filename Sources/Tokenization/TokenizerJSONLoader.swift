@@ -8,16 +8,8 @@ import Checkpoints
 /// `Prepend`/`Replace` normalizer or a `Metaspace` pre-tokenizer). Anything else is refused with
 /// `TokenizerError.unsupported` rather than tokenized differently from the reference.
 enum TokenizerJSONLoader {
-    /// The split patterns of the known pre-tokenizers, as written in tokenizer.json files.
-    static let knownPatterns: [String: SplitRule] = [
-        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": .gpt2,
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .llama3,
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .qwen2,
-        // llama.cpp's `default` pre-tokenizer, as the GGUF tokenizer export writes it.
-        "[\\p{P}\\$\\+<=>\\^~\\|]+": .punctuationRuns,
-        "\\p{N}+": .numberRuns,
-        "[0-9][0-9][0-9]": .digitTriples,
-    ]
+    /// The split patterns of the known pre-tokenizers, as written in tokenizer.json files (and by the GGUF export).
+    static let knownPatterns: [String: SplitRule] = Dictionary(uniqueKeysWithValues: SplitRule.allCases.map { ($0.pattern, $0) })
 
     /// - Parameter qwen2Pipeline: build the byte-level pipeline transformers' `Qwen2Tokenizer` class builds (Qwen2
     ///   split pattern, NFC) instead of the file's, as transformers 5 does for some model types (`TokenizerLoader.loadAsTransformers`).
@@ -73,7 +65,8 @@ enum TokenizerJSONLoader {
             for id in 0..<n where kinds[id] == .normal && BPETokenizer.parseByteToken(tokens[id]) != nil { kinds[id] = .byte }
         }
         var unknownID: Int?
-        if let unk = model["unk_token"]?.stringValue, let id = idOf[Array(unk.utf8)] ?? added.first(where: { $0.content.utf8.elementsEqual(unk.utf8) })?.id {
+        if let unk = model["unk_token"]?.stringValue, let id = idOf[Array(unk.utf8)]
+            ?? added.first(where: { $0.content.utf8.elementsEqual(unk.utf8) })?.id {
             unknownID = id
             if kinds[id] == .normal { kinds[id] = .unknown }
         }
@@ -83,7 +76,8 @@ enum TokenizerJSONLoader {
         for (i, m) in (model["merges"]?.arrayValue ?? []).enumerated() {
             if let s = m.stringValue {
                 let u = Array(s.utf8)
-                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else { throw malformed("model.merges[\(i)] = '\(s)' is not two tokens") }
+                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else { throw malformed("model.merges[\(i)] = '\(s)' is not "
+                    + "two tokens") }
                 merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
             } else if let pair = m.arrayValue, pair.count == 2, let a = pair[0].stringValue, let b = pair[1].stringValue {
                 merges.append((a, b))
@@ -105,7 +99,8 @@ enum TokenizerJSONLoader {
         } else if let rules = try byteLevelRules(preTokenizerJSON, unsupported: unsupported) {
             if let normalizer {
                 // Qwen2 composes text (NFC) before splitting; nothing else is implemented.
-                guard normalizer["type"]?.stringValue == "NFC" else { throw unsupported("normalizer", normalizer["type"]?.stringValue ?? "?") }
+                guard normalizer["type"]?.stringValue == "NFC" else { throw unsupported("normalizer",
+                                                                                        normalizer["type"]?.stringValue ?? "?") }
                 normalizesNFC = true
             }
             vocabulary = Vocabulary(tokens: tokens, kinds: kinds, scores: [Float](repeating: 0, count: n))
@@ -113,7 +108,8 @@ enum TokenizerJSONLoader {
             algorithm = .byteLevel(ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: ignoreMerges),
                                    PreTokenizer(rules: rules))
         } else {
-            let addSpacePrefix = try sentencePieceSpacePrefix(normalizer: normalizer, preTokenizer: preTokenizerJSON, unsupported: unsupported)
+            let addSpacePrefix = try sentencePieceSpacePrefix(normalizer: normalizer, preTokenizer: preTokenizerJSON,
+                                                              unsupported: unsupported)
             // SentencePiece merges by score; a merge's rank stands in for it (earlier merge = higher score).
             // Tokens no merge produces get -inf and are never formed by merging.
             var scores = [Float](repeating: -.infinity, count: n)
@@ -158,7 +154,8 @@ enum TokenizerJSONLoader {
         let type = json["type"]?.stringValue ?? "?"
         switch type {
         case "ByteLevel":
-            if json["add_prefix_space"]?.boolValue == true { throw unsupported("pre-tokenizer option", "ByteLevel.add_prefix_space = true") }
+            if json["add_prefix_space"]?.boolValue == true { throw unsupported("pre-tokenizer option",
+                                                                               "ByteLevel.add_prefix_space = true") }
             return json["use_regex"]?.boolValue == false ? [] : [.gpt2]
         case "Sequence":
             var rules: [SplitRule] = []
@@ -173,10 +170,12 @@ enum TokenizerJSONLoader {
                     guard behavior == "Isolated", item["invert"]?.boolValue != true else { throw unsupported("Split behavior", behavior) }
                     rules.append(rule)
                 case "Digits":
-                    guard item["individual_digits"]?.boolValue == true else { throw unsupported("pre-tokenizer", "Digits(individual_digits: false)") }
+                    guard item["individual_digits"]?.boolValue == true else { throw unsupported("pre-tokenizer",
+                        "Digits(individual_digits: false)") }
                     rules.append(.isolateDigits)
                 case "ByteLevel":
-                    if item["add_prefix_space"]?.boolValue == true { throw unsupported("pre-tokenizer option", "ByteLevel.add_prefix_space = true") }
+                    if item["add_prefix_space"]?.boolValue == true { throw unsupported("pre-tokenizer option",
+                                                                                       "ByteLevel.add_prefix_space = true") }
                     if item["use_regex"]?.boolValue != false { rules.append(.gpt2) }
                     sawByteLevel = true
                 case "Metaspace":
@@ -212,7 +211,8 @@ enum TokenizerJSONLoader {
         for step in steps {
             switch step["type"]?.stringValue ?? "?" {
             case "Prepend" where step["prepend"]?.stringValue == "\u{2581}": prepends = true
-            case "Replace" where step["pattern"]?["String"]?.stringValue == " " && step["content"]?.stringValue == "\u{2581}": replacesSpaces = true
+            case "Replace" where step["pattern"]?["String"]?.stringValue == " "
+                && step["content"]?.stringValue == "\u{2581}": replacesSpaces = true
             default: throw unsupported("normalizer", step["type"]?.stringValue ?? "?")
             }
         }
@@ -241,7 +241,8 @@ enum TokenizerJSONLoader {
             var seenSequence = false
             for piece in json["single"]?.arrayValue ?? [] {
                 if piece["Sequence"] != nil { seenSequence = true; continue }
-                guard let name = piece["SpecialToken"]?["id"]?.stringValue else { throw malformed("post_processor.single has an unknown item") }
+                guard let name = piece["SpecialToken"]?["id"]?.stringValue else { throw malformed("post_processor.single has an unknown "
+                    + "item") }
                 let ids = json["special_tokens"]?[name]?["ids"]?.arrayValue?.compactMap { $0.intValue }
                     ?? vocabulary.id(of: name).map { [$0] }
                 guard let ids else { throw malformed("post_processor special token '\(name)' has no id") }

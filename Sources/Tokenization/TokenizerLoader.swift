@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Foundation
 import Checkpoints
 
@@ -29,9 +30,10 @@ public enum TokenizerLoader {
 
     /// The tokenizer transformers 5's `AutoTokenizer` builds for the model at `path`. It mostly follows
     /// `tokenizer.json`, but for some model types it uses its own class, which rebuilds the pipeline: a folder whose
-    /// `tokenizer_config.json` names `Qwen2Tokenizer`, or whose `model_type` is `qwen2` (a type transformers knows to
-    /// declare the wrong class on the Hub), is tokenized with Qwen2's split pattern and NFC whatever its
-    /// `tokenizer.json` says. mergekit-moe tokenizes gate prompts this way; a GGUF file is loaded as usual.
+    /// `tokenizer_config.json` names `Qwen2Tokenizer`, or whose architecture definition says transformers uses that class
+    /// for its `model_type` (Qwen2, a type transformers knows to declare the wrong class on the Hub), is tokenized with
+    /// Qwen2's split pattern and NFC whatever its `tokenizer.json` says. mergekit-moe tokenizes gate prompts this way;
+    /// a GGUF file is loaded as usual.
     public static func loadAsTransformers(path: String, modelType: String?) throws -> Tokenizer {
         var isFolder: ObjCBool = false
         let json = (path as NSString).appendingPathComponent("tokenizer.json")
@@ -40,7 +42,8 @@ public enum TokenizerLoader {
         let configPath = (path as NSString).appendingPathComponent("tokenizer_config.json")
         let config = FileManager.default.fileExists(atPath: configPath) ? try parseJSON(configPath) : nil
         let declared = (config?["tokenizer_class"]?.stringValue ?? "").replacingOccurrences(of: "Fast", with: "")
-        let qwen2 = declared == "Qwen2Tokenizer" || modelType == "qwen2"
+        let forced = modelType.flatMap { ArchitectureDefinition.forModelType($0)?.transformersTokenizer }
+        let qwen2 = (forced ?? declared) == "Qwen2Tokenizer"
         return try TokenizerJSONLoader.load(try parseJSON(json), config: config, file: json, qwen2Pipeline: qwen2)
     }
 

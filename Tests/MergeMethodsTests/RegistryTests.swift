@@ -1,4 +1,5 @@
 import MergeMethods
+import Recipes
 import Tensors
 import XCTest
 

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import MergeMethods
+import Recipes
 import Tensors
 import TestSupport
 import XCTest

@@ -18,7 +18,6 @@ final class FixtureMergeTests: XCTestCase {
         let ours = try loadTensors(output + "/model.safetensors")
         let ref = try loadTensors(dir + "/output/model.safetensors")
         XCTAssertEqual(Set(ours.keys), Set(ref.keys), "\(name): tensor names differ")
-        var worst = 0.0
         for (tensor, r) in ref {
             guard let o = ours[tensor] else { continue }
             XCTAssertEqual(o.shape, r.shape, "\(name): \(tensor) shape")
@@ -28,7 +27,6 @@ final class FixtureMergeTests: XCTestCase {
                 XCTAssertEqual(o.values, r.values, "\(name): \(tensor) is not bit-exact")
             case let .relative(tol):
                 let e = relativeError(o.values, r.values)
-                worst = max(worst, e)
                 XCTAssertLessThanOrEqual(e, tol, "\(name): \(tensor) differs by \(e) relative to its max")
             case .bf16ULP:
                 for i in 0..<o.values.count {

@@ -1,10 +1,12 @@
+import ArchitectureDefinitions
 import Foundation
 
 extension GGUFFile {
     /// The `config.json` a Hugging Face checkpoint of this model would carry, derived from the metadata
     /// (`<arch>.embedding_length` → `hidden_size` and so on; see docs/formats.md for the whole table).
     ///
-    /// Architectures: `llama` (Mixtral when `llama.expert_count` > 0), `mistral`, `qwen2`. The result uses the
+    /// Architectures: those whose `ArchitectureDefinition` has GGUF conventions (`llama`, Mixtral when
+    /// `llama.expert_count` > 0, `mistral`, `qwen2`). The result uses the
     /// transformers 4 spelling (`rope_theta`, `rope_scaling`, `torch_dtype`); `torch_dtype` is float32 because
     /// tensors are served dequantized. Throws `CheckpointError.invalidConfig` naming the file and the missing key.
     public func hfConfig() throws -> JSONObject {
@@ -28,22 +30,19 @@ extension GGUFFile {
         }
 
         let experts = try int("expert_count") ?? 0
-        let (className, modelType): (String, String)
-        switch arch {
-        case "llama": (className, modelType) = experts > 0 ? ("MixtralForCausalLM", "mixtral") : ("LlamaForCausalLM", "llama")
-        case "mistral": (className, modelType) = ("MistralForCausalLM", "mistral")
-        case "qwen2": (className, modelType) = ("Qwen2ForCausalLM", "qwen2")
-        default:
+        guard let definition = ArchitectureDefinition.forGGUF(architecture: arch, hasExperts: experts > 0),
+              let gguf = definition.gguf else {
+            let supported = ArchitectureDefinition.ggufArchitectures.joined(separator: ", ")
             throw CheckpointError.invalidConfig(file: path,
-                reason: "architecture '\(arch)' has no Hugging Face mapping (supported: llama, mistral, qwen2, llama with experts as Mixtral)")
+                reason: "architecture '\(arch)' has no Hugging Face mapping (supported: \(supported))")
         }
 
         let hidden = try required("embedding_length")
         let heads = try required("attention.head_count")
         let kvHeads = try int("attention.head_count_kv") ?? heads
         var c = JSONObject()
-        c["architectures"] = .array([.string(className)])
-        c["model_type"] = .string(modelType)
+        c["architectures"] = .array([.string(definition.className)])
+        c["model_type"] = .string(definition.modelType)
         c["hidden_size"] = .int(Int64(hidden))
         c["intermediate_size"] = .int(Int64(try required("feed_forward_length")))
         c["num_hidden_layers"] = .int(Int64(try required("block_count")))
@@ -53,7 +52,7 @@ extension GGUFFile {
         c["hidden_act"] = .string("silu")
         let eps = value("attention.layer_norm_rms_epsilon")?.doubleValue ?? 1e-5
         c["rms_norm_eps"] = .double(roundedFromFloat(eps))
-        c["rope_theta"] = .double(roundedFromFloat(value("rope.freq_base")?.doubleValue ?? (arch == "qwen2" ? 1_000_000 : 10_000)))
+        c["rope_theta"] = .double(roundedFromFloat(value("rope.freq_base")?.doubleValue ?? gguf.defaultRopeTheta))
         if let scaling = try ropeScaling(arch) { c["rope_scaling"] = .object(scaling) }
         if let ctx = try int("context_length") { c["max_position_embeddings"] = .int(Int64(ctx)) }
         if let window = try int("attention.sliding_window"), window > 0 { c["sliding_window"] = .int(Int64(window)) }
@@ -65,7 +64,7 @@ extension GGUFFile {
             c["vocab_size"] = .int(Int64(tokens.count))
         }
         c["tie_word_embeddings"] = .bool(rawTensor("output.weight") == nil)
-        if arch == "llama" || arch == "mistral" {
+        if gguf.attentionBiasFromTensors {
             let hasBias = rawTensors.contains { $0.name.hasSuffix(".attn_q.bias") }
             c["attention_bias"] = .bool(hasBias)
         }
@@ -84,7 +83,8 @@ extension GGUFFile {
     private func ropeScaling(_ arch: String) throws -> JSONObject? {
         guard let type = metadata["\(arch).rope.scaling.type"]?.stringValue, type != "none" else { return nil }
         guard let factor = metadata["\(arch).rope.scaling.factor"]?.doubleValue else {
-            throw CheckpointError.invalidConfig(file: path, reason: "\(arch).rope.scaling.type is '\(type)' but rope.scaling.factor is missing")
+            throw CheckpointError.invalidConfig(file: path,
+                                                reason: "\(arch).rope.scaling.type is '\(type)' but rope.scaling.factor is missing")
         }
         var s = JSONObject()
         s["rope_type"] = .string(type)

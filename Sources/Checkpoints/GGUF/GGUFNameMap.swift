@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Tensors
 
 /// A canonical tensor served from (part of) one stored GGUF tensor.
@@ -14,45 +15,18 @@ struct GGUFServedTensor: Sendable {
 
 /// Maps llama.cpp's tensor names and layouts to the Hugging Face ones, once, at the border.
 ///
-/// Names follow llama.cpp's `llama-arch.cpp` tables (`token_embd`, `blk.%d.attn_q`, `blk.%d.ffn_gate_exps`...).
-/// GGUF lists dimensions innermost first, so shapes are reversed. For the `llama` architecture the converter
-/// (`convert_hf_to_gguf.py`, `LlamaModel.permute`) reorders the rows of Q and K (weights and biases) within each
-/// head from the rotate-half RoPE layout to the interleaved one: row `h·d + i·d/2 + j` of Hugging Face's tensor
-/// (head `h`, half `i`, pair `j`, head size `d`) is stored at row `h·d + 2j + i`. Reading undoes it.
+/// The names come from the GGUF conventions of the file's `ArchitectureDefinition` (llama.cpp's `llama-arch.cpp`
+/// tables: `token_embd`, `blk.%d.attn_q`, `blk.%d.ffn_gate_exps`...); a file of another architecture is served
+/// through the Llama family's table. GGUF lists dimensions innermost first, so shapes are reversed. Where the
+/// definition says so (the `llama` architecture) the converter (`convert_hf_to_gguf.py`, `LlamaModel.permute`)
+/// reorders the rows of Q and K (weights and biases) within each head from the rotate-half RoPE layout to the
+/// interleaved one: row `h·d + i·d/2 + j` of Hugging Face's tensor (head `h`, half `i`, pair `j`, head size `d`)
+/// is stored at row `h·d + 2j + i`. Reading undoes it.
 enum GGUFNameMap {
-    /// Per-layer tensors: GGUF base name → Hugging Face name inside `model.layers.N.`.
-    static let layerNames: [String: String] = [
-        "attn_q": "self_attn.q_proj",
-        "attn_k": "self_attn.k_proj",
-        "attn_v": "self_attn.v_proj",
-        "attn_output": "self_attn.o_proj",
-        "attn_q_norm": "self_attn.q_norm",
-        "attn_k_norm": "self_attn.k_norm",
-        "attn_norm": "input_layernorm",
-        "ffn_norm": "post_attention_layernorm",
-        "ffn_gate": "mlp.gate_proj",
-        "ffn_up": "mlp.up_proj",
-        "ffn_down": "mlp.down_proj",
-        "ffn_gate_inp": "block_sparse_moe.gate",
-    ]
-
-    /// Mixtral expert tensors: GGUF base name → expert weight (w1 = gate, w2 = down, w3 = up).
-    static let expertNames: [String: String] = ["ffn_gate": "w1", "ffn_down": "w2", "ffn_up": "w3"]
-
-    /// Whole-model tensors.
-    static let globalNames: [String: String] = [
-        "token_embd.weight": "model.embed_tokens.weight",
-        "output_norm.weight": "model.norm.weight",
-        "output.weight": "lm_head.weight",
-    ]
-
     /// Tensors llama.cpp derives from the config (RoPE frequency factors); Hugging Face has no counterpart.
     static func isDerived(_ name: String) -> Bool {
         name.hasPrefix("rope_freqs.") || name.hasPrefix("rope_factors_") || name.hasSuffix(".attn_rot_embd")
     }
-
-    /// Architectures whose converter permutes the Q/K rows.
-    static let permutingArchitectures: Set<String> = ["llama"]
 
     /// The stored GGUF row of Hugging Face row `row` of a Q or K tensor with `rows` rows and `heads` heads.
     @inline(__always)
@@ -69,13 +43,17 @@ enum GGUFNameMap {
     /// The Hugging Face tensors served by a file, in file order (stacked experts expanded in expert order).
     static func canonicalTensors(_ raws: [GGUFTensorInfo], metadata: [String: GGUFValue], file: String) throws -> [GGUFServedTensor] {
         let arch = metadata["general.architecture"]?.stringValue ?? ""
-        let permutes = permutingArchitectures.contains(arch)
+        let experts = metadata["\(arch).expert_count"]?.intValue ?? 0
+        let gguf = ArchitectureDefinition.forGGUF(architecture: arch, hasExperts: experts > 0)?.gguf
+        let names = gguf?.names ?? LlamaFamily.ggufNames
+        let permutes = gguf?.permutesQK ?? false
         var result: [GGUFServedTensor] = []
         var taken = Set<String>()
 
         func add(_ name: String, _ shape: [Int], _ raw: Int, _ t: GGUFTensorInfo, offset: Int = 0, heads: Int? = nil) throws {
             guard taken.insert(name).inserted else {
-                throw CheckpointError.invalidHeader(file: file, reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
+                throw CheckpointError.invalidHeader(file: file,
+                                                    reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
             }
             let dtype = t.type.plainDType.flatMap { $0.isFloatingPoint ? $0 : nil } ?? .f32
             result.append(GGUFServedTensor(info: TensorInfo(name: name, dtype: dtype, shape: shape, storage: t.type.name),
@@ -92,7 +70,7 @@ enum GGUFNameMap {
 
         for (index, t) in raws.enumerated() {
             let shape = Array(t.dims.reversed())
-            if let global = globalNames[t.name] {
+            if let global = names.global[t.name] {
                 try add(global, shape, index, t)
                 continue
             }
@@ -101,14 +79,16 @@ enum GGUFNameMap {
                 try add(t.name, shape, index, t)   // unknown: served under its GGUF name
                 continue
             }
-            let prefix = "model.layers.\(layer)."
             if let expert {
                 // Older Mixtral files: one tensor per expert, `blk.N.ffn_gate.E.weight`.
-                guard let w = expertNames[base] else { try add(t.name, shape, index, t); continue }
-                try add(prefix + "block_sparse_moe.experts.\(expert).\(w).\(suffix)", shape, index, t)
+                guard let hf = names.hfName(layer: layer, base: base, expert: expert, suffix: suffix) else {
+                    try add(t.name, shape, index, t)
+                    continue
+                }
+                try add(hf, shape, index, t)
                 continue
             }
-            if base.hasSuffix("_exps"), let w = expertNames[String(base.dropLast(5))] {
+            if base.hasSuffix("_exps"), names.expert[String(base.dropLast(5))] != nil {
                 // Stacked experts: GGUF dims [inner, outer, experts] → per expert HF [outer, inner].
                 guard t.dims.count == 3 else {
                     throw CheckpointError.invalidTensor(file: file, tensor: t.name,
@@ -116,12 +96,12 @@ enum GGUFNameMap {
                 }
                 let perExpert = t.dims[0] * t.dims[1]
                 for e in 0..<t.dims[2] {
-                    try add(prefix + "block_sparse_moe.experts.\(e).\(w).\(suffix)", [t.dims[1], t.dims[0]], index, t,
-                            offset: e * perExpert)
+                    let hf = names.hfName(layer: layer, base: String(base.dropLast(5)), expert: e, suffix: suffix)!
+                    try add(hf, [t.dims[1], t.dims[0]], index, t, offset: e * perExpert)
                 }
                 continue
             }
-            guard let hf = layerNames[base] else { try add(t.name, shape, index, t); continue }
+            guard let hf = names.hfName(layer: layer, base: base, suffix: suffix) else { try add(t.name, shape, index, t); continue }
             var heads: Int? = nil
             if permutes, base == "attn_q" || base == "attn_k" {
                 let key = base == "attn_q" ? "head_count" : "head_count_kv"
@@ -137,7 +117,7 @@ enum GGUFNameMap {
                 }
                 heads = n
             }
-            try add(prefix + hf + "." + suffix, shape, index, t, heads: heads)
+            try add(hf, shape, index, t, heads: heads)
         }
         return result
     }

@@ -87,7 +87,8 @@ struct GGUFReader {
             // Bound the count by the bytes left before reserving anything for it.
             guard count <= UInt64(remaining / elementType.minimumSize) else {
                 throw CheckpointError.invalidHeader(file: file,
-                    reason: "key '\(key)': array at byte \(countPosition) claims \(count) elements of \(elementType) but only \(remaining) bytes are left in the file")
+                    reason: "key '\(key)': array at byte \(countPosition) claims \(count) elements of \(elementType) but only "
+                        + "\(remaining) bytes are left in the file")
             }
             var items: [GGUFValue] = []
             items.reserveCapacity(Int(count))

@@ -34,7 +34,7 @@ public struct ShardLayout: Sendable {
     }
 
     /// Bytes of tensor data in all shards.
-    public var totalBytes: Int { SafetensorsWriter.dataBytes(entries) }
+    public var totalBytes: Int { entries.reduce(0) { $0 + $1.byteCount } }
 
     /// Creates every shard file in `folder` with its header written (tensors are then written at their offsets).
     public func makeWriters(in folder: OutputFolder) throws -> [SafetensorsWriter] {

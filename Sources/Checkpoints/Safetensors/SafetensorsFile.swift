@@ -29,10 +29,12 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
         var headerLen: UInt64 = 0
         for i in 0..<8 { headerLen |= UInt64(lenBytes[i]) << (8 * UInt64(i)) }
         guard headerLen <= UInt64(Self.maxHeaderBytes) else {
-            throw CheckpointError.invalidHeader(file: path, reason: "header length \(headerLen) exceeds the \(Self.maxHeaderBytes)-byte limit")
+            throw CheckpointError.invalidHeader(file: path,
+                                                reason: "header length \(headerLen) exceeds the \(Self.maxHeaderBytes)-byte limit")
         }
         guard Int(headerLen) + 8 <= file.size else {
-            throw CheckpointError.truncated(file: path, reason: "header claims \(headerLen) bytes but the file has \(file.size - 8) after the length")
+            throw CheckpointError.truncated(file: path,
+                                            reason: "header claims \(headerLen) bytes but the file has \(file.size - 8) after the length")
         }
         dataStart = 8 + Int(headerLen)
         let json: JSONValue
@@ -82,14 +84,16 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
                 }
                 let (m, overflow) = elements.multipliedReportingOverflow(by: n)
                 guard !overflow, m <= Int(Int32.max) * 64 else {
-                    throw CheckpointError.invalidTensor(file: path, tensor: name, reason: "shape \(shapeArr.compactMap(\.intValue)) is too large")
+                    throw CheckpointError.invalidTensor(file: path, tensor: name,
+                                                        reason: "shape \(shapeArr.compactMap(\.intValue)) is too large")
                 }
                 elements = m
                 shape.append(n)
             }
             guard let offs = t["data_offsets"]?.arrayValue, offs.count == 2,
                   let begin = offs[0].intValue, let end = offs[1].intValue, begin >= 0, end >= begin else {
-                throw CheckpointError.invalidTensor(file: path, tensor: name, reason: "'data_offsets' must be two increasing non-negative integers")
+                throw CheckpointError.invalidTensor(file: path, tensor: name,
+                                                    reason: "'data_offsets' must be two increasing non-negative integers")
             }
             let expected = elements * dtype.byteSize
             guard end - begin == expected else {
@@ -140,7 +144,8 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
             throw CheckpointError.missingTensor(tensor: name, checkpoint: path)
         }
         guard info.dtype.isFloatingPoint else {
-            throw CheckpointError.unsupportedDType(file: path, tensor: name, dtype: info.dtype.rawValue + " (not a float type; it can only be copied)")
+            throw CheckpointError.unsupportedDType(file: path, tensor: name,
+                                                   dtype: info.dtype.rawValue + " (not a float type; it can only be copied)")
         }
         precondition(range.lowerBound >= 0 && range.upperBound <= info.elementCount, "element range outside tensor")
         let size = info.dtype.byteSize

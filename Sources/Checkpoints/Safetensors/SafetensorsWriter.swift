@@ -26,9 +26,6 @@ public final class SafetensorsWriter: @unchecked Sendable {
     public let fileSize: Int
     private let fd: Int32
 
-    /// Bytes of tensor data in a file laid out with these entries.
-    public static func dataBytes(_ entries: [Entry]) -> Int { entries.reduce(0) { $0 + $1.byteCount } }
-
     public init(path: String, entries: [Entry], metadata: [String: String] = ["format": "pt"]) throws {
         self.path = path
         self.entries = entries

@@ -3,7 +3,7 @@ import Tensors
 
 /// `arcee_fusion`: take the other model's value only where it matters most. Importance Iᵢ = |X − B|ᵢ · KL(row),
 /// KL between the row softmaxes of X and B; entries with I ≥ median + 1.5·IQR move to X, the rest keep B.
-/// Implements mergekit's `arcee_fusion` (mergekit-behaviour.md §2.10). Quantiles are exact order statistics; for
+/// Implements mergekit's `arcee_fusion` (docs/methods.md). Quantiles are exact order statistics; for
 /// tensors above one million elements they come from a seeded sample of one million positions (with replacement),
 /// as in mergekit, so only those tensors depend on the seed.
 public struct ArceeFusionMerge: MergeMethod {

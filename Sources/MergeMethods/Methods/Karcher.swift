@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 
 /// `karcher`: the Riemannian (Karcher) mean of the parents' directions on the unit sphere, equal weights,
-/// rescaled by the mean norm. Implements mergekit's `karcher` (mergekit-behaviour.md §2.5).
+/// rescaled by the mean norm. Implements mergekit's `karcher` (docs/methods.md).
 public struct KarcherMerge: MergeMethod {
     public init() {}
     public var name: String { "karcher" }

@@ -1,7 +1,8 @@
+import Recipes
 import Tensors
 
 /// `linear`: a weighted average of the parents, R = Σ w_i X_i (÷ Σ w_i when `normalize`).
-/// Implements mergekit's `linear` (mergekit-behaviour.md §2.1).
+/// Implements mergekit's `linear` (docs/methods.md).
 public struct LinearMerge: MergeMethod {
     public init() {}
     public var name: String { "linear" }

@@ -2,7 +2,7 @@ import Tensors
 
 /// `model_stock`: interpolate between the base and the average of N fine-tunes with t = N·c / (1 + (N−1)·c),
 /// c the mean pairwise cosine of the fine-tunes' task vectors (per tensor, or per row with `filter_wise`).
-/// Implements mergekit's `model_stock` (mergekit-behaviour.md §2.8); t is not clamped.
+/// Implements mergekit's `model_stock` (docs/methods.md); t is not clamped.
 public struct ModelStockMerge: MergeMethod {
     public init() {}
     public var name: String { "model_stock" }
@@ -151,7 +151,8 @@ extension ModelStockMerge: StreamingMergeMethod {
         }
         var warnings: [String] = []
         if degenerate > 0 {
-            warnings.append("model_stock: tensor '\(stream.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of \(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
+            warnings.append("model_stock: tensor '\(stream.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of "
+                + "\(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
         }
         let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
         try ts.withUnsafeBufferPointer { tp in

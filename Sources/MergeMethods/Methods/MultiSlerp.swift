@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 
 /// `multislerp`: barycentric interpolation of any number of models on the hypersphere, optionally of task vectors
-/// relative to a base. Implements mergekit's `multislerp` (mergekit-behaviour.md §2.4).
+/// relative to a base. Implements mergekit's `multislerp` (docs/methods.md).
 ///
 /// Note: the tangent-space step is kept as mergekit writes it, but the weighted tangent vectors sum to zero
 /// analytically (the mean direction is itself the weighted sum), so the result is the normalised weighted mean
@@ -104,7 +104,8 @@ extension MultiSlerpMerge: StreamingMergeMethod {
         if meanNorm < eps {
             guard models == 2 else {
                 throw MergeMethodError.tensor(name, request,
-                    "the weighted unit vectors cancel out (antipodal inputs with balancing weights); multislerp cannot pick a direction for \(models) models; change the weights")
+                    "the weighted unit vectors cancel out (antipodal inputs with balancing weights); multislerp cannot pick a direction "
+                        + "for \(models) models; change the weights")
             }
             let w0 = weights[0], w1 = weights[1]
             for blk in stream.blocks {

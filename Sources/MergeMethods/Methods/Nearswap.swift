@@ -1,7 +1,8 @@
+import Recipes
 import Tensors
 
 /// `nearswap`: moves the base toward the other model only where they are already close:
-/// w = clamp(t / max(|a − b|, 1e-6), 0, 1), R = w·b + (1 − w)·a, with a the base (mergekit-behaviour.md §2.9).
+/// w = clamp(t / max(|a − b|, 1e-6), 0, 1), R = w·b + (1 − w)·a, with a the base (docs/methods.md).
 public struct NearswapMerge: MergeMethod {
     public init() {}
     public var name: String { "nearswap" }

@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 
 /// `nuslerp`: SLERP between two models with weights (t = w₂/(w₁+w₂)), optionally of task vectors relative to a base,
-/// over the whole tensor or per row / per column. Implements mergekit's `nuslerp` (mergekit-behaviour.md §2.3).
+/// over the whole tensor or per row / per column. Implements mergekit's `nuslerp` (docs/methods.md).
 public struct NuSlerpMerge: MergeMethod {
     public init() {}
     public var name: String { "nuslerp" }

@@ -1,7 +1,8 @@
+import Recipes
 import Tensors
 
 /// `passthrough`: copies its single input, optionally multiplied by the per-model `scale`
-/// (mergekit-behaviour.md §2.12). Used for frankenmerges, where each slice has one source.
+/// (docs/methods.md). Used for frankenmerges, where each slice has one source.
 public struct PassthroughMerge: MergeMethod {
     public init() {}
     public var name: String { "passthrough" }

@@ -3,7 +3,7 @@ import Tensors
 /// `sce` (Select, Calculate, Erase): keep the entries where the task vectors disagree most (top `select_topk`
 /// fraction by variance across models), weight each model by the mean square of its kept task vector, erase
 /// entries whose sign loses the TIES election, and average the rest. Implements mergekit's `sce`
-/// (mergekit-behaviour.md §2.7 and the fixtures MANIFEST).
+/// (docs/methods.md).
 public struct SCEMerge: MergeMethod {
     public init() {}
     public var name: String { "sce" }
@@ -149,7 +149,8 @@ extension SCEMerge: StreamingMergeMethod {
                         var values = [Float](repeating: 0, count: models + 1)
                         do {
                             for (slot, input) in inputOrder.enumerated() {
-                                try values.withUnsafeMutableBufferPointer { try reader.read(input, range: i..<(i + 1), into: $0.baseAddress! + slot) }
+                                try values.withUnsafeMutableBufferPointer { try reader.read(input, range: i..<(i + 1),
+                                    into: $0.baseAddress! + slot) }
                             }
                         } catch {
                             failure.record(error)

@@ -3,7 +3,7 @@ import Tensors
 
 /// `slerp`: spherical interpolation from the base (t = 0) to the other model (t = 1), the whole tensor
 /// flattened into one vector, float32 arithmetic with double-precision norms and dot product.
-/// Implements mergekit's `slerp` (mergekit-behaviour.md §2.2): nearly (anti-)colinear inputs (|cos| > 0.9995)
+/// Implements mergekit's `slerp` (docs/methods.md): nearly (anti-)colinear inputs (|cos| > 0.9995)
 /// fall back to linear interpolation; the un-normalised inputs are combined, so magnitudes carry over.
 public struct SlerpMerge: MergeMethod {
     public init() {}

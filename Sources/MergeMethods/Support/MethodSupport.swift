@@ -1,4 +1,5 @@
 import Foundation
+import Recipes
 import Tensors
 
 extension MergeMethodError {
@@ -16,7 +17,8 @@ extension MergeRequest {
         }
         for input in inputs where input.values.count != first.values.count {
             throw MergeMethodError.tensor(method, self,
-                "inputs differ in size (\(input.modelName) has \(input.values.count) elements, \(inputs[0].modelName) has \(first.values.count))")
+                "inputs differ in size (\(input.modelName) has \(input.values.count) elements, \(inputs[0].modelName) has "
+                    + "\(first.values.count))")
         }
         guard output.count == first.values.count else {
             throw MergeMethodError.tensor(method, self, "output has \(output.count) elements, inputs have \(first.values.count)")

@@ -141,8 +141,10 @@ enum RankSelect {
             }
             return
         }
-        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, inexact: inexact, threads: threads) }
-        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, inexact: inexact, threads: threads) }
+        if !allLoEqual { markTies(keys, key: kLo, ordinals: skipLo..<eqLo, words: words, residual: residual, inexact: inexact,
+                                  threads: threads) }
+        if !allHiEqual { markTies(keys, key: kHi, ordinals: 0..<takeHi, words: words, residual: residual, inexact: inexact,
+                                  threads: threads) }
     }
 
     /// Sets the bits of the elements whose key equals `key` and whose ordinal among them lies in `ordinals`,
@@ -150,7 +152,8 @@ enum RankSelect {
     /// the key was exact, e.g. bf16 parents) are never sorted: each chunk counts them in parallel, and a second
     /// parallel pass numbers them from the chunk's offset, so heavy ties cost two parallel scans.
     private static func markTies(_ keys: UnsafeBufferPointer<UInt32>, key: UInt32, ordinals: Range<Int>,
-                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?, inexact: UnsafePointer<UInt64>? = nil, threads: Int) {
+                                 words: UnsafeMutableBufferPointer<UInt64>, residual: ((Int) -> Double)?,
+                                 inexact: UnsafePointer<UInt64>? = nil, threads: Int) {
         let n = keys.count
         let chunking = Chunking(n, threads: threads)
         @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }

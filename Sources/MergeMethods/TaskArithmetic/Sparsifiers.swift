@@ -1,7 +1,7 @@
 import Foundation
 import Tensors
 
-/// How a task vector δ = X − B is thinned before it is combined (mergekit's `sparsify`, mergekit-behaviour.md §2.6).
+/// How a task vector δ = X − B is thinned before it is combined (mergekit's `sparsify`; docs/methods.md).
 public enum Sparsifier: String, Sendable {
     /// Keep everything (task arithmetic).
     case none

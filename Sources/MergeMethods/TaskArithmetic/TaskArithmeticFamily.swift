@@ -1,3 +1,4 @@
+import Recipes
 import Tensors
 
 /// How sparsified task vectors are combined.
@@ -10,7 +11,7 @@ public enum Consensus: String, Sendable {
 }
 
 /// The generalised task-arithmetic kernel behind `task_arithmetic`, `ties`, `dare_ties`, `dare_linear`,
-/// `breadcrumbs`, `breadcrumbs_ties`, `della` and `della_linear` (mergekit-behaviour.md §2.6, mergekit's
+/// `breadcrumbs`, `breadcrumbs_ties`, `della` and `della_linear` (docs/methods.md; mergekit's
 /// `GeneralizedTaskArithmeticMerge`). For each parent δᵢ = Xᵢ − B is sparsified (with optional L1 rescale),
 /// weighted, combined with or without sign consensus, optionally divided by the weight sum, scaled by λ
 /// and added to the base.
@@ -185,7 +186,7 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
 }
 
 extension TaskArithmeticFamilyMerge {
-    /// The registry rows, with mergekit's per-method defaults (mergekit-behaviour.md §2.0).
+    /// The registry rows, with mergekit's per-method defaults (docs/methods.md).
     public static let taskArithmetic = TaskArithmeticFamilyMerge(
         name: "task_arithmetic", prettyName: "Task Arithmetic", referenceURL: "https://arxiv.org/abs/2212.04089",
         consensus: .none, sparsifier: .none, defaultNormalize: false, defaultRescale: false)

@@ -150,7 +150,8 @@ struct StreamingSparsifier {
     }
 
     /// Σ over chunks, in chunk order, of `body(chunkRange, x, base)` over every block.
-    func chunkSums(_ k: Int, width: Int, _ body: (Range<Int>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Double>) -> Void) throws -> [Double] {
+    func chunkSums(_ k: Int, width: Int, _ body: (Range<Int>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                                  UnsafeMutablePointer<Double>) -> Void) throws -> [Double] {
         var partial = [Double](repeating: 0, count: chunkCount * width)
         try partial.withUnsafeMutableBufferPointer { p in
             let pp = p.baseAddress!
@@ -182,7 +183,8 @@ struct StreamingSparsifier {
             var count = Int((s.density * Double(n)).rounded(.down))
             if count == 0 {
                 count = 1
-                warnings.append("\(method): tensor '\(request.tensorName)': density \(s.density) of model \(input.modelName) keeps ⌊density·\(n)⌋ = 0 entries; keeping the single largest instead")
+                warnings.append("\(method): tensor '\(request.tensorName)': density \(s.density) of model \(input.modelName) keeps "
+                    + "⌊density·\(n)⌋ = 0 entries; keeping the single largest instead")
             }
             return try selectByMagnitude(k, window: (n - count)..<n, rescale: s.rescale)
 
@@ -195,7 +197,9 @@ struct StreamingSparsifier {
                 bottom = 0
             }
             if top == 0 && keep > 0 && s.gamma > 0 {
-                warnings.append("\(method): tensor '\(request.tensorName)': gamma \(s.gamma) drops no outliers from its \(n) entries (top count rounds to 0); keeping the \(keep) largest of model \(input.modelName) (older mergekit dropped the whole delta here)")
+                warnings.append("\(method): tensor '\(request.tensorName)': gamma \(s.gamma) drops no outliers from its \(n) entries (top "
+                    + "count rounds to 0); keeping the \(keep) largest of model \(input.modelName) (older mergekit dropped the whole "
+                        + "delta here)")
             }
             return try selectByMagnitude(k, window: bottom..<(n - top), rescale: s.rescale)
 
@@ -205,7 +209,8 @@ struct StreamingSparsifier {
             let threshold = SparsifyKernels.threshold32(s.density)
             let words = mask.words.baseAddress!
             let sums = try chunkSums(k, width: 2) { r, x, b, acc in
-                let l1 = SparsifyKernels.bernoulli(words: words, x: x, base: b, range: r, start: start, threshold32: threshold, perElement: nil)
+                let l1 = SparsifyKernels.bernoulli(words: words, x: x, base: b, range: r, start: start, threshold32: threshold,
+                                                   perElement: nil)
                 acc[0] = l1.before
                 acc[1] = l1.after
             }
@@ -216,7 +221,8 @@ struct StreamingSparsifier {
             if s.density <= 0 { return dropAll }
             let lowP = s.density - s.epsilon, highP = s.density + s.epsilon
             if lowP <= 0 || highP >= 1 {
-                warnings.append("\(method): tensor '\(request.tensorName)': density ± epsilon = [\(lowP), \(highP)] for model \(input.modelName) leaves (0, 1); mergekit rejects this, Crucible clamps the keep probabilities into [0, 1]")
+                warnings.append("\(method): tensor '\(request.tensorName)': density ± epsilon = [\(lowP), \(highP)] for model "
+                    + "\(input.modelName) leaves (0, 1); mergekit rejects this, Crucible clamps the keep probabilities into [0, 1]")
             }
             let shape = request.shape
             let rows = shape.count >= 2 && shape[0] > 0 && n % shape[0] == 0 ? shape[0] : 1

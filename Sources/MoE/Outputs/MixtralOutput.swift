@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Checkpoints
 import Recipes
 
@@ -14,15 +15,16 @@ public struct MixtralOutput: MoEOutputArchitecture {
 
     public func incompatibility(_ recipe: MoERecipe, modelTypes: [String]) -> String? {
         if !recipe.sharedExperts.isEmpty { return "it has no shared experts (the recipe lists \(recipe.sharedExperts.count))" }
-        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found \(Set(modelTypes).sorted().joined(separator: ", ")))" }
+        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found "
+            + "\(Set(modelTypes).sorted().joined(separator: ", ")))" }
         if !["llama", "mistral"].contains(modelTypes[0]) { return "parents must be Llama or Mistral models (found \(modelTypes[0]))" }
         return nil
     }
 
     public func outputConfig(_ c: MoEBuildContext) -> JSONObject {
         var config = c.base.config
-        config["architectures"] = .array([.string("MixtralForCausalLM")])
-        config["model_type"] = .string("mixtral")
+        config["architectures"] = .array([.string(ArchitectureDefinition.mixtral.className)])
+        config["model_type"] = .string(ArchitectureDefinition.mixtral.modelType)
         config["num_local_experts"] = .int(Int64(c.recipe.experts.count))
         config["num_experts_per_tok"] = .int(Int64(c.recipe.expertsPerToken))
         config["sliding_window"] = .null
@@ -36,25 +38,29 @@ public struct MixtralOutput: MoEOutputArchitecture {
         let out = try c.baseNonMLPTensors()
         let h = c.hiddenSize, i = c.intermediateSize, e = c.experts.count
         var layers: [[MoETensor]] = Array(repeating: [], count: c.layerCount)
+        let names = ArchitectureDefinition.mixtral.decoder
+        let layout = c.fusedExperts ? LlamaFamily.fusedExperts : LlamaFamily.mixtralExperts
         for l in 0..<c.layerCount {
             let pieces = c.experts.enumerated().map { c.expertPieces(layer: l, model: $0.element, expert: $0.offset, shared: false) }
-            if c.fusedExperts {
-                let p = "model.layers.\(l).mlp."
-                layers[l].append(MoETensor(name: p + "gate.weight", shape: [e, h], dtype: c.outputDType,
-                                           pieces: [.gate(layer: l, shared: false, count: e * h)], role: "router"))
-                layers[l].append(MoETensor(name: p + "experts.gate_up_proj", shape: [e, 2 * i, h], dtype: c.outputDType,
+            let p = names.layerPrefix(l)
+            layers[l].append(MoETensor(name: p + layout.router + ".weight", shape: [e, h], dtype: c.outputDType,
+                                       pieces: [.gate(layer: l, shared: false, count: e * h)], role: "router"))
+            switch layout.storage {
+            case let .fused(gateUp, down):
+                layers[l].append(MoETensor(name: p + gateUp, shape: [e, 2 * i, h], dtype: c.outputDType,
                                            pieces: pieces.flatMap { [$0.gate, $0.up] }, role: "experts 0..<\(e)"))
-                layers[l].append(MoETensor(name: p + "experts.down_proj", shape: [e, h, i], dtype: c.outputDType,
+                layers[l].append(MoETensor(name: p + down, shape: [e, h, i], dtype: c.outputDType,
                                            pieces: pieces.map(\.down), role: "experts 0..<\(e)"))
-            } else {
-                let p = "model.layers.\(l).block_sparse_moe."
-                layers[l].append(MoETensor(name: p + "gate.weight", shape: [e, h], dtype: c.outputDType,
-                                           pieces: [.gate(layer: l, shared: false, count: e * h)], role: "router"))
+            case let .perExpert(mlp):
                 for (x, piece) in pieces.enumerated() {
-                    let label = c.expertLabel(x)
-                    layers[l].append(MoETensor(name: p + "experts.\(x).w1.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate], role: label))
-                    layers[l].append(MoETensor(name: p + "experts.\(x).w2.weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down], role: label))
-                    layers[l].append(MoETensor(name: p + "experts.\(x).w3.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up], role: label))
+                    let label = c.expertLabel(x), expert = mlp.expert(x)
+                    // Mixtral's file order: w1 (gate), w2 (down), w3 (up).
+                    layers[l].append(MoETensor(name: p + expert.gate + ".weight", shape: [i, h], dtype: c.outputDType,
+                                               pieces: [piece.gate], role: label))
+                    layers[l].append(MoETensor(name: p + expert.down + ".weight", shape: [h, i], dtype: c.outputDType,
+                                               pieces: [piece.down], role: label))
+                    layers[l].append(MoETensor(name: p + expert.up + ".weight", shape: [i, h], dtype: c.outputDType,
+                                               pieces: [piece.up], role: label))
                 }
             }
         }

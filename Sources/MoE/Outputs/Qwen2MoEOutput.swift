@@ -1,3 +1,4 @@
+import ArchitectureDefinitions
 import Checkpoints
 import Recipes
 
@@ -15,15 +16,18 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         if recipe.gateMode.usesPrompts && recipe.sharedExperts[0].positivePrompts.isEmpty {
             return "its shared expert is gated, so with gate_mode `\(recipe.gateMode.rawValue)` the shared expert needs positive_prompts"
         }
-        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found \(Set(modelTypes).sorted().joined(separator: ", ")))" }
-        if !["llama", "mistral", "qwen2"].contains(modelTypes[0]) { return "parents must be Qwen2, Llama or Mistral models (found \(modelTypes[0]))" }
+        if Set(modelTypes).count != 1 { return "every parent must have the same model_type (found "
+            + "\(Set(modelTypes).sorted().joined(separator: ", ")))" }
+        if !["llama", "mistral", "qwen2"].contains(modelTypes[0]) {
+            return "parents must be Qwen2, Llama or Mistral models (found \(modelTypes[0]))"
+        }
         return nil
     }
 
     public func outputConfig(_ c: MoEBuildContext) -> JSONObject {
         var config = c.base.config
-        config["architectures"] = .array([.string("Qwen2MoeForCausalLM")])
-        config["model_type"] = .string("qwen2_moe")
+        config["architectures"] = .array([.string(ArchitectureDefinition.qwen2MoE.className)])
+        config["model_type"] = .string(ArchitectureDefinition.qwen2MoE.modelType)
         config["num_experts"] = .int(Int64(c.recipe.experts.count))
         config["num_experts_per_tok"] = .int(Int64(c.recipe.expertsPerToken))
         config["decoder_sparse_step"] = .int(1)
@@ -44,7 +48,8 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         // Zero biases where a Llama/Mistral base has none.
         let present = Set(out.map(\.name))
         for l in 0..<c.layerCount {
-            for (projection, width) in [("q_proj", c.headCount * c.headDim), ("k_proj", c.kvHeadCount * c.headDim), ("v_proj", c.kvHeadCount * c.headDim)] {
+            let widths = [("q_proj", c.headCount * c.headDim), ("k_proj", c.kvHeadCount * c.headDim), ("v_proj", c.kvHeadCount * c.headDim)]
+            for (projection, width) in widths {
                 let name = "model.layers.\(l).self_attn.\(projection).bias"
                 if !present.contains(name) {
                     out.append(MoETensor(name: name, shape: [width], dtype: c.outputDType, pieces: [.zeros(width)], role: "zeros"))
@@ -53,21 +58,27 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
         }
         let h = c.hiddenSize, i = c.intermediateSize, e = c.experts.count
         var layers: [[MoETensor]] = Array(repeating: [], count: c.layerCount)
+        let names = ArchitectureDefinition.qwen2MoE.decoder, layout = LlamaFamily.qwenExperts
+        guard case let .perExpert(expertNames) = layout.storage else { preconditionFailure("Qwen2-MoE stores experts one by one") }
         for l in 0..<c.layerCount {
-            let p = "model.layers.\(l).mlp."
-            layers[l].append(MoETensor(name: p + "gate.weight", shape: [e, h], dtype: c.outputDType,
+            let p = names.layerPrefix(l)
+            layers[l].append(MoETensor(name: p + layout.router + ".weight", shape: [e, h], dtype: c.outputDType,
                                        pieces: [.gate(layer: l, shared: false, count: e * h)], role: "router"))
-            layers[l].append(MoETensor(name: p + "shared_expert_gate.weight", shape: [1, h], dtype: c.outputDType,
+            layers[l].append(MoETensor(name: p + names.sharedExpertGate + ".weight", shape: [1, h], dtype: c.outputDType,
                                        pieces: [.gate(layer: l, shared: true, count: h)], role: "shared router"))
-            func add(_ prefix: String, _ piece: (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece), _ label: String) {
-                layers[l].append(MoETensor(name: prefix + "gate_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate], role: label))
-                layers[l].append(MoETensor(name: prefix + "up_proj.weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up], role: label))
-                layers[l].append(MoETensor(name: prefix + "down_proj.weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down], role: label))
+            func add(_ mlp: MLPNames, _ piece: (gate: MoETensor.Piece, up: MoETensor.Piece, down: MoETensor.Piece), _ label: String) {
+                layers[l].append(MoETensor(name: p + mlp.gate + ".weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.gate],
+                                           role: label))
+                layers[l].append(MoETensor(name: p + mlp.up + ".weight", shape: [i, h], dtype: c.outputDType, pieces: [piece.up],
+                                           role: label))
+                layers[l].append(MoETensor(name: p + mlp.down + ".weight", shape: [h, i], dtype: c.outputDType, pieces: [piece.down],
+                                           role: label))
             }
             for (x, model) in c.experts.enumerated() {
-                add(p + "experts.\(x).", c.expertPieces(layer: l, model: model, expert: x, shared: false), c.expertLabel(x))
+                add(expertNames.expert(x), c.expertPieces(layer: l, model: model, expert: x, shared: false), c.expertLabel(x))
             }
-            add(p + "shared_expert.", c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true), c.expertLabel(0, shared: true))
+            add(names.sharedExpert, c.expertPieces(layer: l, model: c.sharedExperts[0], expert: 0, shared: true),
+                c.expertLabel(0, shared: true))
         }
         return MoETensor.ordered(base: out, layers: layers)
     }

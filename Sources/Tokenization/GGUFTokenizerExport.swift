@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// Why the tokenizer of a GGUF file cannot be written as Hugging Face files; names the file.
@@ -19,8 +20,8 @@ public struct GGUFTokenizerExportError: Error, CustomStringConvertible, Equatabl
 ///
 /// The export reproduces what llama.cpp does with the vocabulary (the GGUF file is the reference), with
 /// llama.cpp's defaults for keys a converter left out. Supported: byte-level BPE (`tokenizer.ggml.model =
-/// gpt2`) with the pre-tokenizers of the Llama 3, Qwen2, GPT-2 and SmolLM/StarCoder families and llama.cpp's
-/// `default`; SentencePiece BPE (`llama`), whose merges are derived from the piece scores, with byte fallback.
+/// gpt2`) with every pre-tokenizer of `GGUFPreTokenizer.all`, written as the Hugging Face pre-tokenizers that cut
+/// text the same way; SentencePiece BPE (`llama`), whose merges are derived from the piece scores, with byte fallback.
 public enum GGUFTokenizerExport {
     /// File name → contents of the Hugging Face tokenizer files for the tokenizer in `gguf`.
     /// - Throws: `GGUFTokenizerExportError` naming the file when the vocabulary is missing, malformed or of
@@ -38,7 +39,8 @@ public enum GGUFTokenizerExport {
     static func replacingFirst(_ target: String, in text: String, with replacement: String) -> String {
         let bytes = Array(text.utf8), needle = Array(target.utf8)
         guard !needle.isEmpty, bytes.count >= needle.count else { return text }
-        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] && bytes[start..<(start + needle.count)].elementsEqual(needle) {
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0]
+            && bytes[start..<(start + needle.count)].elementsEqual(needle) {
             return String(decoding: bytes[..<start], as: UTF8.self) + replacement
                 + String(decoding: bytes[(start + needle.count)...], as: UTF8.self)
         }
@@ -67,7 +69,7 @@ public enum GGUFTokenizerExport {
             types = Array(t.prefix(n))
         }
         var merges: [(String, String)] = []
-        var family: PreFamily?
+        var family: GGUFPreTokenizer?
         let pre = key("pre")?.stringValue ?? "default"
         if sentencePiece {
             var scores = [Float](repeating: 0, count: n)
@@ -80,26 +82,15 @@ public enum GGUFTokenizerExport {
             guard let mergeStrings = key("merges")?.stringArray else {
                 throw fail("tokenizer.ggml.merges is missing or not an array of strings")
             }
-            merges.reserveCapacity(mergeStrings.count)
-            for (i, m) in mergeStrings.enumerated() {
-                // The separator is the first space after the first character (a merge part is never empty).
-                let u = Array(m.utf8)
-                guard u.count >= 3, let space = u[1...].firstIndex(of: 0x20) else {
-                    throw fail("tokenizer.ggml.merges[\(i)] = '\(m)' is not two tokens separated by a space")
-                }
-                merges.append((String(decoding: u[..<space], as: UTF8.self), String(decoding: u[(space + 1)...], as: UTF8.self)))
-            }
-            guard let f = PreFamily(pre: pre) else {
+            merges = try GGUFVocabularyLoader.merges(mergeStrings, malformed: fail)
+            guard let f = GGUFPreTokenizer.named(pre) else {
                 throw fail("pre-tokenizer tokenizer.ggml.pre = \(pre) has no Hugging Face equivalent in the export")
             }
             family = f
         }
 
-        // llama.cpp treats these end-of-turn spellings as control tokens whatever the file says.
-        let controlSpellings: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                             "<|end_of_text|>", "<EOT>", "_<EOT>", "<|eom_id|>", "<end_of_utterance>"]
         let control = 3, userDefined = 4
-        for i in 0..<n where controlSpellings.contains(tokens[i]) { types[i] = control }
+        for i in 0..<n where GGUFVocabularyLoader.controlSpellings.contains(tokens[i]) { types[i] = control }
 
         func specialID(_ name: String, _ fallback: Int?) -> Int? {
             var id = fallback.flatMap { $0 < n ? $0 : nil }
@@ -111,7 +102,7 @@ public enum GGUFTokenizerExport {
         let eosID = specialID("eos_token_id", sentencePiece ? 2 : 11)
         let unknownID = specialID("unknown_token_id", sentencePiece ? 0 : nil)
         let padID = specialID("padding_token_id", nil)
-        let addBOS = key("add_bos_token")?.boolValue ?? (sentencePiece || family?.addsBOSByDefault == true)
+        let addBOS = key("add_bos_token")?.boolValue ?? (sentencePiece || family?.addsBOS == true)
         let addEOS = key("add_eos_token")?.boolValue ?? false
         if addBOS && bosID == nil { throw fail("add_bos_token is true but the vocabulary has no BOS token") }
         if addEOS && eosID == nil { throw fail("add_eos_token is true but the vocabulary has no EOS token") }
@@ -155,7 +146,8 @@ public enum GGUFTokenizerExport {
         if addEOS, let eosID { suffix = [eosID] }
         if !prefix.isEmpty || !suffix.isEmpty {
             func special(_ id: Int, typeID: Int) -> JSONValue {
-                .object(JSONObject([("SpecialToken", .object(JSONObject([("id", .string(tokens[id])), ("type_id", .int(Int64(typeID)))])))]))
+                .object(JSONObject([("SpecialToken", .object(JSONObject([("id", .string(tokens[id])), ("type_id",
+                    .int(Int64(typeID)))])))]))
             }
             func sequence(_ name: String, typeID: Int) -> JSONValue {
                 .object(JSONObject([("Sequence", .object(JSONObject([("id", .string(name)), ("type_id", .int(Int64(typeID)))])))]))
@@ -169,7 +161,8 @@ public enum GGUFTokenizerExport {
                 ]))
             }
             let template = JSONValue.object(JSONObject([
-                ("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)), ("special_tokens", .object(specials)),
+                ("type", .string("TemplateProcessing")), ("single", .array(single)), ("pair", .array(pair)), ("special_tokens",
+                    .object(specials)),
             ]))
             postProcessor = sentencePiece ? template
                 : .object(JSONObject([("type", .string("Sequence")), ("processors", .array([byteLevelOutput, template]))]))
@@ -183,10 +176,12 @@ public enum GGUFTokenizerExport {
         ]))
         if sentencePiece {
             let addSpacePrefix = key("add_space_prefix")?.boolValue ?? true
-            let replace = JSONValue.object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String", .string(" "))]))),
+            let replace = JSONValue.object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String",
+                .string(" "))]))),
                                                        ("content", .string("\u{2581}"))]))
             let prepend = JSONValue.object(JSONObject([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))]))
-            normalizer = .object(JSONObject([("type", .string("Sequence")), ("normalizers", .array(addSpacePrefix ? [prepend, replace] : [replace]))]))
+            normalizer = .object(JSONObject([("type", .string("Sequence")), ("normalizers", .array(addSpacePrefix ? [prepend,
+                replace] : [replace]))]))
             var steps: [JSONValue] = [
                 .object(JSONObject([("type", .string("Replace")), ("pattern", .object(JSONObject([("String", .string("\u{2581}"))]))),
                                     ("content", .string(" "))])),
@@ -194,14 +189,16 @@ public enum GGUFTokenizerExport {
                 .object(JSONObject([("type", .string("Fuse"))])),
             ]
             if addSpacePrefix {
-                steps.append(.object(JSONObject([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop", .int(0))])))
+                steps.append(.object(JSONObject([("type", .string("Strip")), ("content", .string(" ")), ("start", .int(1)), ("stop",
+                    .int(0))])))
             }
             decoder = .object(JSONObject([("type", .string("Sequence")), ("decoders", .array(steps))]))
         }
 
         let tokenizerJSON = JSONValue.object(JSONObject([
             ("version", .string("1.0")), ("truncation", .null), ("padding", .null), ("added_tokens", .array(added)),
-            ("normalizer", normalizer), ("pre_tokenizer", family?.preTokenizer ?? .null), ("post_processor", postProcessor),
+            ("normalizer", normalizer), ("pre_tokenizer", family.map { huggingFacePreTokenizer($0.rules) } ?? .null), ("post_processor",
+                postProcessor),
             ("decoder", decoder),
             ("model", modelJSON),
         ]))
@@ -215,8 +212,7 @@ public enum GGUFTokenizerExport {
         if let unknownID { config["unk_token"] = .string(tokens[unknownID]) }
         if let padID { config["pad_token"] = .string(tokens[padID]) }
         // llama.cpp's space clean-up when decoding; transformers' is the nearest equivalent.
-        let keepsSpaces: Set<String> = ["qwen2", "deepseek-r1-qwen", "smollm", "command-r"]
-        config["clean_up_tokenization_spaces"] = .bool(!sentencePiece && !keepsSpaces.contains(pre))
+        config["clean_up_tokenization_spaces"] = .bool(!sentencePiece && family?.keepsSpaces != true)
         if let arch = md["general.architecture"]?.stringValue, let ctx = md["\(arch).context_length"]?.intValue, ctx > 0 {
             config["model_max_length"] = .int(Int64(ctx))
         }
@@ -283,67 +279,23 @@ extension GGUFTokenizerExport {
     }
 }
 
-/// The llama.cpp pre-tokenizer families the export can write, with the Hugging Face pre-tokenizer that
-/// cuts text the same way (the split regexes llama.cpp lists for the family, then the byte-level mapping).
-private enum PreFamily {
-    case llama3(ignoreMerges: Bool)
-    case qwen2
-    case gpt2
-    case starCoder
-    case llamaCppDefault
-
-    static let gpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
-    static let llama3Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-    static let qwen2Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-    static let punctuationPattern = "[\\p{P}\\$\\+<=>\\^~\\|]+"
-    static let numberRunPattern = "\\p{N}+"
-    static let digitTriplePattern = "[0-9][0-9][0-9]"
-
-    init?(pre: String) {
-        switch pre {
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral": self = .llama3(ignoreMerges: true)
-        case "dbrx", "smaug-bpe", "chatglm-bpe", "glm4": self = .llama3(ignoreMerges: false)
-        case "qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan": self = .qwen2
-        case "gpt-2", "phi-2", "roberta-bpe", "mpt", "olmo", "jais", "gigachat", "exaone4": self = .gpt2
-        case "smollm", "command-r", "starcoder", "refact", "codeshell", "exaone", "minerva-7b": self = .starCoder
-        case "default": self = .llamaCppDefault
-        default: return nil
-        }
-    }
-
-    /// llama.cpp adds BOS by default for the Llama 3 family only.
-    var addsBOSByDefault: Bool {
-        if case .llama3(true) = self { return true }
-        return false
-    }
-
-    var ignoresMerges: Bool {
-        if case .llama3(true) = self { return true }
-        return false
-    }
-
-    var preTokenizer: JSONValue {
-        func split(_ pattern: String) -> JSONValue {
-            .object(JSONObject([("type", .string("Split")), ("pattern", .object(JSONObject([("Regex", .string(pattern))]))),
-                                ("behavior", .string("Isolated")), ("invert", .bool(false))]))
+extension GGUFTokenizerExport {
+    /// The Hugging Face pre-tokenizer that cuts text as `rules` do: one `Split` per rule (`Digits` for single
+    /// digits), then the byte-level mapping, which applies the GPT-2 split itself when that rule comes last.
+    static func huggingFacePreTokenizer(_ rules: [SplitRule]) -> JSONValue {
+        func split(_ rule: SplitRule) -> JSONValue {
+            if rule == .isolateDigits {
+                return .object(JSONObject([("type", .string("Digits")), ("individual_digits", .bool(true))]))
+            }
+            return .object(JSONObject([("type", .string("Split")), ("pattern", .object(JSONObject([("Regex", .string(rule.pattern))]))),
+                                       ("behavior", .string("Isolated")), ("invert", .bool(false))]))
         }
         func byteLevel(useRegex: Bool) -> JSONValue {
             .object(JSONObject([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)),
                                 ("trim_offsets", .bool(true)), ("use_regex", .bool(useRegex))]))
         }
-        func sequence(_ items: [JSONValue]) -> JSONValue {
-            .object(JSONObject([("type", .string("Sequence")), ("pretokenizers", .array(items))]))
-        }
-        switch self {
-        case .llama3: return sequence([split(Self.llama3Pattern), byteLevel(useRegex: false)])
-        case .qwen2: return sequence([split(Self.qwen2Pattern), byteLevel(useRegex: false)])
-        case .gpt2: return byteLevel(useRegex: true)
-        case .starCoder:
-            let digits = JSONValue.object(JSONObject([("type", .string("Digits")), ("individual_digits", .bool(true))]))
-            return sequence([digits, byteLevel(useRegex: true)])
-        case .llamaCppDefault:
-            return sequence([split(Self.punctuationPattern), split(Self.gpt2Pattern), split(Self.numberRunPattern),
-                             split(Self.digitTriplePattern), byteLevel(useRegex: false)])
-        }
+        let gpt2Last = rules.last == .gpt2
+        let items = (gpt2Last ? rules.dropLast() : rules[...]).map(split) + [byteLevel(useRegex: gpt2Last)]
+        return items.count == 1 ? items[0] : .object(JSONObject([("type", .string("Sequence")), ("pretokenizers", .array(items))]))
     }
 }

@@ -1,4 +1,4 @@
-import Checkpoints
+import Foundation
 
 /// One weight of an architecture, as a name template.
 ///
@@ -31,10 +31,10 @@ public struct WeightTemplate: Sendable, Equatable {
     public var isPerExpert: Bool { name.contains("${expert_index}") }
 }
 
-/// An architecture as data: what weights a checkpoint of it holds and where its layer count lives.
-/// The planner, the engine and the MoE writer all enumerate weights from these tables; adding an
-/// architecture is adding a table to `ArchitectureRegistry`.
-public struct ArchitectureDefinition: Sendable, Equatable {
+/// The weights a checkpoint of an architecture holds, as the merge planner, `compare`, `inspect` and the MoE writer
+/// enumerate them, and where its layer count lives. Written in the architecture's `ArchitectureDefinition`, or
+/// inferred from a checkpoint's tensor names.
+public struct WeightTable: Sendable, Equatable {
     /// A short unique name for this table (`llama`, `mixtral-fused`…).
     public let name: String
     /// `config.json` `model_type` values this table serves.
@@ -51,6 +51,9 @@ public struct ArchitectureDefinition: Sendable, Equatable {
     public let layerCountKey: String
     /// The config key holding the expert count, for per-expert templates.
     public let expertCountKey: String?
+    /// Config arrays with one entry per layer (`layer_types`…): a merge whose slices change the layers rewrites
+    /// them to follow the layers they describe, and refuses a parent whose array has another length.
+    public let perLayerConfigKeys: [String]
     /// For tables inferred from tensor names: the layer count found there, used when the config has no
     /// `layerCountKey`.
     public let inferredLayerCount: Int?
@@ -59,7 +62,8 @@ public struct ArchitectureDefinition: Sendable, Equatable {
 
     public init(name: String, modelTypes: [String], architectures: [String], preWeights: [WeightTemplate],
                 layerWeights: [WeightTemplate], postWeights: [WeightTemplate],
-                layerCountKey: String = "num_hidden_layers", expertCountKey: String? = nil, inferredLayerCount: Int? = nil) {
+                layerCountKey: String = "num_hidden_layers", expertCountKey: String? = nil, perLayerConfigKeys: [String] = [],
+                inferredLayerCount: Int? = nil) {
         self.name = name
         self.modelTypes = modelTypes
         self.architectures = architectures
@@ -68,17 +72,8 @@ public struct ArchitectureDefinition: Sendable, Equatable {
         self.postWeights = postWeights
         self.layerCountKey = layerCountKey
         self.expertCountKey = expertCountKey
+        self.perLayerConfigKeys = perLayerConfigKeys
         self.inferredLayerCount = inferredLayerCount
-    }
-
-    /// Layer count from a config.
-    public func layerCount(in config: JSONObject) -> Int? {
-        config[layerCountKey]?.intValue ?? config["text_config"]?[layerCountKey]?.intValue ?? inferredLayerCount
-    }
-
-    public func expertCount(in config: JSONObject) -> Int {
-        guard let key = expertCountKey else { return 0 }
-        return config[key]?.intValue ?? 0
     }
 
     /// A layer's weight names (per-expert templates expanded), each with its template.

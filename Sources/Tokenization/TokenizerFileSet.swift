@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// The tokenizer and generation files that travel with a model, and how they are carried into a new folder:
