@@ -6,8 +6,9 @@ import Checkpoints
 /// tokenizer lacks up to `vocab_size` become unused `[PADn]` tokens), token types, merges, the special token
 /// ids, add-BOS/EOS and the chat template.
 ///
-/// The pre-tokenizer is named by what it does: the split rules Crucible recognises in `tokenizer.json` map to the
-/// llama.cpp name that applies the same rules (`llama-bpe`, `qwen2`, `gpt-2`, `smollm` or `starcoder`, `default`).
+/// The pre-tokenizer is named by what it does: the split rules Crucible recognises in `tokenizer.json`, with its
+/// `ignore_merges` and `clean_up_tokenization_spaces`, pick the row of the pre-tokenizer table (`GGUFPreTokenizer`)
+/// whose llama.cpp behaviour is the same, and its first name is written.
 /// SentencePiece and other vocabularies are refused by name: export those from a GGUF parent.
 public enum GGUFTokenizerKeys {
     /// Token type ids of llama.cpp (`llama_token_type`).
@@ -46,18 +47,15 @@ public enum GGUFTokenizerKeys {
                 "SentencePiece-style BPE (llama.cpp's 'llama' tokenizer needs the scores of tokenizer.model); export from the GGUF parent instead")
         }
         let ignoreMerges = model["ignore_merges"]?.boolValue ?? false
-        let cleanSpaces = config?["clean_up_tokenization_spaces"]?.boolValue ?? false
-        let pre: String
-        switch rules {
-        case [.llama3] where ignoreMerges: pre = "llama-bpe"
-        case [.qwen2]: pre = "qwen2"
-        case [.gpt2]: pre = "gpt-2"
-        case [.isolateDigits, .gpt2]: pre = cleanSpaces ? "starcoder" : "smollm"
-        case [.punctuationRuns, .gpt2, .numberRuns, .digitTriples]: pre = "default"
-        default:
+        let keepsSpaces = !(config?["clean_up_tokenization_spaces"]?.boolValue ?? false)
+        // The row of the one pre-tokenizer table with these split rules and flags; the clean-up flag only decides
+        // between rows that differ in it.
+        let rows = GGUFPreTokenizer.all.filter { $0.rules == rules && $0.ignoresMerges == ignoreMerges }
+        guard let row = rows.first(where: { $0.keepsSpaces == keepsSpaces }) ?? rows.first else {
             throw unsupported("pre-tokenizer for GGUF export", rules.map(\.rawValue).joined(separator: " + ")
-                + (ignoreMerges ? "" : " without ignore_merges"))
+                + (ignoreMerges ? " with ignore_merges" : ""))
         }
+        let pre = row.names[0]
 
         var textOf: [Int: String] = [:]
         for (token, value) in vocab.pairs {
