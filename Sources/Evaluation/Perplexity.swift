@@ -183,6 +183,16 @@ public struct PerplexityEvaluator {
                 }
             }
         }
+        // A NaN or infinite NLL would make the whole score meaningless: say where and why instead.
+        if let i = nlls.firstIndex(where: { !$0.isFinite }) {
+            let position = window.index * ctx + window.firstLogit + 1 + i
+            let bad = logits.values[(i * v)..<((i + 1) * v)].filter { !$0.isFinite }.count
+            let why = bad > 0
+                ? "the model's logits for token \(position) (window \(window.index + 1)) hold \(bad) NaN or infinite values; "
+                    + "check the model's weights and config (e.g. rms_norm_eps)"
+                : "token \(position) (window \(window.index + 1)) gets probability 0 (NLL \(nlls[i])); the logits are too extreme to score"
+            throw EvaluationError.nonFinite(reason: why)
+        }
         return WindowScores(nll: nlls, summaries: summaries)
     }
 
