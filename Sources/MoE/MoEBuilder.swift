@@ -28,7 +28,9 @@ public enum MoEBuilder {
     public static func build(_ plan: MoEPlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MoEReport {
         let start = Date()
         let folder: OutputFolder
-        do { folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite) } catch {
+        do {
+            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
+        } catch {
             throw PlanError.output(error, folder: outputPath)
         }
 
@@ -64,7 +66,7 @@ public enum MoEBuilder {
             }
         }
         for w in writers { try? w.finish() }
-        if let error = failure.error { throw error as? PlanError ?? PlanError.execution("\(error)") }
+        if let error = failure.error { throw PlanError.failure(error) }
 
         do {
             try plan.shards.writeIndex(in: folder)
