@@ -49,7 +49,7 @@ public enum ConfigValidation {
         func fail(_ reason: String) -> CheckpointError { .invalidConfig(file: file, reason: reason) }
         func int(_ key: String) throws -> Int? {
             guard let v = config[key], !v.isNull else { return nil }
-            guard let n = v.intValue else { throw fail("'\(key)' must be an integer, found \(v)") }
+            guard let n = v.intValue else { throw fail("'\(key)' must be an integer, found \(v.serialized(indent: 0).prefix(60))") }
             guard n > 0 else { throw fail("'\(key)' must be positive, found \(n)") }
             guard n <= (key.contains("layers") || key.contains("heads") ? maxCount : maxWidth) else {
                 throw fail("'\(key)' is \(n), beyond what any model has")
@@ -58,7 +58,9 @@ public enum ConfigValidation {
         }
         func real(_ key: String) throws {
             guard let v = config[key], !v.isNull else { return }
-            guard let d = v.doubleValue, d.isFinite, d > 0 else { throw fail("'\(key)' must be a finite positive number, found \(v)") }
+            guard let d = v.doubleValue, d.isFinite, d > 0 else {
+                throw fail("'\(key)' must be a finite positive number, found \(v.serialized(indent: 0).prefix(60))")
+            }
         }
         try real("rms_norm_eps")
         try real("rope_theta")
@@ -77,7 +79,8 @@ public enum ConfigValidation {
             guard let info = source.info(tensor), info.shape.count == expected.count else { return }
             for (found, wanted) in zip(info.shape, expected) {
                 if let wanted, wanted != found {
-                    throw fail("\(what) says '\(tensor)' should have shape \(expected.map { $0.map(String.init) ?? "_" }), but it has \(info.shape)")
+                    let shape = "[" + expected.map { $0.map(String.init) ?? "_" }.joined(separator: ", ") + "]"
+                    throw fail("\(what) says '\(tensor)' should have shape \(shape), but it has \(info.shape)")
                 }
             }
         }

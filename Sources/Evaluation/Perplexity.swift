@@ -129,6 +129,11 @@ public struct PerplexityEvaluator {
                                          seconds: elapsed, tokensPerSecond: Double((c + 1) * ctx) / max(elapsed, 1e-9)))
         }
         let seconds = Date().timeIntervalSince(started)
+        // Finite NLLs can still average past ~709 nats, where exp overflows: that is no perplexity to report.
+        guard stats.perplexity.isFinite else {
+            throw EvaluationError.nonFinite(reason: "the mean NLL is \(stats.mean) nats per token, so exp(mean) overflows; "
+                + "the model's predictions are hopelessly far from the text (check its weights and config)")
+        }
         return PerplexityResult(
             perplexity: stats.perplexity, standardError: stats.perplexityStandardError, meanNLL: stats.mean,
             tokensScored: stats.count, chunks: chunks, contextLength: ctx, seconds: seconds,
