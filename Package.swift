@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, dependencies flowing one way:
 // COpenBLAS → Tensors → Checkpoints → Architectures → Recipes → MergeMethods → Planner
-//   → Tokenization → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
+//   → Tokenization → Inference → Evaluation → MoE → Reports → Fuzz → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -36,9 +36,12 @@ let package = Package(
         .target(name: "Reports", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
         ]),
+        .target(name: "Fuzz", dependencies: [
+            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
+        ]),
         .target(name: "CrucibleCLI", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner",
-            "Tokenization", "Inference", "Evaluation", "MoE", "Reports",
+            "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Fuzz",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "crucible", dependencies: ["CrucibleCLI"]),
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(name: "MoETests", dependencies: ["MoE", "Planner", "Inference", "Recipes", "Checkpoints", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "Inference", "Checkpoints", "TestSupport"]),
         .testTarget(name: "CrucibleCLITests", dependencies: ["CrucibleCLI", "TestSupport"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "TestSupport"]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
     // `concurrentPerform` workers by design, which strict concurrency checking cannot express.
