@@ -159,6 +159,20 @@ final class HostileFileTests: XCTestCase {
         folder.abandon()
     }
 
+    func testAnOldOutputSetAsideByAKilledOverwriteIsPutBack() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        let parent = dir.path
+        let old = parent + "/.merged.crucible-old-\(p.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: old, withIntermediateDirectories: false)
+        try "previous".write(toFile: old + "/model.safetensors", atomically: false, encoding: .utf8)
+        OutputFolder.removeStale(in: parent)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: old))
+        XCTAssertEqual(try String(contentsOfFile: parent + "/merged/model.safetensors", encoding: .utf8), "previous")
+    }
+
     // MARK: Defect 11: an output naming an input
 
     func testOutputThatIsOrHoldsAnInputIsRefusedEvenWithOverwrite() throws {

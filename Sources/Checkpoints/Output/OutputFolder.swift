@@ -158,14 +158,22 @@ public final class OutputFolder: @unchecked Sendable {
         return instanceCount == 1 ? "" : ".\(instanceCount - 1)"
     }
 
-    /// Removes staging (and set-aside old) folders in `parent` whose owning process no longer exists: what a
-    /// `kill -9` or a power cut leaves behind. A folder whose process is alive is another run's and is left alone.
+    /// Removes staging folders in `parent` whose owning process no longer exists: what a `kill -9` or a power cut
+    /// leaves behind. A set-aside old output of a dead process is moved back to its name if nothing took its place,
+    /// else removed. A folder whose process is alive is another run's and is left alone.
     public static func removeStale(in parent: String) {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: parent) else { return }
         for name in names where name.hasPrefix(".") {
             guard let pid = ownerPID(of: name), pid != getpid(), !processExists(pid) else { continue }
-            try? fm.removeItem(atPath: (parent as NSString).appendingPathComponent(name))
+            let path = (parent as NSString).appendingPathComponent(name)
+            // A set-aside old output whose replacement never arrived (killed between the two renames of an
+            // --overwrite) is the only copy of that output: put it back instead of deleting it.
+            if let r = name.range(of: oldMarker, options: .backwards) {
+                let destination = (parent as NSString).appendingPathComponent(String(name[name.index(after: name.startIndex)..<r.lowerBound]))
+                if !fm.fileExists(atPath: destination), rename(path, destination) == 0 { continue }
+            }
+            try? fm.removeItem(atPath: path)
         }
     }
 
