@@ -111,6 +111,8 @@ public enum MoEBuilder {
                 }
                 read += count * info.dtype.byteSize
                 if noise == nil && scale == nil && info.dtype == tensor.dtype, let raw = try source.rawBytes(name) {
+                    // Copied bytes are checked too: an output never carries NaN silently.
+                    nonFinite += NonFinitePolicy.scan(bytes: raw, dtype: info.dtype).count
                     try writer.write(tensor.name, bytes: raw, byteOffset: offset * size)
                     offset += count
                     continue

@@ -55,7 +55,7 @@ public enum NonFinitePolicy {
     }
 
     /// Non-finite values among `count` stored values of `dtype` (integer dtypes have none): count and first index.
-    static func scan(bytes: UnsafeRawBufferPointer, dtype: DType) -> (count: Int, first: Int?) {
+    public static func scan(bytes: UnsafeRawBufferPointer, dtype: DType) -> (count: Int, first: Int?) {
         guard let base = bytes.baseAddress else { return (0, nil) }
         var count = 0
         var first: Int? = nil
