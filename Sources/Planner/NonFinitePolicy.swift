@@ -108,15 +108,18 @@ final class NonFiniteTally: @unchecked Sendable {
 
     /// Counts what `values` (elements `range` of input `k`) add beyond what was counted before.
     func note(_ k: Int, range: Range<Int>, values: UnsafePointer<Float>) {
-        lock.lock(); defer { lock.unlock() }
+        // Claim the uncounted part under the lock, scan it outside (reads of several inputs run in parallel).
+        lock.lock()
         let mark = scanned[k]
-        guard range.lowerBound <= mark, range.upperBound > mark else { return }
-        let (bad, at) = NonFinitePolicy.scan(values + (mark - range.lowerBound), count: range.upperBound - mark)
-        if bad > 0 {
-            counts[k] += bad
-            if first[k] == nil { first[k] = mark + at! }
-        }
+        guard range.lowerBound <= mark, range.upperBound > mark else { lock.unlock(); return }
         scanned[k] = range.upperBound
+        lock.unlock()
+        let (bad, at) = NonFinitePolicy.scan(values + (mark - range.lowerBound), count: range.upperBound - mark)
+        guard bad > 0 else { return }
+        lock.lock()
+        counts[k] += bad
+        first[k] = min(first[k] ?? .max, mark + at!)
+        lock.unlock()
     }
 
     /// Reads and counts whatever part of each input no read has covered yet.
