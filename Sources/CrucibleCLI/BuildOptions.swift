@@ -39,6 +39,9 @@ struct BuildOptions: ParsableArguments {
 
     @Flag(help: "Do not write a README.md model card.")
     var noModelCard = false
+
+    @Flag(help: "Merge tensors whose parents hold NaN or infinite values (each is reported) instead of failing.")
+    var allowNonFinite = false
 }
 
 /// The flags only mixture-of-experts recipes use (`moe`, `run`).
