@@ -195,6 +195,7 @@ public struct ModelConfig: Sendable, Equatable {
         }
         let dtypeName = try reader.string("dtype") ?? reader.string("torch_dtype")
         dtype = dtypeName.flatMap { DType(name: $0) }
+        try ConfigValidation.checkNumbers(self, file: file)
     }
 
     /// The MoE settings of a config, nil for a dense model. Mixtral spells the expert count `num_local_experts`,

@@ -42,6 +42,9 @@ struct BuildOptions: ParsableArguments {
     @Flag(help: "Do not write a README.md model card.")
     var noModelCard = false
 
+    @Flag(help: "Merge tensors whose parents hold NaN or infinite values (each is reported) instead of failing.")
+    var allowNonFinite = false
+
     @Option(help: "Also write the model as GGUF (llama-quantize's file types: \(GGUFFileType.names.joined(separator: ", "))) into the output folder.")
     var gguf: String?
 

@@ -43,7 +43,7 @@ struct MergeCommand: ParsableCommand {
         for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         let reporter = quiet ? nil : ProgressPrinter(label: "merge")
         let report = try PlanExecutor.execute(plan, outputPath: build.out, options: ExecutionOptions(
-            overwrite: build.overwrite, writeModelCard: !build.noModelCard,
+            overwrite: build.overwrite, writeModelCard: !build.noModelCard, allowNonFinite: build.allowNonFinite,
             progress: reporter.map { r in { @Sendable p in r.update(p) } }))
         reporter?.finish()
         for w in report.warnings.dropFirst(plan.warnings.count) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }

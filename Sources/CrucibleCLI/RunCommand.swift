@@ -38,6 +38,7 @@ struct RunCommand: ParsableCommand {
         job.moe.allowIdenticalExperts = moe.allowIdenticalExperts
         job.overwrite = build.overwrite
         job.writeModelCard = !build.noModelCard
+        job.allowNonFinite = build.allowNonFinite
 
         let progress = ProgressPrinter(label: "run")
         let result: RecipeRunResult

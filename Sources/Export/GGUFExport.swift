@@ -46,6 +46,12 @@ public enum GGUFExport {
     static let blockElements = 1 << 20
 
     public static func export(_ checkpoint: Checkpoint, to path: String, options: GGUFExportOptions) throws -> GGUFExportReport {
+        // Writing over the file being read (with --overwrite) would destroy the input while it is mapped.
+        func real(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        let inputs = Set(checkpoint.source.tensorNames.compactMap { checkpoint.source.file(of: $0) }.map(real) + [real(checkpoint.path)])
+        guard !inputs.contains(real(path)) else {
+            throw CheckpointError.writeFailed(path: path, reason: "this is the model being exported; write the GGUF file elsewhere")
+        }
         let layout = try GGUFTensorLayout(checkpoint: checkpoint)
         let tokenizer = try GGUFTokenizerMetadata.keys(for: checkpoint, vocabSize: layout.vocabSize)
         var chooser = QuantizationTypeChooser(fileType: options.fileType, facts: layout.facts)

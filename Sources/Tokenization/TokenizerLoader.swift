@@ -1,5 +1,6 @@
 import ArchitectureDefinitions
 import Foundation
+import Tensors
 import Checkpoints
 
 /// Opens the tokenizer of a model.
@@ -62,7 +63,11 @@ public enum TokenizerLoader {
     }
 
     private static func parseJSON(_ path: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
+        let data: Data
+        do { data = try RegularFile.read(path) } catch let e as RegularFile.Failure {
+            if e.notFound { throw TokenizerError.fileNotFound(path: path) }
+            throw TokenizerError.malformed(file: path, reason: e.reason)
+        }
         do {
             return try JSONValue.parse(data)
         } catch let e as JSONParseError {

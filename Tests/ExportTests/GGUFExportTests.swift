@@ -166,5 +166,11 @@ final class GGUFExportTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "keep")
         _ = try GGUFExport.export(base, to: out, options: GGUFExportOptions(fileType: GGUFFileType(name: "Q8_0")!, overwrite: true))
         XCTAssertEqual(try GGUFFile(path: out).metadata["general.file_type"]?.intValue, 7)
+        // The model being read is never the output, even with overwrite.
+        let gguf = try Checkpoint.open(out)
+        XCTAssertThrowsError(try GGUFExport.export(gguf, to: out, options: GGUFExportOptions(fileType: GGUFFileType(name: "Q4_0")!, overwrite: true))) {
+            XCTAssertTrue("\($0)".contains("being exported"), "\($0)")
+        }
+        XCTAssertEqual(try GGUFFile(path: out).metadata["general.file_type"]?.intValue, 7)
     }
 }

@@ -155,14 +155,22 @@ public final class GGUFWriter {
             abandon()
             throw CheckpointError.writeFailed(path: path, reason: "\(error)")
         }
-        if !overwrite && FileManager.default.fileExists(atPath: path) {
-            abandon()
-            throw CheckpointError.writeFailed(path: path, reason: "the file exists; pass --overwrite to replace it")
+        // Without --overwrite the file must not exist when the finished one moves in: a no-replace rename (or, where
+        // the kernel lacks it, a hard link, which fails on an existing name) refuses a file another run wrote.
+        var moved: Int32
+        if overwrite {
+            moved = rename(stagingPath, path)
+        } else {
+            moved = OutputFolder.renameNoReplace(stagingPath, path)
+            if moved != 0 && (errno == ENOSYS || errno == EINVAL) {
+                moved = link(stagingPath, path)
+                if moved == 0 { unlink(stagingPath) }
+            }
         }
-        guard rename(stagingPath, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        guard moved == 0 else {
+            let reason = errno == EEXIST ? "the file exists; pass --overwrite to replace it" : String(cString: strerror(errno))
             abandon()
-            throw CheckpointError.writeFailed(path: path, reason: "cannot move the finished file into place: \(reason)")
+            throw CheckpointError.writeFailed(path: path, reason: reason)
         }
         finished = true
     }

@@ -40,9 +40,8 @@ public func quantize(_ type: GGMLType, _ source: UnsafePointer<Float>, count: In
     guard count >= 0, count % type.blockSize == 0 else {
         throw GGMLQuantizeError.partialBlock(type: type, count: count)
     }
-    if type != .f32 {
-        for i in 0..<count where !source[i].isFinite { throw GGMLQuantizeError.nonFinite(index: i) }
-    }
+    // ggml's quantizers are undefined on NaN and infinity, and an output never carries them silently (even F32).
+    for i in 0..<count where !source[i].isFinite { throw GGMLQuantizeError.nonFinite(index: i) }
     let blocks = count / type.blockSize
     switch type {
     case .f32: dest.copyMemory(from: source, byteCount: 4 * count)
