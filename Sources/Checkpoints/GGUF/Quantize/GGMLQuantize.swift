@@ -32,7 +32,7 @@ extension GGMLType {
 
 /// Stores `count` float32 values as `type` at `dest` (`type.byteCount(elements: count)` bytes), byte for byte
 /// as ggml's reference row quantizers (`quantize_row_*_ref` in `ggml-quants.c`, used by `llama-quantize` when no
-/// importance matrix is given) and its F16/BF16 conversions do. Every value must be finite. Single-threaded:
+/// importance matrix is given) and its F16/BF16 conversions do. Every value must be finite (any type). Single-threaded:
 /// callers split work by rows.
 public func quantize(_ type: GGMLType, _ source: UnsafePointer<Float>, count: Int,
                      into dest: UnsafeMutableRawPointer) throws {
