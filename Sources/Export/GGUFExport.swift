@@ -122,6 +122,25 @@ public enum GGUFExport {
 }
 
 extension GGUFExport {
+    /// llama.cpp's `rope_freqs` for Llama 3 scaling, computed as its converter computes it (float32 throughout, as torch
+    /// does for a float32 tensor and Python scalars): 1 for short wavelengths, `factor` for long ones, a smooth blend
+    /// between. The engine divides each inverse frequency by these.
+    public static func llama3RopeDivisors(theta: Double, headDim: Int, factor: Double, lowFrequencyFactor: Double,
+                                   highFrequencyFactor: Double, originalContext: Int) -> [Float] {
+        let base = Float(theta), dim = Float(headDim)
+        let lowWavelength = Float(Double(originalContext) / lowFrequencyFactor)
+        let highWavelength = Float(Double(originalContext) / highFrequencyFactor)
+        let span = Float(highFrequencyFactor - lowFrequencyFactor)
+        return stride(from: 0, to: headDim, by: 2).map { i in
+            let freq = 1 / powf(base, Float(i) / dim)
+            let wavelength = Float(2 * Double.pi) / freq
+            if wavelength < highWavelength { return 1 }
+            if wavelength > lowWavelength { return Float(factor) }
+            let smooth = (Float(originalContext) / wavelength - Float(lowFrequencyFactor)) / span
+            return 1 / ((1 - smooth) / Float(factor) + smooth)
+        }
+    }
+
     /// The GGUF file a build writes into its output folder: `<folder>/<folder name>-<TYPE>.gguf`.
     public static func fileName(folder: String, fileType: GGUFFileType) -> String {
         let base = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent

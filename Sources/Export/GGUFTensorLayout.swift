@@ -16,6 +16,8 @@ struct GGUFOutputTensor {
         case permutedVector(String, headSize: Int)
         /// Experts stacked outermost: row r is row r mod `rowsPerExpert` of expert r / `rowsPerExpert`.
         case experts([String], rowsPerExpert: Int)
+        /// Values the export derives from the config (llama.cpp's `rope_freqs`); one row.
+        case derived([Float])
     }
 
     let name: String
@@ -27,6 +29,7 @@ struct GGUFOutputTensor {
         switch rows {
         case let .plain(n), let .permuted(n, _), let .permutedVector(n, _): return [n]
         case let .experts(names, _): return names
+        case .derived: return []
         }
     }
 
@@ -45,6 +48,8 @@ struct GGUFOutputTensor {
             var v = [Float](repeating: 0, count: length)
             try v.withUnsafeMutableBufferPointer { try source.readFloats(n, range: 0..<length, into: $0.baseAddress!) }
             for s in 0..<length { dest[s] = v[Self.hfIndex(s, headSize: d)] }
+        case let .derived(values):
+            for (i, v) in values.enumerated() { dest[i] = v }
         case let .experts(names, perExpert):
             for r in 0..<count {
                 let g = first + r
@@ -161,6 +166,12 @@ struct GGUFTensorLayout {
             }
         }
         guard hasEmbedding else { throw fail("the model has no model.embed_tokens.weight") }
+        // Llama 3 RoPE scaling travels as a tensor of per-frequency divisors, which llama.cpp's converter derives.
+        if case let .llama3(factor, low, high, original) = config.ropeScaling {
+            let divisors = GGUFExport.llama3RopeDivisors(theta: config.ropeTheta, headDim: config.headDim, factor: factor,
+                                                   lowFrequencyFactor: low, highFrequencyFactor: high, originalContext: original)
+            ordered.append(GGUFOutputTensor(name: "rope_freqs.weight", shape: [divisors.count], rows: .derived(divisors)))
+        }
         // llama-quantize's order (its `weight_name_comparer`): tensors outside the layers first, then layer by layer,
         // names in byte order within each. It counts the attn_v and ffn_down tensors in this order, so the order
         // decides which of them get more bits.
@@ -219,7 +230,7 @@ struct GGUFTensorLayout {
             m.append(("\(a).rope.dimension_count", try u32(c.headDim, "head_dim")))
         }
         switch c.ropeScaling {
-        case .none: break
+        case .none, .llama3: break   // Llama 3 scaling is the rope_freqs tensor
         case let .linear(factor):
             m.append(("\(a).rope.scaling.type", .string("linear")))
             m.append(("\(a).rope.scaling.factor", try f32(factor, "rope_scaling.factor")))

@@ -20,7 +20,7 @@ final class GGUFExportTests: XCTestCase {
     /// F32 export is lossless: every tensor reads back bit-identical (the reader undoes the Q/K permutation the
     /// export applied), the derived config matches, and the logits through the engine are the same.
     func testF32ExportRoundTripsEveryTensorAndTheLogits() throws {
-        for model in ["llama-base", "qwen2-base", "mistral-base", "llama-tied", "mixtral-tiny"] {
+        for model in ["llama-base", "qwen2-base", "mistral-base", "llama-tied", "mixtral-tiny", "llama-rope-llama3"] {
             let (source, report, out) = try export(model, "F32")
             let gguf = try Checkpoint.open(out)
             XCTAssertTrue(gguf.isGGUF)
@@ -34,6 +34,14 @@ final class GGUFExportTests: XCTestCase {
             XCTAssertEqual(a.headDim, b.headDim)
             XCTAssertEqual(a.kvHeadCount, b.kvHeadCount)
             XCTAssertEqual(a.ropeTheta, b.ropeTheta)
+            if case let .llama3(factor, low, high, original) = a.ropeScaling {
+                // llama.cpp's rope_freqs, as its converter computes them (reference values from torch, float32).
+                var divisors = [Float](repeating: .nan, count: a.headDim / 2)
+                try divisors.withUnsafeMutableBufferPointer {
+                    try (gguf.source as! GGUFFile).readRawFloats("rope_freqs.weight", range: 0..<(a.headDim / 2), into: $0.baseAddress!)
+                }
+                XCTAssertEqual(divisors, [1, 3.9269907474517822, 4, 4], "\(model): rope_freqs for factor \(factor), \(low)…\(high), \(original)")
+            }
             XCTAssertEqual(a.experts?.count, b.experts?.count)
             XCTAssertEqual(a.tieWordEmbeddings, b.tieWordEmbeddings, model)
             let ids = [1, 17, 42, 99, 3, 250, 7, 8]
@@ -41,6 +49,7 @@ final class GGUFExportTests: XCTestCase {
             let got = try LanguageModel(path: out, threads: 1).forward(ids).values
             XCTAssertEqual(got, expected, "\(model): logits through the exported F32 GGUF")
             XCTAssertTrue(report.tensors.allSatisfy { $0.type == .f32 })
+            XCTAssertEqual(report.tensors.contains { $0.name == "rope_freqs.weight" }, model == "llama-rope-llama3")
         }
     }
 
@@ -78,6 +87,15 @@ final class GGUFExportTests: XCTestCase {
             XCTAssertGreaterThan(worst, previous, "\(type) should lose more than the type before it")
             previous = worst
         }
+    }
+
+    /// Llama 3.1's own settings (θ 500000, head 128, factor 8, 1…4, 8192): the divisors torch computes in
+    /// llama.cpp's converter, as float32 bit patterns.
+    func testLlama3RopeDivisorsMatchTheConverter() {
+        let expected: [UInt32] = [0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f800000,0x3f9a8ed5,0x3fc6d64a,0x4001af1d,0x402c732e,0x406bcace,0x40a83c06,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000,0x41000000]
+        let got = GGUFExport.llama3RopeDivisors(theta: 500_000, headDim: 128, factor: 8, lowFrequencyFactor: 1,
+                                                highFrequencyFactor: 4, originalContext: 8192)
+        XCTAssertEqual(got.map(\.bitPattern), expected)
     }
 
     func testTokenizerKeysFromTokenizerJSON() throws {
@@ -151,10 +169,15 @@ final class GGUFExportTests: XCTestCase {
     func testRefusesWhatItCannotWriteExactly() throws {
         let folder = Fixtures.temporaryFolder("export-refuse")
         let out = folder.appendingPathComponent("x.gguf").path
-        // Llama 3 RoPE scaling needs a derived rope_freqs tensor, not written yet.
-        let llama3 = try Checkpoint.open(Fixtures.fixture("models/llama-rope-llama3"))
-        XCTAssertThrowsError(try GGUFExport.export(llama3, to: out, options: GGUFExportOptions(fileType: GGUFFileType(name: "F16")!))) {
-            XCTAssertTrue("\($0)".contains("rope_scaling"), "\($0)")
+        // An architecture without GGUF conventions is refused by name; nothing is left behind.
+        let otherFolder = Fixtures.temporaryFolder("export-other")
+        try FileManager.default.copyItem(atPath: Fixtures.fixture("models/llama-base"), toPath: otherFolder.appendingPathComponent("m").path)
+        var config = try JSONValue.parse(file: otherFolder.appendingPathComponent("m/config.json").path).objectValue!
+        config["architectures"] = .array([.string("GemmaForCausalLM")])
+        try JSONValue.object(config).serialized().write(toFile: otherFolder.appendingPathComponent("m/config.json").path, atomically: true, encoding: .utf8)
+        let unknown = try Checkpoint.open(otherFolder.appendingPathComponent("m").path)
+        XCTAssertThrowsError(try GGUFExport.export(unknown, to: out, options: GGUFExportOptions(fileType: GGUFFileType(name: "F16")!))) {
+            XCTAssertTrue("\($0)".contains("GemmaForCausalLM"), "\($0)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial file")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path)
