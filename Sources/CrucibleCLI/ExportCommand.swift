@@ -4,24 +4,10 @@ import Export
 import Foundation
 import Reports
 
-/// `crucible export MODEL --gguf TYPE --out FILE` (and its shorthand `crucible quantize`): any model Crucible reads,
-/// written as a llama.cpp-ready GGUF file.
-struct ExportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "export",
-        abstract: "Write a model as a GGUF file that llama.cpp loads, quantized as llama-quantize would.",
-        discussion: """
-        MODEL is a model folder, a .gguf file or a cached hub id. TYPE is one of llama-quantize's file types: \
-        \(GGUFFileType.names.joined(separator: ", ")). Quantized types follow llama-quantize's per-tensor rules \
-        (which tensors get more bits, which stay F32, the fallbacks for rows that are not whole blocks) unless \
-        --pure is given; the bytes are those of llama.cpp's reference quantizers. See docs/formats.md.
-        """)
-
+/// What `export` and `quantize` share besides the type option.
+struct ExportTarget: ParsableArguments {
     @Argument(help: "Model folder, .gguf file or cached hub id.")
     var model: String
-
-    @Option(help: "File type: \(GGUFFileType.names.joined(separator: ", ")).")
-    var gguf: String
 
     @Option(help: "The GGUF file to write.")
     var out: String
@@ -41,20 +27,18 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "No summary.")
     var quiet = false
 
-    func validate() throws {
-        guard GGUFFileType(name: gguf) != nil else {
-            throw ValidationError("unknown GGUF type '\(gguf)'; choose one of \(GGUFFileType.names.joined(separator: ", "))")
+    static func check(type: String) throws {
+        guard GGUFFileType(name: type) != nil else {
+            throw ValidationError("unknown GGUF type '\(type)'; choose one of \(GGUFFileType.names.joined(separator: ", "))")
         }
+    }
+
+    func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    func run() throws {
-        try ExportCommand.export(model: model, type: gguf, pure: pure, out: out, overwrite: overwrite,
-                                 threads: threads, name: name, quiet: quiet)
-    }
-
-    static func export(model: String, type: String, pure: Bool, out: String, overwrite: Bool, threads: Int?, name: String?,
-                       quiet: Bool) throws {
+    /// Exports `model` as `type` and prints what was written.
+    func run(type: String) throws {
         let fileType = GGUFFileType(name: type, pure: pure)!
         let started = Date()
         let report: GGUFExportReport
@@ -79,41 +63,40 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
+/// `crucible export MODEL --gguf TYPE --out FILE`: any model Crucible reads, written as a llama.cpp-ready GGUF file.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a model as a GGUF file that llama.cpp loads, quantized as llama-quantize would.",
+        discussion: """
+        MODEL is a model folder, a .gguf file or a cached hub id. TYPE is one of llama-quantize's file types: \
+        \(GGUFFileType.names.joined(separator: ", ")). Quantized types follow llama-quantize's per-tensor rules \
+        (which tensors get more bits, which stay F32, the fallbacks for rows that are not whole blocks) unless \
+        --pure is given; the bytes are those of llama.cpp's reference quantizers. See docs/formats.md.
+        """)
+
+    @OptionGroup var target: ExportTarget
+
+    @Option(help: "File type: \(GGUFFileType.names.joined(separator: ", ")).")
+    var gguf: String
+
+    func validate() throws { try ExportTarget.check(type: gguf) }
+
+    func run() throws { try target.run(type: gguf) }
+}
+
 /// `crucible quantize MODEL --type TYPE --out FILE`: shorthand for `crucible export MODEL --gguf TYPE`.
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
         abstract: "Shorthand for `crucible export MODEL --gguf TYPE --out FILE`.")
 
-    @Argument(help: "Model folder, .gguf file or cached hub id.")
-    var model: String
+    @OptionGroup var target: ExportTarget
 
     @Option(name: .customLong("type"), help: "File type: \(GGUFFileType.names.joined(separator: ", ")).")
     var type: String
 
-    @Option(help: "The GGUF file to write.")
-    var out: String
+    func validate() throws { try ExportTarget.check(type: type) }
 
-    @Flag(help: "Every quantizable tensor in TYPE's base type (llama-quantize --pure).")
-    var pure = false
-
-    @Flag(help: "Replace FILE if it exists.")
-    var overwrite = false
-
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
-
-    @Flag(help: "No summary.")
-    var quiet = false
-
-    func validate() throws {
-        guard GGUFFileType(name: type) != nil else {
-            throw ValidationError("unknown GGUF type '\(type)'; choose one of \(GGUFFileType.names.joined(separator: ", "))")
-        }
-    }
-
-    func run() throws {
-        try ExportCommand.export(model: model, type: type, pure: pure, out: out, overwrite: overwrite,
-                                 threads: threads, name: nil, quiet: quiet)
-    }
+    func run() throws { try target.run(type: type) }
 }

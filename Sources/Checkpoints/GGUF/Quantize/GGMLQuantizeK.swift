@@ -13,9 +13,8 @@ func nearestInt(_ f: Float) -> Int {
     return Int(Int32(bitPattern: v.bitPattern) & 0x007F_FFFF) - 0x0040_0000
 }
 
-/// A symmetric scale for `n` values onto levels −nmax..nmax−1 (stored as L + nmax), ggml's `make_qx_quants`
-/// with x²-weighted least squares (rmse_type 1) and a search over 18 nearby scales.
-private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+/// The first of `n` values with the largest magnitude, with its sign; nil (and all levels 0) for an all-zero group.
+private func largestMagnitude(_ n: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float? {
     var maxv: Float = 0
     var amax: Float = 0
     for i in 0..<n {
@@ -24,8 +23,15 @@ private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L:
     }
     if amax < groupMaxEps {
         for i in 0..<n { L[i] = 0 }
-        return 0
+        return nil
     }
+    return maxv
+}
+
+/// A symmetric scale for `n` values onto levels −nmax..nmax−1 (stored as L + nmax), ggml's `make_qx_quants`
+/// with x²-weighted least squares (rmse_type 1) and a search over 18 nearby scales.
+private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+    guard let maxv = largestMagnitude(n, x, L) else { return 0 }
     var iscale = Float(-nmax) / maxv
     var sumlx: Float = 0
     var suml2: Float = 0
@@ -60,16 +66,7 @@ private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L:
 /// ggml's `make_q3_quants` with `do_rmse`: a symmetric scale onto −nmax..nmax−1, then up to five passes that move
 /// single quants while the x²-weighted fit improves. L holds the levels plus nmax.
 private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-    var maxv: Float = 0
-    var amax: Float = 0
-    for i in 0..<n {
-        let ax = abs(x[i])
-        if ax > amax { amax = ax; maxv = x[i] }
-    }
-    if amax < groupMaxEps {
-        for i in 0..<n { L[i] = 0 }
-        return 0
-    }
+    guard let maxv = largestMagnitude(n, x, L) else { return 0 }
     let iscale = Float(-nmax) / maxv
     var sumlx: Float = 0
     var suml2: Float = 0
