@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, dependencies flowing one way (docs/design.md draws the graph):
 // COpenBLAS → Tensors → ArchitectureDefinitions → Checkpoints → Tokenization → Architectures → Recipes → MergeMethods
-//   → Planner → Inference → Evaluation → MoE → Reports → CrucibleCLI → crucible
+//   → Planner → Export (GGUF out) → Inference → Evaluation → MoE → Reports → Fuzz → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -30,9 +30,10 @@ let package = Package(
         .target(name: "Planner", dependencies: [
             "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
         ]),
-        .target(name: "Tokenization", dependencies: ["ArchitectureDefinitions", "Checkpoints"]),
+        .target(name: "Tokenization", dependencies: ["Tensors", "ArchitectureDefinitions", "Checkpoints"]),
         .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
         .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
+        .target(name: "Export", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
         .target(name: "MoE", dependencies: [
             "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
         ]),
@@ -40,9 +41,12 @@ let package = Package(
             "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
             "Evaluation", "MoE",
         ]),
+        .target(name: "Fuzz", dependencies: [
+            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
+        ]),
         .target(name: "CrucibleCLI", dependencies: [
             "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner",
-            "Tokenization", "Inference", "Evaluation", "MoE", "Reports",
+            "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Fuzz", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "crucible", dependencies: ["CrucibleCLI"]),
@@ -66,6 +70,10 @@ let package = Package(
         ]),
         // The CLI tests run the built `crucible` executable.
         .testTarget(name: "CrucibleCLITests", dependencies: ["crucible", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: [
+            "Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "Tensors", "TestSupport",
+        ]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "TestSupport"]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
     // `concurrentPerform` workers by design, which strict concurrency checking cannot express.

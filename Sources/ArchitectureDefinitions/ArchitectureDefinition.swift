@@ -28,6 +28,9 @@ public struct ArchitectureDefinition: Sendable, Equatable {
     public var transformersTokenizer: String? = nil
     /// The forward-pass conventions that are not in `config.json` (Gemma's (1 + w) norms and embedding scale).
     public var forward: ForwardConventions = .llama
+    /// How llama.cpp's converter writes this family as GGUF (`crucible export`); nil when Crucible does not write it
+    /// yet. It can differ from `gguf`, which says how files are read: Mistral is written as `llama`, Q/K permuted.
+    public var ggufExport: GGUFConventions? = nil
 }
 
 /// How the family computes what `config.json` does not say: the engine reads these from the definition.

@@ -2,6 +2,6 @@ extension ArchitectureDefinition {
     /// Llama (`LlamaForCausalLM`; also SmolLM2): optional attention biases (`attention_bias`); llama.cpp permutes Q/K.
     public static let llama = LlamaFamily.dense(
         modelType: "llama", className: "LlamaForCausalLM", biases: LlamaFamily.optionalBiases,
-        gguf: GGUFConventions(architecture: "llama", permutesQK: true, attentionBiasFromTensors: true, names: LlamaFamily.ggufNames),
+        gguf: LlamaFamily.llamaGGUF, ggufExport: LlamaFamily.llamaGGUF,
         synth: SynthConventions())
 }

@@ -37,12 +37,17 @@ public enum LlamaFamily {
     /// A dense Llama-style family: one weight table (attention, `biases`, MLP) named after `modelType`, and the
     /// family's engine names.
     static func dense(modelType: String, className: String, biases: [WeightTemplate], config: ConfigConventions = .generic,
-                      gguf: GGUFConventions, synth: SynthConventions, transformersTokenizer: String? = nil) -> ArchitectureDefinition {
+                      gguf: GGUFConventions, ggufExport: GGUFConventions? = nil, synth: SynthConventions,
+                      transformersTokenizer: String? = nil) -> ArchitectureDefinition {
         let table = WeightTable(name: modelType, modelTypes: [modelType], architectures: [className],
                                 preWeights: embed, layerWeights: attention + biases + denseMLP, postWeights: head)
         return ArchitectureDefinition(modelType: modelType, className: className, weightTables: [table], decoder: decoder,
-                                      config: config, gguf: gguf, synth: synth, transformersTokenizer: transformersTokenizer)
+                                      config: config, gguf: gguf, synth: synth, transformersTokenizer: transformersTokenizer,
+                                      ggufExport: ggufExport)
     }
+
+    /// How llama.cpp reads and its converter writes Llama (and Mistral, which it writes as Llama): Q/K rows permuted.
+    static let llamaGGUF = GGUFConventions(architecture: "llama", permutesQK: true, attentionBiasFromTensors: true, names: ggufNames)
 
     /// Mixtral's experts as transformers 4 saves them: one tensor per expert and projection.
     public static let mixtralExperts = ExpertLayout(

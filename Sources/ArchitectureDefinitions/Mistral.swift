@@ -3,5 +3,6 @@ extension ArchitectureDefinition {
     public static let mistral = LlamaFamily.dense(
         modelType: "mistral", className: "MistralForCausalLM", biases: LlamaFamily.optionalBiases,
         gguf: GGUFConventions(architecture: "mistral", attentionBiasFromTensors: true, names: LlamaFamily.ggufNames),
+        ggufExport: LlamaFamily.llamaGGUF,
         synth: SynthConventions(nullKeys: ["sliding_window"]))
 }

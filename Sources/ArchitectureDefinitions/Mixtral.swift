@@ -26,6 +26,8 @@ extension ArchitectureDefinition {
         ],
         decoder: LlamaFamily.decoder,
         config: ConfigConventions(experts: ExpertConventions(defaultPerToken: 2, alwaysNormalizeTopK: true)),
-        gguf: GGUFConventions(architecture: "llama", withExperts: true, permutesQK: true, attentionBiasFromTensors: true,
-                              names: LlamaFamily.ggufNames))
+        gguf: mixtralGGUF, ggufExport: mixtralGGUF)
+
+    private static let mixtralGGUF = GGUFConventions(architecture: "llama", withExperts: true, permutesQK: true,
+                                                     attentionBiasFromTensors: true, names: LlamaFamily.ggufNames)
 }

@@ -255,6 +255,7 @@ public struct ModelConfig: Sendable, Equatable {
         slidingRope = sliding
         rotaryDimensions = rotary
         try readForwardFeatures(reader, definition?.forward ?? .llama, conventions)
+        try ConfigValidation.checkNumbers(self, file: file)
     }
 
     /// One RoPE parameter set: `rope_theta` and the scaling type (`default`, `linear`, `llama3`; others refused).

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// A JSON document as parsed by `JSONValue.parse`: integers and doubles kept apart, object key order kept.
 ///
@@ -105,8 +106,10 @@ extension JSONValue {
     }
 
     public static func parse(file path: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.fileNotFound(path: path)
+        let data: Data
+        do { data = try RegularFile.read(path) } catch let e as RegularFile.Failure {
+            if e.notFound { throw CheckpointError.fileNotFound(path: path) }
+            throw CheckpointError.unreadable(path: path, reason: e.reason)
         }
         do { return try parse(data) } catch let e as JSONParseError {
             throw CheckpointError.invalidConfig(file: path, reason: e.description)

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,20 +13,16 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        if fd < 0 {
-            if errno == ENOENT { throw CheckpointError.fileNotFound(path: path) }
-            throw CheckpointError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        let fd: Int32
+        let fileSize: Int
+        do {
+            (fd, fileSize) = try RegularFile.open(path)
+        } catch let e as RegularFile.Failure {
+            if e.notFound { throw CheckpointError.fileNotFound(path: path) }
+            throw CheckpointError.unreadable(path: path, reason: e.reason)
         }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw CheckpointError.unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw CheckpointError.unreadable(path: path, reason: "is a folder, expected a file")
-        }
-        size = Int(st.st_size)
+        size = fileSize
         if size == 0 {
             base = nil
             return

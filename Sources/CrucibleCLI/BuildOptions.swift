@@ -1,4 +1,6 @@
 import ArgumentParser
+import Export
+import Foundation
 
 /// A size in bytes on the command line: `5GB`, `500MB`, `1GiB`, `5B` (billions, as mergekit's `--out-shard-size`
 /// reads it: k/m/b = ×1e3/1e6/1e9 bytes), or plain bytes.
@@ -39,6 +41,35 @@ struct BuildOptions: ParsableArguments {
 
     @Flag(help: "Do not write a README.md model card.")
     var noModelCard = false
+
+    @Flag(help: "Merge tensors whose parents hold NaN or infinite values (each is reported) instead of failing.")
+    var allowNonFinite = false
+
+    @Option(help: "Also write the model as GGUF (llama-quantize's file types: \(GGUFFileType.names.joined(separator: ", "))) into the output folder.")
+    var gguf: String?
+
+    @Flag(help: "With --gguf: keep only the GGUF weights (the safetensors are removed once the GGUF file is complete).")
+    var ggufOnly = false
+
+    func validateGGUF() throws {
+        if let gguf, GGUFFileType(name: gguf) == nil {
+            throw ValidationError("unknown GGUF type '\(gguf)'; choose one of \(GGUFFileType.names.joined(separator: ", "))")
+        }
+        if ggufOnly && gguf == nil { throw ValidationError("--gguf-only needs --gguf TYPE") }
+    }
+
+    /// Writes the GGUF file into the finished output folder when --gguf was given, and says so.
+    func writeGGUF(folder: String, threads: Int?, quiet: Bool) throws {
+        guard let gguf, let fileType = GGUFFileType(name: gguf) else { return }
+        var options = GGUFExportOptions(fileType: fileType)
+        if let threads { options.threads = max(1, threads) }
+        let started = Date()
+        let report = try GGUFExport.attach(toFolder: folder, options: options, only: ggufOnly)
+        if !quiet {
+            FileHandle.standardError.write(Data(String(format: "wrote %@ (%@, %.1f MB) in %.2f s\n", report.path, fileType.description,
+                                                       Double(report.bytes) / 1e6, Date().timeIntervalSince(started)).utf8))
+        }
+    }
 }
 
 /// The flags only mixture-of-experts recipes use (`moe`, `run`).

@@ -29,6 +29,8 @@ struct MergeCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    func validate() throws { try build.validateGGUF() }
+
     func run() throws {
         let parsed = try RecipeParser.parse(file: recipe)
         var options = PlannerOptions(seed: build.seed, shardSize: build.shardSize.bytes, memoryBudget: memory?.bytes)
@@ -41,7 +43,7 @@ struct MergeCommand: ParsableCommand {
         for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         let reporter = quiet ? nil : ProgressPrinter(label: "merge")
         let report = try PlanExecutor.execute(plan, outputPath: build.out, options: ExecutionOptions(
-            overwrite: build.overwrite, writeModelCard: !build.noModelCard,
+            overwrite: build.overwrite, writeModelCard: !build.noModelCard, allowNonFinite: build.allowNonFinite,
             progress: reporter.map { r in { @Sendable p in r.update(p) } }))
         reporter?.finish()
         for w in report.warnings.dropFirst(plan.warnings.count) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
@@ -52,6 +54,7 @@ struct MergeCommand: ParsableCommand {
                 report.tensors, report.outputPath, report.seconds, formatBytes(report.bytesRead), gbps,
                 formatBytes(report.bytesWritten), rss).utf8))
         }
+        try build.writeGGUF(folder: report.outputPath, threads: threads, quiet: quiet)
     }
 }
 

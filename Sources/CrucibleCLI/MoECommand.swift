@@ -33,6 +33,8 @@ struct MoECommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    func validate() throws { try build.validateGGUF() }
+
     func run() throws {
         let parsed = try MoERecipeParser.parse(file: recipe)
         var options = MoEOptions(seed: build.seed, shardSize: build.shardSize.bytes, fusedExperts: moe.fusedExperts,
@@ -56,5 +58,6 @@ struct MoECommand: ParsableCommand {
                 plan.output.name, plan.recipe.experts.count, report.outputPath, report.seconds, report.gateSeconds,
                 formatBytes(report.bytesWritten), report.tensors, rss).utf8))
         }
+        try build.writeGGUF(folder: report.outputPath, threads: threads, quiet: quiet)
     }
 }

@@ -68,6 +68,7 @@ struct PerplexityCommand: ParsableCommand {
         job.tokenizerPath = tokenizer
         let routingStatistics = routing ? RoutingStatistics() : nil
         job.observer = routingStatistics
+        job.onWarning = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         let result: PerplexityResult
         do {
             result = try job.run { p in

@@ -38,6 +38,7 @@ struct RunCommand: ParsableCommand {
         job.moe.allowIdenticalExperts = moe.allowIdenticalExperts
         job.overwrite = build.overwrite
         job.writeModelCard = !build.noModelCard
+        job.allowNonFinite = build.allowNonFinite
 
         let progress = ProgressPrinter(label: "run")
         let result: RecipeRunResult
@@ -68,5 +69,8 @@ struct RunCommand: ParsableCommand {
             throw ExitCode.failure
         }
         try scoring.emit(result.score)
+        try build.writeGGUF(folder: result.merge.outputPath, threads: scoring.threads, quiet: false)
     }
+
+    func validate() throws { try build.validateGGUF() }
 }

@@ -79,6 +79,7 @@ struct ScoreOptions: ParsableArguments {
         job.maxChunks = chunks
         if let threads { job.threads = threads }
         job.tokenizerPath = tokenizer
+        job.onWarning = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
     }
 
     /// Prints the table or the JSON and writes the report folder.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensors
 import Tokenization
 
 /// `crucible tokenize MODEL (--file F | --text T)`: prints token ids the way llama.cpp's
@@ -44,8 +45,9 @@ public struct TokenizeCommand: ParsableCommand {
         let tokenizer = try TokenizerLoader.load(path: model)
         let input: String
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("\(file): cannot read the file")
+            let data: Data
+            do { data = try RegularFile.read(file) } catch let e as RegularFile.Failure {
+                throw ValidationError("\(file): cannot read the file: \(e.reason)")
             }
             input = String(decoding: data, as: UTF8.self)
         } else {

@@ -133,6 +133,11 @@ public struct PerplexityEvaluator {
                                          seconds: elapsed, tokensPerSecond: Double((c + 1) * ctx) / max(elapsed, 1e-9)))
         }
         let seconds = Date().timeIntervalSince(started)
+        // Finite NLLs can still average past ~709 nats, where exp overflows: that is no perplexity to report.
+        guard stats.perplexity.isFinite else {
+            throw EvaluationError.nonFinite(reason: "the mean NLL is \(stats.mean) nats per token, so exp(mean) overflows; "
+                + "the model's predictions are hopelessly far from the text (check its weights and config)")
+        }
         return PerplexityResult(
             perplexity: stats.perplexity, standardError: stats.perplexityStandardError, meanNLL: stats.mean,
             tokensScored: stats.count, chunks: chunks, contextLength: ctx, seconds: seconds,
@@ -188,6 +193,16 @@ public struct PerplexityEvaluator {
                     }
                 }
             }
+        }
+        // A NaN or infinite NLL would make the whole score meaningless: say where and why instead.
+        if let i = nlls.firstIndex(where: { !$0.isFinite }) {
+            let position = window.index * ctx + window.firstLogit + 1 + i
+            let bad = logits.values[(i * v)..<((i + 1) * v)].filter { !$0.isFinite }.count
+            let why = bad > 0
+                ? "the model's logits for token \(position) (window \(window.index + 1)) hold \(bad) NaN or infinite values; "
+                    + "check the model's weights and config (e.g. rms_norm_eps)"
+                : "token \(position) (window \(window.index + 1)) gets probability 0 (NLL \(nlls[i])); the logits are too extreme to score"
+            throw EvaluationError.nonFinite(reason: why)
         }
         return WindowScores(nll: nlls, summaries: summaries)
     }

@@ -8,6 +8,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable, Sendable
     case invalidLogitsFile(path: String, reason: String)
     case logitsFileMismatch(path: String, reason: String)
     case writeFailed(path: String, reason: String)
+    /// The model's numbers broke down (NaN or infinite logits, or a target with probability 0): never reported as a score.
+    case nonFinite(reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable, Sendable
         case let .invalidLogitsFile(path, reason): return "\(path): not a valid llama.cpp logits file: \(reason)"
         case let .logitsFileMismatch(path, reason): return "\(path): does not match this model: \(reason)"
         case let .writeFailed(path, reason): return "\(path): cannot write: \(reason)"
+        case let .nonFinite(reason): return "the perplexity is not a finite number: \(reason)"
         }
     }
 }

@@ -24,6 +24,8 @@ public struct PerplexityRun {
     public var tokenizerPath: String?
     /// Sees the engine's taps while scoring (e.g. `RoutingStatistics`).
     public var observer: ForwardObserver?
+    /// Receives warnings about the run's settings (e.g. `--ctx` above the model's `max_position_embeddings`).
+    public var onWarning: ((String) -> Void)?
 
     public init(modelPath: String, dataPath: String?) {
         self.modelPath = modelPath
@@ -33,8 +35,9 @@ public struct PerplexityRun {
     /// Reads `path` the way llama.cpp's `-f` does and tokenizes it once: `addSpecial` (BOS iff the
     /// vocabulary adds it), `parseSpecial` false (`<s>` in the corpus is plain text).
     public static func tokens(ofTextFile path: String, tokenizer: Tokenizer) throws -> [Int] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EvaluationError.unreadableData(path: path, reason: "no such file or not readable")
+        let data: Data
+        do { data = try RegularFile.read(path) } catch let e as RegularFile.Failure {
+            throw EvaluationError.unreadableData(path: path, reason: e.notFound ? "no such file" : e.reason)
         }
         let text = PerplexityProtocol.text(fromFileBytes: [UInt8](data))
         return tokenizer.encode(text, addSpecial: true, parseSpecial: false)
@@ -68,6 +71,9 @@ public struct PerplexityRun {
         } else {
             guard let dataPath else { throw EvaluationError.invalidOption("--data FILE is required (unless --kl-ref gives the tokens)") }
             tokens = try Self.tokens(ofTextFile: dataPath, tokenizer: tokenizer)
+        }
+        if let limit = model.config.maxPositionEmbeddings, ctx > limit {
+            onWarning?("--ctx \(ctx) is above the model's max_position_embeddings (\(limit)): positions past \(limit) were never trained, so the perplexity may not mean much")
         }
         let options = PerplexityOptions(contextLength: ctx, batchSize: batchSize, maxChunks: maxChunks, bosToken: bos, threads: threads)
         let evaluator = PerplexityEvaluator(options: options)

@@ -8,16 +8,25 @@ public enum BaseModelUse: Sendable, Equatable {
     case unused
 }
 
-/// A parameter a method declares: its name, whether a recipe must set it, and its default.
+/// A parameter a method declares: its name, whether a recipe must set it, its default, and the values it accepts
+/// (a flag when the default is true/false, else a finite number, at least `minimum` when given). The planner checks
+/// every resolved value against this (`problem(with:)`), so `--dry-run` and the merge accept the same recipes.
 public struct ParameterDefinition: Sendable, Equatable {
     public let name: String
     public let required: Bool
     public let defaultValue: ParameterValue?
+    /// Smallest accepted number (numbers only).
+    public let minimum: Double?
+    /// Whether `minimum` itself is refused (`> minimum` rather than `>= minimum`).
+    public let minimumIsExclusive: Bool
 
-    public init(_ name: String, required: Bool = false, default defaultValue: ParameterValue? = nil) {
+    public init(_ name: String, required: Bool = false, default defaultValue: ParameterValue? = nil,
+                minimum: Double? = nil, exclusive: Bool = false) {
         self.name = name
         self.required = required
         self.defaultValue = defaultValue
+        self.minimum = minimum
+        self.minimumIsExclusive = exclusive
     }
 }
 

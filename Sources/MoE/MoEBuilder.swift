@@ -29,7 +29,9 @@ public enum MoEBuilder {
     public static func build(_ plan: MoEPlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MoEReport {
         let start = Date()
         let folder: OutputFolder
-        do { folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite) } catch {
+        do {
+            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
+        } catch {
             throw PlanError.output(error, folder: outputPath)
         }
 
@@ -66,7 +68,7 @@ public enum MoEBuilder {
             }
         }
         for w in writers { try? w.finish() }
-        if let error = failure.error { throw error as? PlanError ?? PlanError.execution("\(error)") }
+        if let error = failure.error { throw PlanError.failure(error) }
 
         do {
             try plan.shards.writeIndex(in: folder)
@@ -111,6 +113,8 @@ public enum MoEBuilder {
                 }
                 read += count * info.dtype.byteSize
                 if noise == nil && scale == nil && info.dtype == tensor.dtype, let raw = try source.rawBytes(name) {
+                    // Copied bytes are checked too: an output never carries NaN silently.
+                    nonFinite += NonFinitePolicy.scan(bytes: raw, dtype: info.dtype).count
                     try writer.write(tensor.name, bytes: raw, byteOffset: offset * size)
                     offset += count
                     continue

@@ -33,6 +33,16 @@ extension PlannedModel {
         guard let layers = arch.layerCount(in: checkpoint.config) else {
             throw PlanError.model(checkpoint.configPath, "config has no '\(arch.layerCountKey)'")
         }
+        if !arch.isInferred {
+            // The output inherits a parent's config: one that contradicts its own tensors is refused here, not by
+            // `crucible ppl` after the merge.
+            do { try ConfigValidation.checkShapes(config: checkpoint.config, file: checkpoint.configPath, source: checkpoint.source) } catch {
+                if case let .invalidConfig(_, reason)? = error as? CheckpointError {
+                    throw PlanError.model(checkpoint.configPath, "invalid config: \(reason)")
+                }
+                throw error
+            }
+        }
         return PlannedModel(reference: ref, path: path, source: checkpoint.source, config: checkpoint.config,
                             architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path)
     }

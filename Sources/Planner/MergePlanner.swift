@@ -130,6 +130,8 @@ public enum MergePlanner {
             throw PlanError.recipe(recipe.mergeMethodLocation, "the recipe lists no models")
         }
 
+        warnings += unknownParameterWarnings(recipe: recipe, method: method)
+
         // Method-level checks before any tensor is looked at.
         for s in slices {
             if method.baseModel == .required && s.base == nil {
@@ -165,6 +167,10 @@ public enum MergePlanner {
                 if !present[k] {
                     if let tied = template.tiedTo, m.source.info(tied) != nil {
                         actual = tied
+                        if m.config["tie_word_embeddings"]?.boolValue != true {
+                            warnings.append("\(m.reference) has no '\(name)' and its config does not tie it to '\(tied)' "
+                                + "(tie_word_embeddings is not true); its '\(tied)' stands in for it")
+                        }
                     } else {
                         throw PlanError.model(m.path, "tensor '\(name)' is missing, but other parents have it")
                     }
@@ -174,7 +180,10 @@ public enum MergePlanner {
                 let isBase = src.model == slice.base && method.baseModel != .unused
                 for def in method.perModelParameters {
                     let levels = [src.parameters, slice.parameters, recipe.parameters]
-                    if let v = resolve(def.name, levels: levels, tensorName: actual, t: t) {
+                    if let (v, at) = resolveLocated(def.name, levels: levels, tensorName: actual, t: t) {
+                        if let problem = def.problem(with: v) {
+                            throw PlanError.recipe(at, "parameter '\(def.name)' for \(m.reference) (tensor \(actual)) \(problem)")
+                        }
                         params[def.name] = v
                     } else if let d = def.defaultValue {
                         params[def.name] = d
@@ -207,7 +216,10 @@ public enum MergePlanner {
             }
             var global: [String: ParameterValue] = [:]
             for def in method.globalParameters {
-                if let v = resolve(def.name, levels: [slice.parameters, recipe.parameters], tensorName: outputName, t: t) {
+                if let (v, at) = resolveLocated(def.name, levels: [slice.parameters, recipe.parameters], tensorName: outputName, t: t) {
+                    if let problem = def.problem(with: v) {
+                        throw PlanError.recipe(at, "parameter '\(def.name)' of merge method '\(method.name)' (tensor \(outputName)) \(problem)")
+                    }
                     global[def.name] = v
                 } else if let d = def.defaultValue {
                     global[def.name] = d
@@ -344,8 +356,37 @@ public enum MergePlanner {
 
     /// Precedence: the first level that yields a value wins.
     static func resolve(_ name: String, levels: [[String: LocatedSetting]], tensorName: String, t: Double) -> ParameterValue? {
+        resolveLocated(name, levels: levels, tensorName: tensorName, t: t)?.value
+    }
+
+    /// A warning for every parameter the recipe sets (per model, per slice source, per slice or for the whole recipe)
+    /// that the method does not declare, with the closest declared name: a typo such as `wieght` is otherwise ignored.
+    static func unknownParameterWarnings(recipe: MergeRecipe, method: any MergeMethod) -> [String] {
+        let known = (method.perModelParameters + method.globalParameters).map(\.name)
+        var levels: [[String: LocatedSetting]] = [recipe.parameters]
+        recipe.models?.forEach { levels.append($0.parameters) }
+        recipe.slices?.forEach { slice in
+            levels.append(slice.parameters)
+            slice.sources.forEach { levels.append($0.parameters) }
+        }
+        var seen = Set<String>()
+        var out: [String] = []
         for level in levels {
-            if let s = level[name], let v = s.setting.evaluate(tensorName: tensorName, t: t) { return v }
+            for (name, setting) in level.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
+                let text = "\(setting.location): unknown parameter `\(name)` for merge method '\(method.name)' is ignored"
+                    + (closestName(to: name, among: known).map { " (did you mean `\($0)`?)" } ?? "")
+                    + (known.isEmpty ? "" : "; it takes " + known.map { "`\($0)`" }.joined(separator: ", "))
+                if seen.insert(text).inserted { out.append(text) }
+            }
+        }
+        return out
+    }
+
+    /// `resolve`, with the recipe location of the setting that gave the value.
+    static func resolveLocated(_ name: String, levels: [[String: LocatedSetting]], tensorName: String,
+                               t: Double) -> (value: ParameterValue, location: SourceLocation)? {
+        for level in levels {
+            if let s = level[name], let v = s.setting.evaluate(tensorName: tensorName, t: t) { return (v, s.location) }
         }
         return nil
     }

@@ -51,10 +51,15 @@ public struct ExecutionOptions: Sendable {
     public var overwrite: Bool
     public var writeModelCard: Bool
     public var progress: (@Sendable (MergeProgress) -> Void)?
+    /// Merge tensors whose inputs hold NaN or infinite values (reported per tensor) instead of failing;
+    /// see `NonFinitePolicy`.
+    public var allowNonFinite: Bool
 
-    public init(overwrite: Bool = false, writeModelCard: Bool = true, progress: (@Sendable (MergeProgress) -> Void)? = nil) {
+    public init(overwrite: Bool = false, writeModelCard: Bool = true, allowNonFinite: Bool = false,
+                progress: (@Sendable (MergeProgress) -> Void)? = nil) {
         self.overwrite = overwrite
         self.writeModelCard = writeModelCard
+        self.allowNonFinite = allowNonFinite
         self.progress = progress
     }
 }
@@ -74,7 +79,9 @@ public enum PlanExecutor {
     public static func execute(_ plan: MergePlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
         let folder: OutputFolder
-        do { folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite) } catch {
+        do {
+            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
+        } catch {
             throw PlanError.output(error, folder: outputPath)
         }
         // Lay out every shard before computing anything.
@@ -95,7 +102,8 @@ public enum PlanExecutor {
                 let need = MergePlanner.workingSet(task, method: plan.method)
                 state.acquire(need)
                 do {
-                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace)
+                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace,
+                                                            allowNonFinite: options.allowNonFinite)
                     // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
                     if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
                     state.finish(task, warnings: warnings, bytes: need)
@@ -106,8 +114,7 @@ public enum PlanExecutor {
         }
         if let error = state.error {
             for w in writers { try? w.finish() }
-            if let e = error as? PlanError { throw e }
-            throw PlanError.execution("\(error)")
+            throw PlanError.failure(error)
         }
         for w in writers { try w.finish() }
 
@@ -196,23 +203,62 @@ final class ExecutionState: @unchecked Sendable {
 enum PlanExecutorTask {
     static func cost(_ t: TensorTask) -> Int { t.elementCount * max(1, t.inputs.count) }
 
-    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace) throws -> [String] {
+    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace,
+                    allowNonFinite: Bool = false) throws -> [String] {
         let sources = task.inputs.map { plan.models[$0.model].source }
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
+        let tally = NonFiniteTally(inputs: task.inputs.count, total: task.elementCount)
+        var output = (count: 0, first: Int?.none)
+        var warnings: [String] = []
+        var failure: Error? = nil
 
-        if task.operation == .copy {
-            let inp = task.inputs[0]
-            guard let bytes = try sources[0].rawBytes(inp.tensorName) else {
-                // Quantized storage: dequantize and write as the output dtype.
-                return try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace)
+        do {
+            if task.operation == .copy, let bytes = try sources[0].rawBytes(task.inputs[0].tensorName) {
+                let (bad, at) = NonFinitePolicy.scan(bytes: bytes, dtype: task.inputs[0].info.dtype)
+                if bad > 0 {
+                    let e = NonFinitePolicy.Finding(input: plan.models[task.inputs[0].model].reference.raw, count: bad,
+                                                    first: NonFinitePolicy.position(at!, shape: task.shape))
+                    try check(task, plan: plan, findings: [e], output: (bad, at), allow: allowNonFinite, into: &warnings)
+                }
+                try writer.write(task.outputName, bytes: bytes)
+                return warnings
             }
-            try writer.write(task.outputName, bytes: bytes)
-            return []
+            // A copy of quantized storage is dequantized and written as the output dtype, like a merge.
+            if let streaming = streamingMethod(task, plan: plan) {
+                (warnings, output) = try mergeStreaming(task, method: streaming, plan: plan, sources: sources, writer: writer,
+                                                        workspace: workspace, tally: tally)
+            } else {
+                (warnings, output) = try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace, tally: tally)
+            }
+        } catch {
+            failure = error
         }
-        if let streaming = streamingMethod(task, plan: plan) {
-            return try mergeStreaming(task, method: streaming, plan: plan, sources: sources, writer: writer, workspace: workspace)
+        // Every input element is counted once, whatever the method read; a failed method's error gives way to the
+        // non-finite inputs that likely caused it.
+        try tally.complete(block: PlanExecutor.streamBlockElements) { k, range, dest in
+            try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: range, into: dest, threads: 1)
         }
-        return try merge(task, plan: plan, sources: sources, writer: writer, workspace: workspace)
+        let findings = task.inputs.indices.compactMap { k -> NonFinitePolicy.Finding? in
+            guard tally.counts[k] > 0 else { return nil }
+            return NonFinitePolicy.Finding(input: plan.models[task.inputs[k].model].reference.raw, count: tally.counts[k],
+                                           first: NonFinitePolicy.position(tally.first[k]!, shape: task.shape))
+        }
+        if let failure, findings.isEmpty { throw failure }
+        try check(task, plan: plan, findings: findings, output: failure == nil ? output : (0, nil), allow: allowNonFinite && failure == nil,
+                  into: &warnings)
+        if let failure { throw failure }
+        return warnings
+    }
+
+    /// Applies `NonFinitePolicy` to one tensor: throws, or adds its warning.
+    private static func check(_ task: TensorTask, plan: MergePlan, findings: [NonFinitePolicy.Finding], output: (count: Int, first: Int?),
+                              allow: Bool, into warnings: inout [String]) throws {
+        let first = output.first.map { NonFinitePolicy.position($0, shape: task.shape) }
+        switch NonFinitePolicy.judge(tensor: task.outputName, method: plan.method.name, inputs: findings, outputCount: output.count,
+                                     outputFirst: first, allow: allow) {
+        case let .failure(e): throw e
+        case let .success(w): warnings += w.map { "tensor '\(task.outputName)': \($0)" }
+        }
     }
 
     /// The plan's method when this task goes through the streaming path (non-elementwise merges it supports).
@@ -228,10 +274,10 @@ enum PlanExecutorTask {
     /// Merges through `StreamingMergeMethod.mergeStreaming`: inputs are read block by block on demand.
     private static func mergeStreaming(_ task: TensorTask, method: any StreamingMergeMethod, plan: MergePlan,
                                        sources: [any TensorSource], writer: SafetensorsWriter,
-                                       workspace: MergeWorkspace) throws -> [String] {
+                                       workspace: MergeWorkspace, tally: NonFiniteTally) throws -> ([String], (count: Int, first: Int?)) {
         let total = task.elementCount
         let threads = total >= 1 << 20 ? plan.threads : 1
-        let reader = TaskInputReader(task: task, sources: sources, threads: threads)
+        let reader = TaskInputReader(task: task, sources: sources, threads: threads, tally: tally)
         let output = TaskOutputWriter(task: task, writer: writer, workspace: workspace)
         let inputs = task.inputs.map { inp in
             StreamingInput(parameters: inp.parameters, modelIndex: inp.model, modelName: plan.models[inp.model].reference.raw)
@@ -248,8 +294,7 @@ enum PlanExecutorTask {
         guard output.written == total else {
             throw PlanError.tensor(task.outputName, "the \(plan.method.name) method wrote \(output.written) of \(total) elements")
         }
-        if output.nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(output.nonFinite) values are NaN or infinite") }
-        return warnings
+        return (warnings, (output.nonFinite, output.firstNonFinite))
     }
 
     /// Reads blocks of a task's inputs (cropped, rounded to the compute dtype) for streaming methods.
@@ -257,10 +302,12 @@ enum PlanExecutorTask {
         let task: TensorTask
         let sources: [any TensorSource]
         let threads: Int
-        init(task: TensorTask, sources: [any TensorSource], threads: Int) {
+        let tally: NonFiniteTally
+        init(task: TensorTask, sources: [any TensorSource], threads: Int, tally: NonFiniteTally) {
             self.task = task
             self.sources = sources
             self.threads = threads
+            self.tally = tally
         }
         func read(_ k: Int, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
             guard task.inputs.indices.contains(k), range.lowerBound >= 0, range.upperBound <= task.elementCount else {
@@ -269,6 +316,7 @@ enum PlanExecutorTask {
             let input = task.inputs[k]
             try PlanExecutorTask.readParallel(input, source: sources[k], outputShape: task.shape, range: range, into: dest,
                                               threads: threads)
+            tally.note(k, range: range, values: dest)
             if let c = task.computeDType, c != input.info.dtype { roundToPrecision(dest, count: range.count, of: c) }
         }
     }
@@ -280,6 +328,7 @@ enum PlanExecutorTask {
         let workspace: MergeWorkspace
         private(set) var written = 0
         private(set) var nonFinite = 0
+        private(set) var firstNonFinite: Int? = nil
         init(task: TensorTask, writer: SafetensorsWriter, workspace: MergeWorkspace) {
             self.task = task
             self.writer = writer
@@ -291,8 +340,8 @@ enum PlanExecutorTask {
             }
             let size = task.outputDType.byteSize
             let bytes = workspace.buffer(PlanExecutor.outputBytesSlot, count: range.count * size, of: UInt8.self)
-            var bad = 0
-            for i in 0..<range.count where !values[i].isFinite { bad += 1 }
+            let (bad, at) = NonFinitePolicy.scan(values, count: range.count)
+            if bad > 0, firstNonFinite == nil { firstNonFinite = range.lowerBound + at! }
             nonFinite += bad
             convertFromFloat(values, count: range.count, to: task.outputDType, into: UnsafeMutableRawPointer(bytes))
             try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(start: bytes, count: range.count * size),
@@ -302,7 +351,7 @@ enum PlanExecutorTask {
     }
 
     private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter,
-                              workspace: MergeWorkspace) throws -> [String] {
+                              workspace: MergeWorkspace, tally: NonFiniteTally) throws -> ([String], (count: Int, first: Int?)) {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
         let n = task.inputs.count
@@ -313,6 +362,7 @@ enum PlanExecutorTask {
         let bytes = workspace.buffer(PlanExecutor.outputBytesSlot, count: block * size, of: UInt8.self)
         var warnings: [String] = []
         var nonFinite = 0
+        var firstNonFinite: Int? = nil
         let modelNames = task.inputs.map { plan.models[$0.model].reference.raw }
         // Large tensors may use every core (results never depend on it); small ones run one per worker.
         let threads = total >= 1 << 20 ? plan.threads : 1
@@ -323,6 +373,7 @@ enum PlanExecutorTask {
             for k in 0..<n {
                 try readParallel(task.inputs[k], source: sources[k], outputShape: task.shape, range: offset..<(offset + count),
                                  into: inputs[k], threads: threads)
+                tally.note(k, range: offset..<(offset + count), values: inputs[k])
                 // Round to the recipe's compute dtype unless the input is already stored in it.
                 if let c = task.computeDType, c != task.inputs[k].info.dtype {
                     roundToPrecision(inputs[k], count: count, of: c)
@@ -342,14 +393,15 @@ enum PlanExecutorTask {
                 throw PlanError.tensor(task.outputName, e.message)
             }
             warnings.append(contentsOf: w.map { "tensor '\(task.outputName)': \($0)" })
-            for i in 0..<count where !output[i].isFinite { nonFinite += 1 }
+            let (bad, at) = NonFinitePolicy.scan(output, count: count)
+            if bad > 0, firstNonFinite == nil { firstNonFinite = offset + at! }
+            nonFinite += bad
             convertFromFloat(output, count: count, to: task.outputDType, into: UnsafeMutableRawPointer(bytes))
             try writer.write(task.outputName, bytes: UnsafeRawBufferPointer(start: bytes, count: count * size), byteOffset: offset * size)
             offset += count
             if total == 0 { break }
         }
-        if nonFinite > 0 { warnings.append("tensor '\(task.outputName)': \(nonFinite) values are NaN or infinite") }
-        return warnings
+        return (warnings, (nonFinite, firstNonFinite))
     }
 
     /// `read` split into chunks across `threads` cores for large ranges.

@@ -109,7 +109,9 @@ public enum MoERecipeParser {
 
     /// Whether YAML text is a MoE recipe rather than a merge recipe: a mapping with a top-level `experts` key.
     public static func isMoERecipe(text: String) -> Bool {
-        guard let root = try? Yams.compose(yaml: text), case .mapping(let mapping) = root else { return false }
+        // Too deep to compose safely: not classified here; the merge-recipe parser reports the depth at its line.
+        guard YAMLDepthLimit.firstViolation(in: text) == nil,
+              let root = try? Yams.compose(yaml: text), case .mapping(let mapping) = root else { return false }
         return mapping.keys.contains { $0.string == "experts" }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Finds the files a recipe's model reference names, without any network access.
 ///
@@ -121,7 +122,7 @@ public struct ModelResolver: Sendable {
         }
         func ref(_ name: String) -> String? {
             let path = ((repoFolder as NSString).appendingPathComponent("refs") as NSString).appendingPathComponent(name)
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+            guard let data = try? RegularFile.read(path, maxBytes: 4096), let text = String(data: data, encoding: .utf8) else { return nil }
             let commit = text.trimmingCharacters(in: .whitespacesAndNewlines)
             return commit.isEmpty || commit.contains("/") ? nil : commit
         }

@@ -17,18 +17,18 @@ public enum RecipeParser {
     public static func readText(file: String) throws -> String {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: file))
-        } catch {
-            var isFolder: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isFolder)
-            let reason = !exists ? "no such file" : isFolder.boolValue ? "it is a folder, expected a .yaml file" : error.localizedDescription
-            throw RecipeError.unreadableFile(file: file, reason: reason)
+            data = try RegularFile.read(file, maxBytes: maxRecipeBytes)
+        } catch let e as RegularFile.Failure {
+            throw RecipeError.unreadableFile(file: file, reason: e.notFound ? "no such file" : e.reason)
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw RecipeError.unreadableFile(file: file, reason: "the file is not UTF-8 text")
         }
         return text
     }
+
+    /// Largest recipe file read (a recipe is a few kilobytes; this only keeps a hostile file from filling memory).
+    public static let maxRecipeBytes = 16 << 20
 
     /// Parses recipe text; `file` labels locations (a path or any name such as `<stdin>`).
     public static func parse(text: String, file: String) throws -> MergeRecipe {

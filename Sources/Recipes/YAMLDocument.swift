@@ -8,6 +8,11 @@ import Yams
 extension NodeReader {
     /// Composes `text` into nodes that keep their marks. An empty document or a lone `null` is `emptyRecipe`.
     func compose(_ text: String) throws -> Node {
+        // libyaml and Yams recurse per nesting level: refuse a hostile depth before they can overflow the stack.
+        if let v = YAMLDepthLimit.firstViolation(in: text) {
+            throw RecipeError.malformedYAML(SourceLocation(file: file, line: v.line, column: v.column),
+                problem: "the YAML nests more than \(YAMLDepthLimit.maxDepth) levels deep here; a recipe needs far fewer")
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -17,6 +22,10 @@ extension NodeReader {
             throw RecipeError.malformedYAML(SourceLocation(file: file, line: 1, column: 1), problem: "\(error)")
         }
         guard let root else { throw RecipeError.emptyRecipe(file: file) }
+        if YAMLDepthLimit.exceedsNodeLimit(root) {
+            throw RecipeError.malformedYAML(SourceLocation(file: file, line: 1, column: 1),
+                problem: "the recipe expands to more than \(YAMLDepthLimit.maxNodes) YAML nodes once its aliases (*name) are followed")
+        }
         if case .null? = resolve(root) { throw RecipeError.emptyRecipe(file: file) }
         return root
     }

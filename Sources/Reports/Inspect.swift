@@ -420,7 +420,7 @@ extension ModelInspection {
         }
         let folder = checkpoint.path as NSString
         let jinja = folder.appendingPathComponent("chat_template.jinja")
-        if let data = FileManager.default.contents(atPath: jinja) {
+        if let data = try? RegularFile.read(jinja) {
             return (String(decoding: data, as: UTF8.self), "chat_template.jinja")
         }
         for file in ["tokenizer_config.json", "chat_template.json"] {

@@ -34,6 +34,8 @@ public struct RecipeRun {
     public var moe = MoEOptions()
     public var overwrite = false
     public var writeModelCard = true
+    /// Merge despite NaN/infinite parent values (`--allow-non-finite`).
+    public var allowNonFinite = false
 
     public init(recipePath: String, outputPath: String, evalPaths: [String]) {
         self.recipePath = recipePath
@@ -57,7 +59,7 @@ public struct RecipeRun {
             progress?(.planned(tensors: plan.tasks.count, bytesRead: plan.estimate.bytesRead, bytesWritten: plan.estimate.bytesWritten,
                                warnings: plan.warnings))
             merge = try PlanExecutor.execute(plan, outputPath: outputPath, options: ExecutionOptions(
-                overwrite: overwrite, writeModelCard: writeModelCard,
+                overwrite: overwrite, writeModelCard: writeModelCard, allowNonFinite: allowNonFinite,
                 progress: progress.map { report in { @Sendable p in report(.merging(p)) } }))
             parents = try MergeParents.resolveParents(of: recipe, workingDirectory: planner.workingDirectory,
                                                       environment: score.environment)

@@ -45,6 +45,8 @@ public struct ScoreJob {
     /// Where relative parent references of a recorded recipe are looked up after the merged folder.
     public var workingDirectory = FileManager.default.currentDirectoryPath
     public var environment = ProcessInfo.processInfo.environment
+    /// Receives warnings about the settings (`--ctx` above a model's `max_position_embeddings`).
+    public var onWarning: ((String) -> Void)?
 
     public init(mergedPath: String, parentPaths: [String]? = nil, evalPaths: [String]) {
         self.mergedPath = mergedPath
@@ -67,6 +69,11 @@ public struct ScoreJob {
         guard !parents.isEmpty else { throw ScoreError.noParents(source: mergedPath) }
         var loaded = try openModels(merge: mergedPath, parents: parents)
         let models = loaded.map(\.description)
+        for (m, path) in zip(loaded, [mergedPath] + parents) {
+            if let limit = m.model.config.maxPositionEmbeddings, contextLength > limit {
+                onWarning?("--ctx \(contextLength) is above \(path)'s max_position_embeddings (\(limit)): positions past \(limit) were never trained")
+            }
+        }
         // Models of one shape share a KV cache (they run one after another); every model hands its weight pages
         // back after each product, so only the model at work is resident.
         var caches: [String: KVCache] = [:]

@@ -45,7 +45,8 @@ public enum SplitRule: String, Sendable, CaseIterable {
 /// the split rules, and the vocabulary flags of the family. The GGUF vocabulary loader and the Hugging Face export
 /// both read this table; a new pre-tokenizer is one row.
 public struct GGUFPreTokenizer: Sendable, Equatable {
-    /// The `tokenizer.ggml.pre` spellings of this row.
+    /// The `tokenizer.ggml.pre` spellings of this row; the GGUF export writes the first (the one llama.cpp's
+    /// converter writes for the best-known model of the row).
     public let names: [String]
     public let rules: [SplitRule]
     /// BOS is added unless the file says otherwise (llama.cpp's `add_bos`; the Llama 3 family).
@@ -64,7 +65,7 @@ public struct GGUFPreTokenizer: Sendable, Equatable {
     }
 
     public static let all: [GGUFPreTokenizer] = [
-        GGUFPreTokenizer(["llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"], [.llama3], addsBOS: true, ignoresMerges: true),
+        GGUFPreTokenizer(["llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"], [.llama3], addsBOS: true, ignoresMerges: true),
         GGUFPreTokenizer(["dbrx", "smaug-bpe", "chatglm-bpe", "glm4"], [.llama3]),
         GGUFPreTokenizer(["qwen2", "deepseek-r1-qwen"], [.qwen2], keepsSpaces: true),
         GGUFPreTokenizer(["stablelm2", "megrez", "hunyuan"], [.qwen2]),

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Tensors
 
 /// The tokenizer and generation files that travel with a model, and how they are carried into a new folder:
 /// copied from a Hugging Face folder, or exported from a GGUF file's vocabulary (`GGUFTokenizerExport`).
@@ -38,7 +39,8 @@ public enum TokenizerFileSet {
             do {
                 try? fm.removeItem(atPath: dest)
                 switch content {
-                case let .copy(from): try fm.copyItem(atPath: from, toPath: dest)
+                // Read through RegularFile: a FIFO or device posing as a tokenizer file is refused, not waited on.
+                case let .copy(from): try RegularFile.read(from).write(to: URL(fileURLWithPath: dest))
                 case let .text(text): try text.write(toFile: dest, atomically: false, encoding: .utf8)
                 }
             } catch {

@@ -18,6 +18,8 @@ enum TokenizerJSONLoader {
         func unsupported(_ kind: String, _ value: String) -> TokenizerError { .unsupported(kind: kind, value: value, file: file) }
 
         guard let model = root["model"], model.objectValue != nil else { throw malformed("no \"model\" object") }
+        // An absent type is BPE (older files); one that is present but not a name is a broken file.
+        if let type = model["type"], type.stringValue == nil { throw malformed("model.type is \(type), expected a name such as \"BPE\"") }
         let modelType = model["type"]?.stringValue ?? "BPE"
         guard modelType == "BPE" else { throw unsupported("model type", modelType) }
         guard let vocabObject = model["vocab"]?.objectValue else { throw malformed("model.vocab is not an object") }

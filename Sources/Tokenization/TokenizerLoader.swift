@@ -1,5 +1,6 @@
 import ArchitectureDefinitions
 import Foundation
+import Tensors
 import Checkpoints
 
 /// Opens the tokenizer of a model.
@@ -55,13 +56,18 @@ public enum TokenizerLoader {
     /// Loads a Hugging Face `tokenizer.json`, reading `tokenizer_config.json` beside it when present.
     static func loadTokenizerJSON(path: String) throws -> Tokenizer {
         let root = try parseJSON(path)
-        let configPath = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
+        // (URL, not NSString.deletingLastPathComponent, which traps on one-character paths.)
+        let configPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path
         let config = FileManager.default.fileExists(atPath: configPath) ? try parseJSON(configPath) : nil
         return try TokenizerJSONLoader.load(root, config: config, file: path)
     }
 
     private static func parseJSON(_ path: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
+        let data: Data
+        do { data = try RegularFile.read(path) } catch let e as RegularFile.Failure {
+            if e.notFound { throw TokenizerError.fileNotFound(path: path) }
+            throw TokenizerError.malformed(file: path, reason: e.reason)
+        }
         do {
             return try JSONValue.parse(data)
         } catch let e as JSONParseError {

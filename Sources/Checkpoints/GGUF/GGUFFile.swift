@@ -141,6 +141,12 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
                 guard d >= 0 else {
                     throw CheckpointError.invalidTensor(file: path, tensor: name, reason: "negative dimension \(d)")
                 }
+                // A zero dimension makes the element count 0, so the overflow and size checks below would pass
+                // whatever the other dimensions claim, and those are loop bounds further on.
+                guard d > 0 else {
+                    throw CheckpointError.invalidTensor(file: path, tensor: name,
+                        reason: "dimension \(dims.count) is 0; every dimension of a model tensor is at least 1")
+                }
                 let (m, overflow) = elements.multipliedReportingOverflow(by: Int(d))
                 guard !overflow else {
                     throw CheckpointError.invalidTensor(file: path, tensor: name,
@@ -262,6 +268,12 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
 
     public func readFloats(_ name: String, range: Range<Int>, into dest: UnsafeMutablePointer<Float>) throws {
         guard let s = served[name] else { throw CheckpointError.missingTensor(tensor: name, checkpoint: path) }
+        // Integer tensors are data (ids, counts), not weights: reading them as numbers to merge or run is refused,
+        // as for safetensors; they can only be copied as they are.
+        guard s.info.dtype.isFloatingPoint else {
+            throw CheckpointError.unsupportedDType(file: path, tensor: name,
+                dtype: "\(rawTensors[s.raw].type.name) (not a float type; it can only be copied)")
+        }
         let count = s.info.elementCount
         guard range.lowerBound >= 0, range.upperBound <= count else {
             throw CheckpointError.invalidTensor(file: path, tensor: name,

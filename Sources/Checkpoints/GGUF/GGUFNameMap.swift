@@ -59,7 +59,9 @@ enum GGUFNameMap {
                 throw CheckpointError.invalidHeader(file: file,
                                                     reason: "two tensors map to the Hugging Face name '\(name)' (second: '\(t.name)')")
             }
-            let dtype = t.type.plainDType.flatMap { $0.isFloatingPoint ? $0 : nil } ?? .f32
+            // Plain types keep their dtype (an I32 tensor is served as i32, so nothing merges it as floats);
+            // quantized ones are served as the float32 they dequantize to.
+            let dtype = t.type.plainDType ?? .f32
             result.append(GGUFServedTensor(info: TensorInfo(name: name, dtype: dtype, shape: shape, storage: t.type.name),
                                            raw: raw, elementOffset: offset, permutedHeads: heads, shift: shift))
         }
@@ -97,6 +99,13 @@ enum GGUFNameMap {
                 guard t.dims.count == 3 else {
                     throw CheckpointError.invalidTensor(file: file, tensor: t.name,
                         reason: "stacked expert tensor has \(t.dims.count) dimensions, expected 3")
+                }
+                // The expert dimension is a loop bound: it must be the declared expert count.
+                let declared = metadata["\(arch).expert_count"]?.intValue
+                guard let declared, declared == t.dims[2] else {
+                    throw CheckpointError.invalidTensor(file: file, tensor: t.name,
+                        reason: "stacked expert tensor holds \(t.dims[2]) experts but \(arch).expert_count is "
+                            + (declared.map(String.init) ?? "missing"))
                 }
                 let perExpert = t.dims[0] * t.dims[1]
                 for e in 0..<t.dims[2] {

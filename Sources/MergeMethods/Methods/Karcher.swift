@@ -9,7 +9,7 @@ public struct KarcherMerge: MergeMethod {
     public var prettyName: String { "Karcher Mean" }
     public var referenceURL: String? { "https://en.wikipedia.org/wiki/Karcher_mean" }
     public var globalParameters: [ParameterDefinition] {
-        [ParameterDefinition("max_iter", default: .number(10)), ParameterDefinition("tol", default: .number(1e-5))]
+        [ParameterDefinition("max_iter", default: .number(10), minimum: 0), ParameterDefinition("tol", default: .number(1e-5))]
     }
     public var perModelParameters: [ParameterDefinition] { [] }
     public var baseModel: BaseModelUse { .unused }

@@ -8,7 +8,7 @@ public struct NearswapMerge: MergeMethod {
     public var name: String { "nearswap" }
     public var prettyName: String { "NearSwap" }
     public var referenceURL: String? { "https://huggingface.co/alchemonaut/QuartetAnemoi-70B-t0.0001" }
-    public var globalParameters: [ParameterDefinition] { [ParameterDefinition("t", required: true)] }
+    public var globalParameters: [ParameterDefinition] { [ParameterDefinition("t", required: true, minimum: 0, exclusive: true)] }
     public var perModelParameters: [ParameterDefinition] { [] }
     public var baseModel: BaseModelUse { .required }
 

@@ -46,7 +46,7 @@ public struct TaskArithmeticFamilyMerge: MergeMethod {
     }
 
     public var perModelParameters: [ParameterDefinition] {
-        var p = [ParameterDefinition("weight", required: true), ParameterDefinition("density", default: .number(1.0))]
+        var p = [ParameterDefinition("weight", required: true), ParameterDefinition("density", default: .number(1.0), minimum: 0)]
         if sparsifier == .magnitudeOutliers { p.append(ParameterDefinition("gamma", default: .number(0.01))) }
         if sparsifier == .dellaMagprune { p.append(ParameterDefinition("epsilon", default: .number(0.15))) }
         return p
