@@ -2,7 +2,8 @@ extension ArchitectureDefinition {
     /// Qwen3 (`Qwen3ForCausalLM`): the Llama block without biases (unless `attention_bias`), plus an RMSNorm over
     /// head_dim on every query and key head before RoPE (`self_attn.q_norm` / `k_norm`); head_dim is explicit in the
     /// config (heads · head_dim need not equal hidden). `layer_types` names each position's attention (sliding only
-    /// with `use_sliding_window`). llama.cpp: architecture `qwen3`, `attn_q_norm` / `attn_k_norm`, no Q/K permutation.
+    /// with `use_sliding_window`). llama.cpp: architecture `qwen3`, `attn_q_norm` / `attn_k_norm`, no Q/K permutation
+    /// (read and written the same way).
     public static let qwen3: ArchitectureDefinition = {
         let layer = LlamaFamily.layer
         let qkNorms = [WeightTemplate(layer + "self_attn.q_norm.weight"), WeightTemplate(layer + "self_attn.k_norm.weight")]
@@ -13,10 +14,10 @@ extension ArchitectureDefinition {
         var decoder = LlamaFamily.decoder
         decoder.queryNorm = "self_attn.q_norm.weight"
         decoder.keyNorm = "self_attn.k_norm.weight"
+        let gguf = GGUFConventions(architecture: "qwen3", defaultRopeTheta: 1_000_000, attentionBiasFromTensors: true,
+                                   names: LlamaFamily.ggufNames)
         return ArchitectureDefinition(
             modelType: "qwen3", className: "Qwen3ForCausalLM", weightTables: [table], decoder: decoder,
-            gguf: GGUFConventions(architecture: "qwen3", defaultRopeTheta: 1_000_000, attentionBiasFromTensors: true,
-                                  names: LlamaFamily.ggufNames),
-            synth: SynthConventions())
+            gguf: gguf, synth: SynthConventions(), ggufExport: gguf)
     }()
 }

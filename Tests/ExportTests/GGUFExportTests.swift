@@ -53,6 +53,27 @@ final class GGUFExportTests: XCTestCase {
         }
     }
 
+    /// Qwen3 (archs fixture: q/k norms, head_dim 12 ≠ hidden / heads) exports as llama.cpp's `qwen3` and reads back
+    /// with every tensor and the engine's logits unchanged, which match transformers' golden.
+    func testQwen3F32ExportRoundTrips() throws {
+        let folder = Fixtures.temporaryFolder("export-qwen3")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("qwen3-base.gguf").path
+        let source = try Checkpoint.open(Fixtures.fixture("archs/models/qwen3-base"))
+        let report = try GGUFExport.export(source, to: out, options: GGUFExportOptions(fileType: GGUFFileType(name: "F32")!, threads: 2))
+        XCTAssertEqual(report.architecture, "qwen3")
+        XCTAssertTrue(report.tensors.contains { $0.name == "blk.0.attn_q_norm.weight" })
+        let gguf = try Checkpoint.open(out)
+        XCTAssertEqual(Set(gguf.source.tensorNames), Set(source.source.tensorNames))
+        for name in source.source.tensorNames {
+            XCTAssertEqual(try gguf.source.readAllFloats(name), try source.source.readAllFloats(name), name)
+        }
+        XCTAssertEqual(try ModelConfig(json: gguf.config, file: gguf.configPath).headDim, 12)
+        let ids = [1, 17, 42, 99, 3, 250, 7, 8]
+        let expected = try LanguageModel(path: Fixtures.fixture("archs/models/qwen3-base"), threads: 1).forward(ids).values
+        XCTAssertEqual(try LanguageModel(path: out, threads: 1).forward(ids).values, expected)
+    }
+
     /// Quantized exports read back as Crucible's own quantize-then-dequantize of the same rows.
     func testQuantizedTensorsReadBackAsQuantizeThenDequantize() throws {
         for type in ["Q8_0", "Q4_0", "Q5_1", "F16", "BF16"] {
