@@ -194,6 +194,39 @@ extension ForwardPassTests {
         }
     }
 
+    /// Config values of the new families that the engine cannot honour are refused, naming the key.
+    func testBadFamilyConfigValuesAreRefusedNamingTheKey() throws {
+        func config(_ model: String, _ edit: (inout JSONObject) -> Void) throws -> JSONObject {
+            var json = try XCTUnwrap(JSONValue.parse(file: Fixtures.fixture("archs/models/\(model)/config.json")).objectValue)
+            edit(&json)
+            return json
+        }
+        let cases: [(String, String, (inout JSONObject) -> Void)] = [
+            ("qwen3-base", "layer_types", { $0["layer_types"] = .array([.string("full_attention")]) }),
+            ("qwen3-base", "layer_types", { $0["layer_types"] = .array([.string("full_attention"), .string("chunked_attention")]) }),
+            ("gemma2-base", "query_pre_attn_scalar", { $0["query_pre_attn_scalar"] = nil }),
+            ("gemma2-base", "attn_logit_softcapping", { $0["attn_logit_softcapping"] = .double(-1) }),
+            ("gemma2-base", "hidden_activation", { $0["hidden_activation"] = .string("relu") }),
+            ("gemma3-base", "use_bidirectional_attention", { $0["use_bidirectional_attention"] = .bool(true) }),
+            ("phi3-longrope-base", "short_factor", { json in
+                var rope = json["rope_parameters"]!.objectValue!
+                rope["short_factor"] = .array([.double(1)])
+                json["rope_parameters"] = .object(rope)
+            }),
+            ("phi3-base", "partial_rotary_factor", { json in
+                var rope = json["rope_parameters"]!.objectValue!
+                rope["partial_rotary_factor"] = .double(0.1)
+                json["rope_parameters"] = .object(rope)
+            }),
+            ("qwen3-base", "final_logit_softcapping", { $0["final_logit_softcapping"] = .double(30) }),
+        ]
+        for (model, key, edit) in cases {
+            XCTAssertThrowsError(try ModelConfig(json: try config(model, edit), file: "config.json"), "\(model) \(key)") { error in
+                XCTAssertTrue("\(error)".contains(key), "\(model): \(error) should name \(key)")
+            }
+        }
+    }
+
     /// `crucible synth` writes every family it lists as a checkpoint the engine loads (every weight its definition
     /// names, with the right shapes) and runs to finite logits.
     func testSynthesizedCheckpointOfEveryFamilyRuns() throws {
