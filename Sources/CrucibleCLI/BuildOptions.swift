@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Export
 import Foundation
 
@@ -53,6 +54,12 @@ struct BuildOptions: ParsableArguments {
 
     func validateGGUF() throws {
         if ggufOnly && gguf == nil { throw ValidationError("--gguf-only needs --gguf TYPE") }
+    }
+
+    /// Refuses --gguf for an output that cannot be written as GGUF, before the build starts.
+    func checkGGUFWritable(config: JSONObject) throws {
+        guard gguf != nil else { return }
+        try GGUFExport.checkWritable(config: config, file: "the output config.json")
     }
 
     /// Writes the GGUF file into the finished output folder when --gguf was given, and says so.

@@ -62,3 +62,14 @@ final class ErrorReportingTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("smollm2-135m") && bad.stderr.contains("tiny"), "typed option lists its values: \(bad.stderr)")
     }
 }
+
+final class GGUFBuildPrecheckTests: XCTestCase {
+    /// An output llama.cpp cannot read exactly is refused before anything is built.
+    func testMoEWhoseArchitectureIsNotWrittenFailsBeforeBuilding() throws {
+        let out = Fixtures.temporaryFolder("cli-gguf-pre").appendingPathComponent("q").path
+        let r = try CLI.run(["moe", "moe/qwen2moe-shared/recipe.yaml", "--out", out, "--gguf", "Q8_0"], cwd: Fixtures.fixture("archs"))
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("Qwen2MoeForCausalLM"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing was built")
+    }
+}
