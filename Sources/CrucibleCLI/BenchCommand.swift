@@ -29,14 +29,14 @@ struct BenchMerge: ParsableCommand {
     @Option(help: "Runs per case (the best is reported; all are printed).")
     var runs: Int = 3
 
-    @Option(help: "Preset of the parents (smollm2-135m or tiny).")
-    var preset: String = "smollm2-135m"
+    @Option(help: "Preset of the parents.")
+    var preset = SynthPreset(argument: "smollm2-135m")!
 
-    @Option(help: "Architecture of the parents, as `crucible synth --arch` takes it (llama; qwen3 for the Qwen3-shaped case).")
-    var arch: String = "llama"
+    @Option(help: "Architecture of the parents, as `crucible synth --arch` takes it (qwen3 for the Qwen3-shaped case).")
+    var arch = SynthArchitecture(argument: "llama")!
 
     func run() throws {
-        let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 2, arch: arch)
+        let parents = try BenchParents(cache: cache, preset: preset.name, fineTunes: 2, arch: arch.name)
         let base = parents.base, ft1 = parents.fineTunes[0], ft2 = parents.fineTunes[1]
         let fm = FileManager.default
         /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the setting docs/performance.md quotes).
@@ -82,7 +82,7 @@ struct BenchMerge: ParsableCommand {
         let parentBytes = ["model.safetensors"].reduce(0) { acc, f in
             acc + ((try? fm.attributesOfItem(atPath: ft1 + "/" + f)[.size] as? Int) ?? 0)
         }
-        print("parents: \(arch) \(preset), BF16, \(formatBytes(parentBytes)) each; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("parents: \(arch.name) \(preset.name), BF16, \(formatBytes(parentBytes)) each; \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("case        inputs    best wall   input GB/s   peak RSS    (all runs)")
         for name in cases.split(separator: ",").map(String.init) {
             guard let text = recipes[name] else { throw ValidationError("unknown case '\(name)'") }
@@ -94,7 +94,7 @@ struct BenchMerge: ParsableCommand {
                 let out = work + "/out-\(name)"
                 try? fm.removeItem(atPath: out)
                 let r = try runChild(exe, ["merge", recipePath, "--out", out, "--quiet"])
-                if r.status != 0 { throw ValidationError("bench case \(name) failed (exit \(r.status))") }
+                if r.status != 0 { throw CLIFailure("bench case \(name) failed (exit \(r.status))") }
                 results.append((r.seconds, r.maxRSS))
                 try? fm.removeItem(atPath: out)
             }
@@ -139,9 +139,9 @@ struct BenchScore: ParsableCommand {
         let parent = gguf ?? (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
         let fm = FileManager.default
         guard fm.fileExists(atPath: parent) else {
-            throw ValidationError("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
+            throw CLIFailure("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
         }
-        guard fm.isReadableFile(atPath: data) else { throw ValidationError("\(data): the text to score cannot be read; give --data") }
+        guard fm.isReadableFile(atPath: data) else { throw CLIFailure("\(data): the text to score cannot be read; give --data") }
         let dir = (root as NSString).appendingPathComponent("bench-score-smollm2")
         let ft = dir + "/ft", merged = dir + "/merged"
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -150,7 +150,7 @@ struct BenchScore: ParsableCommand {
         if !fm.fileExists(atPath: ft + "/model.safetensors") {
             FileHandle.standardError.write(Data("building the fine-tune in \(ft) (once)...\n".utf8))
             let r = try runChild(exe, ["synth", "--finetune-of", parent, "--delta", "0.02", "--seed", "2", "--dtype", "bf16", "--out", ft], quiet: true)
-            if r.status != 0 { throw ValidationError("building the fine-tune failed (exit \(r.status)); run `crucible synth --finetune-of \(parent) --out \(ft)`") }
+            if r.status != 0 { throw CLIFailure("building the fine-tune failed (exit \(r.status)); run `crucible synth --finetune-of \(parent) --out \(ft)`") }
         }
         if !fm.fileExists(atPath: merged + "/model.safetensors") {
             FileHandle.standardError.write(Data("building the SLERP merge in \(merged) (once)...\n".utf8))
@@ -166,7 +166,7 @@ struct BenchScore: ParsableCommand {
                 dtype: bfloat16
                 """.write(toFile: recipe, atomically: true, encoding: .utf8)
             let r = try runChild(exe, ["merge", recipe, "--out", merged, "--overwrite", "--quiet"], quiet: true)
-            if r.status != 0 { throw ValidationError("building the merge failed (exit \(r.status)); run `crucible merge \(recipe) --out \(merged)`") }
+            if r.status != 0 { throw CLIFailure("building the merge failed (exit \(r.status)); run `crucible merge \(recipe) --out \(merged)`") }
         }
         setvbuf(stdout, nil, _IOLBF, 0)  // each line as it is measured, also into a file
         let common = ["--ctx", "512", "--chunks", String(chunks)] + (threads.map { ["--threads", String($0)] } ?? [])
@@ -181,12 +181,12 @@ struct BenchScore: ParsableCommand {
         var ppl: [(String, Double, Int, Double)] = []
         for (name, model) in [("ppl GGUF", parent), ("ppl fine-tune", ft), ("ppl merge", merged)] {
             let r = try runChild(exe, ["ppl", model, "--data", data, "--json"] + common, quiet: true)
-            if r.status != 0 { throw ValidationError("\(name) failed (exit \(r.status)): crucible ppl \(model) --data \(data)") }
+            if r.status != 0 { throw CLIFailure("\(name) failed (exit \(r.status)): crucible ppl \(model) --data \(data)") }
             ppl.append((name, r.seconds, r.maxRSS, r.cpuSeconds))
             row(name, r)
         }
         let s = try runChild(exe, ["score", merged, "--parents", parent, ft, "--eval", data, "--json"] + common, quiet: true)
-        if s.status != 0 { throw ValidationError("score failed (exit \(s.status)): crucible score \(merged) --parents \(parent) \(ft) --eval \(data)") }
+        if s.status != 0 { throw CLIFailure("score failed (exit \(s.status)): crucible score \(merged) --parents \(parent) \(ft) --eval \(data)") }
         row("score (merge + 2 parents)", s)
         let pplTime = ppl.reduce(0) { $0 + $1.1 }, pplCPU = ppl.reduce(0) { $0 + $1.3 }
         let largest = ppl.map(\.2).max() ?? 1, smallest = ppl.map(\.2).min() ?? 1
@@ -214,7 +214,7 @@ func runChild(_ exe: String, _ args: [String], quiet: Bool = false) throws -> (s
     }
     let start = Date()
     let rc = posix_spawn(&pid, exe, &actions, nil, argv, environ)
-    guard rc == 0 else { throw ValidationError("cannot start \(exe): \(String(cString: strerror(rc)))") }
+    guard rc == 0 else { throw CLIFailure("cannot start \(exe): \(String(cString: strerror(rc)))") }
     var status: Int32 = 0
     var usage = rusage()
     _ = wait4(pid, &status, 0, &usage)

@@ -48,7 +48,7 @@ struct BenchExport: ParsableCommand {
             for _ in 0..<max(1, runs) {
                 let out = work + "/crucible-\(type).gguf"
                 let r = try runChild(exe, ["export", model, "--gguf", type, "--out", out, "--overwrite", "--quiet"])
-                guard r.status == 0 else { throw ValidationError("crucible export \(type) failed (exit \(r.status))") }
+                guard r.status == 0 else { throw CLIFailure("crucible export \(type) failed (exit \(r.status))") }
                 ours.append((r.seconds, r.maxRSS))
                 try? fm.removeItem(atPath: out)
             }
@@ -63,11 +63,11 @@ struct BenchExport: ParsableCommand {
                 let mid = work + "/llama-mid.gguf", out = work + "/llama-\(type).gguf"
                 let outtype = direct ? type.lowercased() : "bf16"
                 let c = try runChild(python, [convert, model, "--outtype", outtype, "--outfile", direct ? out : mid], quiet: true)
-                guard c.status == 0 else { throw ValidationError("convert_hf_to_gguf.py failed (exit \(c.status))") }
+                guard c.status == 0 else { throw CLIFailure("convert_hf_to_gguf.py failed (exit \(c.status))") }
                 var seconds = c.seconds, rss = c.maxRSS
                 if !direct {
                     let q = try runChild(quantizer, [mid, out, type], quiet: true)
-                    guard q.status == 0 else { throw ValidationError("llama-quantize failed (exit \(q.status))") }
+                    guard q.status == 0 else { throw CLIFailure("llama-quantize failed (exit \(q.status))") }
                     seconds += q.seconds
                     rss = max(rss, q.maxRSS)
                 }
@@ -85,6 +85,6 @@ struct BenchExport: ParsableCommand {
             let p = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
-        throw ValidationError("\(name) is not on PATH")
+        throw CLIFailure("\(name) is not on PATH")
     }
 }

@@ -21,8 +21,8 @@ struct BenchMoE: ParsableCommand {
     @Option(help: "Runs per case (the best is reported; all are printed).")
     var runs: Int = 3
 
-    @Option(help: "Preset of the parents (smollm2-135m or tiny).")
-    var preset: String = "smollm2-135m"
+    @Option(help: "Preset of the parents.")
+    var preset = SynthPreset(argument: "smollm2-135m")!
 
     /// Eight prompts per expert topic: code, maths, stories, chat.
     static let prompts: [[String]] = [
@@ -37,13 +37,13 @@ struct BenchMoE: ParsableCommand {
     ]
 
     func run() throws {
-        let parents = try BenchParents(cache: cache, preset: preset, fineTunes: 3)
+        let parents = try BenchParents(cache: cache, preset: preset.name, fineTunes: 3)
         let base = parents.base, root = parents.root
         let experts = parents.fineTunes + [base]
         let fm = FileManager.default
         // Prompts are tokenized as a real model would: with SmolLM2's own tokenizer when its GGUF is cached (same
         // vocabulary size as the smollm2-135m preset), else the byte-level tokenizer synth writes (about 3× the tokens).
-        guard let shape = SyntheticCheckpoint.presets[preset] else { throw ValidationError("unknown preset '\(preset)'") }
+        let shape = SyntheticCheckpoint.presets[preset.name]!   // SynthPreset holds only known presets
         let smol = (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
         var tokenizerName = "byte-level (synth)"
         if shape.vocab == 49152, fm.fileExists(atPath: smol) {
@@ -56,7 +56,7 @@ struct BenchMoE: ParsableCommand {
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: work) }
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        print("experts: 4 × \(preset) BF16, 8 prompts each (\(tokenizerName) tokenizer), Mixtral per-expert layout; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("experts: 4 × \(preset.name) BF16, 8 prompts each (\(tokenizerName) tokenizer), Mixtral per-expert layout; \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("gate mode       best wall   peak RSS    output      (all runs)")
         for mode in modes.split(separator: ",").map(String.init) {
             var text = "base_model: \(base)\ngate_mode: \(mode)\ndtype: bfloat16\nexperts_per_token: 2\nrandom_seed: 1\nexperts:\n"
@@ -71,7 +71,7 @@ struct BenchMoE: ParsableCommand {
                 let out = work + "/out-\(mode)"
                 try? fm.removeItem(atPath: out)
                 let r = try runChild(exe, ["moe", recipe, "--out", out, "--quiet"])
-                if r.status != 0 { throw ValidationError("bench moe \(mode) failed (exit \(r.status))") }
+                if r.status != 0 { throw CLIFailure("bench moe \(mode) failed (exit \(r.status))") }
                 results.append((r.seconds, r.maxRSS))
                 written = ((try? fm.attributesOfItem(atPath: out + "/model.safetensors")[.size] as? Int) ?? 0)
                 try? fm.removeItem(atPath: out)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Export
 import Foundation
 
@@ -45,22 +46,26 @@ struct BuildOptions: ParsableArguments {
     @Flag(help: "Merge tensors whose parents hold NaN or infinite values (each is reported) instead of failing.")
     var allowNonFinite = false
 
-    @Option(help: "Also write the model as GGUF (llama-quantize's file types: \(GGUFFileType.names.joined(separator: ", "))) into the output folder.")
-    var gguf: String?
+    @Option(help: "Also write the model as GGUF, in one of llama-quantize's file types, into the output folder.")
+    var gguf: GGUFFileType.Mixture?
 
     @Flag(help: "With --gguf: keep only the GGUF weights (the safetensors are removed once the GGUF file is complete).")
     var ggufOnly = false
 
     func validateGGUF() throws {
-        if let gguf, GGUFFileType(name: gguf) == nil {
-            throw ValidationError("unknown GGUF type '\(gguf)'; choose one of \(GGUFFileType.names.joined(separator: ", "))")
-        }
         if ggufOnly && gguf == nil { throw ValidationError("--gguf-only needs --gguf TYPE") }
+    }
+
+    /// Refuses --gguf for an output that cannot be written as GGUF, before the build starts.
+    func checkGGUFWritable(config: JSONObject) throws {
+        guard gguf != nil else { return }
+        try GGUFExport.checkWritable(config: config, file: "the output config.json")
     }
 
     /// Writes the GGUF file into the finished output folder when --gguf was given, and says so.
     func writeGGUF(folder: String, threads: Int?, quiet: Bool) throws {
-        guard let gguf, let fileType = GGUFFileType(name: gguf) else { return }
+        guard let gguf else { return }
+        let fileType = GGUFFileType(mixture: gguf)
         var options = GGUFExportOptions(fileType: fileType)
         if let threads { options.threads = max(1, threads) }
         let started = Date()

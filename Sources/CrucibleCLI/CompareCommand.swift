@@ -43,19 +43,13 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report: ModelComparison
-        do {
-            report = try ModelComparison.compare(a, b, base: base, options: CompareOptions(threads: threads))
-            if let svg {
-                do {
-                    try report.heatmapSVG(metric: metric).write(toFile: svg, atomically: true, encoding: .utf8)
-                } catch {
-                    throw ValidationError("\(svg): cannot write the heatmap: \(error.localizedDescription)")
-                }
+        let report = try ModelComparison.compare(a, b, base: base, options: CompareOptions(threads: threads))
+        if let svg {
+            do {
+                try report.heatmapSVG(metric: metric).write(toFile: svg, atomically: true, encoding: .utf8)
+            } catch {
+                throw CLIFailure("\(svg): cannot write the heatmap: \(error.localizedDescription)")
             }
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
         if json {
             print(report.json(metric: metric).serialized())

@@ -27,30 +27,18 @@ struct ExportTarget: ParsableArguments {
     @Flag(help: "No summary.")
     var quiet = false
 
-    static func check(type: String) throws {
-        guard GGUFFileType(name: type) != nil else {
-            throw ValidationError("unknown GGUF type '\(type)'; choose one of \(GGUFFileType.names.joined(separator: ", "))")
-        }
-    }
-
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// Exports `model` as `type` and prints what was written.
-    func run(type: String) throws {
-        let fileType = GGUFFileType(name: type, pure: pure)!
+    func run(type: GGUFFileType.Mixture) throws {
+        let fileType = GGUFFileType(mixture: type, pure: pure)
         let started = Date()
-        let report: GGUFExportReport
-        do {
-            let checkpoint = try Checkpoint.open(try ModelArgument.resolve(model))
-            var options = GGUFExportOptions(fileType: fileType, overwrite: overwrite, name: name)
-            if let threads { options.threads = threads }
-            report = try GGUFExport.export(checkpoint, to: out, options: options)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        let checkpoint = try Checkpoint.open(try ModelArgument.resolve(model))
+        var options = GGUFExportOptions(fileType: fileType, overwrite: overwrite, name: name)
+        if let threads { options.threads = threads }
+        let report = try GGUFExport.export(checkpoint, to: out, options: options)
         guard !quiet else { return }
         let types = report.typeCounts.map { "\($0.1) \($0.0.name)" }.joined(separator: ", ")
         print("wrote \(report.path): \(report.architecture), \(fileType), \(report.tensors.count) tensors (\(types)), "
@@ -77,10 +65,8 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var target: ExportTarget
 
-    @Option(help: "File type: \(GGUFFileType.names.joined(separator: ", ")).")
-    var gguf: String
-
-    func validate() throws { try ExportTarget.check(type: gguf) }
+    @Option(help: "llama-quantize's file type.")
+    var gguf: GGUFFileType.Mixture
 
     func run() throws { try target.run(type: gguf) }
 }
@@ -93,10 +79,8 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var target: ExportTarget
 
-    @Option(name: .customLong("type"), help: "File type: \(GGUFFileType.names.joined(separator: ", ")).")
-    var type: String
-
-    func validate() throws { try ExportTarget.check(type: type) }
+    @Option(name: .customLong("type"), help: "llama-quantize's file type.")
+    var type: GGUFFileType.Mixture
 
     func run() throws { try target.run(type: type) }
 }

@@ -42,34 +42,27 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let lm = try LanguageModel(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-            let tokenizer = try TokenizerLoader.load(path: model)
-            let ids = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
-            guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
-            var stop = Set(lm.config.eosTokenIDs)
-            if let eos = tokenizer.eosID { stop.insert(eos) }
-            var generated: [Int] = []
-            var printed = ""
-            let sampling = SamplingOptions(temperature: temp, topP: topP, minP: minP, seed: seed)
-            try lm.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopTokens: stop) { token in
-                generated.append(token)
-                // Decode the whole continuation and print what is new, holding back a trailing partial UTF-8 sequence.
-                let text = tokenizer.decode(generated, skipSpecial: true)
-                if !text.hasSuffix("\u{FFFD}"), text.hasPrefix(printed) {
-                    FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8))
-                    printed = text
-                }
-                return true
-            }
+        let lm = try LanguageModel(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let tokenizer = try TokenizerLoader.load(path: model)
+        let ids = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
+        guard !ids.isEmpty else { throw CLIFailure("the prompt encodes to no tokens") }
+        var stop = Set(lm.config.eosTokenIDs)
+        if let eos = tokenizer.eosID { stop.insert(eos) }
+        var generated: [Int] = []
+        var printed = ""
+        let sampling = SamplingOptions(temperature: temp, topP: topP, minP: minP, seed: seed)
+        try lm.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopTokens: stop) { token in
+            generated.append(token)
+            // Decode the whole continuation and print what is new, holding back a trailing partial UTF-8 sequence.
             let text = tokenizer.decode(generated, skipSpecial: true)
-            if text.hasPrefix(printed) { FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8)) }
-            print("")
-        } catch let error as ValidationError {
-            throw error
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
+            if !text.hasSuffix("\u{FFFD}"), text.hasPrefix(printed) {
+                FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8))
+                printed = text
+            }
+            return true
         }
+        let text = tokenizer.decode(generated, skipSpecial: true)
+        if text.hasPrefix(printed) { FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8)) }
+        print("")
     }
 }

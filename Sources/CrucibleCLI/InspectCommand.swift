@@ -24,13 +24,7 @@ struct InspectCommand: ParsableCommand {
     var tensors = false
 
     func run() throws {
-        let report: ModelInspection
-        do {
-            report = try ModelInspection.inspect(model)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        let report = try ModelInspection.inspect(model)
         if json {
             print(report.json(allTensors: tensors).serialized())
         } else {

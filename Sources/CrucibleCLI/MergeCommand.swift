@@ -36,6 +36,7 @@ struct MergeCommand: ParsableCommand {
         var options = PlannerOptions(seed: build.seed, shardSize: build.shardSize.bytes, memoryBudget: memory?.bytes)
         if let threads { options.threads = max(1, threads) }
         let plan = try MergePlanner.plan(parsed, options: options)
+        try build.checkGGUFWritable(config: plan.outputConfig)
         if dryRun {
             print(plan.describe(), terminator: "")
             return

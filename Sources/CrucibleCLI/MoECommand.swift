@@ -41,6 +41,7 @@ struct MoECommand: ParsableCommand {
                                  allowIdenticalExperts: moe.allowIdenticalExperts)
         if let threads { options.threads = max(1, threads) }
         let plan = try MoEPlanner.plan(parsed, options: options)
+        try build.checkGGUFWritable(config: plan.outputConfig)
         if dryRun {
             print(plan.describe(), terminator: "")
             return

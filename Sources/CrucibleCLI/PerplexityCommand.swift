@@ -69,15 +69,9 @@ struct PerplexityCommand: ParsableCommand {
         let routingStatistics = routing ? RoutingStatistics() : nil
         job.observer = routingStatistics
         job.onWarning = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
-        let result: PerplexityResult
-        do {
-            result = try job.run { p in
-                FileHandle.standardError.write(Data(String(format: "[%d/%d] PPL %.4f  (%.1f s, %.0f tokens/s)\n",
-                                                           p.chunk, p.chunks, p.runningPerplexity, p.seconds, p.tokensPerSecond).utf8))
-            }
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
+        let result = try job.run { p in
+            FileHandle.standardError.write(Data(String(format: "[%d/%d] PPL %.4f  (%.1f s, %.0f tokens/s)\n",
+                                                       p.chunk, p.chunks, p.runningPerplexity, p.seconds, p.tokensPerSecond).utf8))
         }
         let rss = peakResidentBytes()
         if json {

@@ -63,10 +63,8 @@ struct RunCommand: ParsableCommand {
             }
             progress.finish()
         } catch {
-            progress.finish()
-            let text = "\(error)"
-            FileHandle.standardError.write(Data((text.contains("error:") ? text : "error: " + text).utf8 + [0x0A]))
-            throw ExitCode.failure
+            progress.finish()   // end the progress line before the parser prints the error
+            throw error
         }
         try scoring.emit(result.score)
         try build.writeGGUF(folder: result.merge.outputPath, threads: scoring.threads, quiet: false)

@@ -32,10 +32,8 @@ struct ScoreCommand: ParsableCommand {
             report = try job.run { progress.update($0) }
             progress.finish()
         } catch {
-            progress.finish()
-            let text = "\(error)"
-            FileHandle.standardError.write(Data((text.contains("error:") ? text : "error: " + text).utf8 + [0x0A]))
-            throw ExitCode.failure
+            progress.finish()   // end the progress line before the parser prints the error
+            throw error
         }
         try options.emit(report)
     }
@@ -85,13 +83,8 @@ struct ScoreOptions: ParsableArguments {
     /// Prints the table or the JSON and writes the report folder.
     func emit(_ report: ScoreReport) throws {
         if let folder = self.report {
-            do {
-                let files = try report.write(toFolder: folder)
-                FileHandle.standardError.write(Data("report written: \(files.joined(separator: ", "))\n".utf8))
-            } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode.failure
-            }
+            let files = try report.write(toFolder: folder)
+            FileHandle.standardError.write(Data("report written: \(files.joined(separator: ", "))\n".utf8))
         }
         if json {
             print(report.json())

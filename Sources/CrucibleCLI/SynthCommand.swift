@@ -10,17 +10,17 @@ struct SynthCommand: ParsableCommand {
         commandName: "synth",
         abstract: "Write a random but valid Hugging Face checkpoint with a byte-level tokenizer (or a seeded \"fine-tune\" of one).")
 
-    @Option(help: "Architecture: \(SyntheticCheckpoint.architectures.joined(separator: ", ")).")
-    var arch: String = "llama"
+    @Option(help: "Architecture.")
+    var arch = SynthArchitecture(argument: "llama")!
 
-    @Option(help: "Dimensions: smollm2-135m or tiny.")
-    var preset: String = "tiny"
+    @Option(help: "Dimensions.")
+    var preset = SynthPreset(argument: "tiny")!
 
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Storage dtype: bf16, f16 or f32.")
-    var dtype: String = "bf16"
+    @Option(help: "Storage dtype.")
+    var dtype = StorageDType.bf16
 
     @Option(help: "Make a fine-tune of this checkpoint folder instead: W + delta·rms(W)·N(0,1).")
     var finetuneOf: String?
@@ -32,14 +32,12 @@ struct SynthCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        guard let d = DType(name: dtype), d.isFloatingPoint, d != .f64 else {
-            throw ValidationError("--dtype must be bf16, f16 or f32")
-        }
+        let d = dtype.dtype
         if let base = finetuneOf {
             try SyntheticCheckpoint.writeFineTune(of: base, delta: delta, seed: seed, dtype: d, to: out)
         } else {
-            try SyntheticCheckpoint.write(arch: arch, preset: preset, seed: seed, dtype: d, to: out)
-            try SyntheticTokenizer.write(vocabularySize: SyntheticCheckpoint.presets[preset]!.vocab, into: out)
+            try SyntheticCheckpoint.write(arch: arch.name, preset: preset.name, seed: seed, dtype: d, to: out)
+            try SyntheticTokenizer.write(vocabularySize: SyntheticCheckpoint.presets[preset.name]!.vocab, into: out)
         }
         print(out)
     }

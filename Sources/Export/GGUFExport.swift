@@ -1,4 +1,5 @@
 import Foundation
+import Architectures
 import Checkpoints
 import Tensors
 
@@ -139,6 +140,13 @@ extension GGUFExport {
             let smooth = (Float(originalContext) / wavelength - Float(lowFrequencyFactor)) / span
             return 1 / ((1 - smooth) / Float(factor) + smooth)
         }
+    }
+
+    /// Whether a model with this `config.json` can be written as GGUF; checked before a build so that
+    /// `--gguf` fails before any tensor is merged rather than after.
+    public static func checkWritable(config: JSONObject, file: String) throws {
+        _ = try GGUFTensorLayout.conventions(config: config, file: file)
+        try GGUFTensorLayout.checkRoPE(try ModelConfig(json: config, file: file), file: file)
     }
 
     /// The GGUF file a build writes into its output folder: `<folder>/<folder name>-<TYPE>.gguf`.

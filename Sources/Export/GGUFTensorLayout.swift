@@ -81,16 +81,11 @@ struct GGUFTensorLayout {
         let file = checkpoint.configPath
         configPath = file
         func fail(_ reason: String) -> CheckpointError { .invalidConfig(file: file, reason: reason) }
-        let className = c["architectures"]?.arrayValue?.first?.stringValue ?? "?"
-        guard let definition = ArchitectureDefinition.all.first(where: { $0.className == className }),
-              let conventions = definition.ggufExport else {
-            let written = ArchitectureDefinition.all.filter { $0.ggufExport != nil }.map(\.className)
-            throw fail("GGUF export writes \(written.joined(separator: ", ")); '\(className)' is not written yet "
-                       + "(its llama.cpp names or hyperparameters are not mapped exactly)")
-        }
+        let conventions = try Self.conventions(config: c, file: file)
         architecture = conventions.architecture
         let permutes = conventions.permutesQK
         let config = try ModelConfig(json: c, file: file)
+        try Self.checkRoPE(config, file: file)
         self.config = config
         let layers = config.layerCount
         let heads = config.headCount
@@ -189,6 +184,28 @@ struct GGUFTensorLayout {
                                        attentionVCount: QuantizationTypeChooser.attentionVCount(ordered.map(\.name)))
     }
 
+    /// How llama.cpp's converter writes the config's architecture; an error naming the class when it is not written.
+    static func conventions(config c: JSONObject, file: String) throws -> GGUFConventions {
+        let className = c["architectures"]?.arrayValue?.first?.stringValue ?? "?"
+        guard let definition = ArchitectureDefinition.all.first(where: { $0.className == className }),
+              let conventions = definition.ggufExport else {
+            let written = ArchitectureDefinition.all.filter { $0.ggufExport != nil }.map(\.className)
+            throw CheckpointError.invalidConfig(file: file, reason: "GGUF export writes \(written.joined(separator: ", ")); "
+                + "'\(className)' is not written yet (its llama.cpp names or hyperparameters are not mapped exactly)")
+        }
+        return conventions
+    }
+
+    /// The RoPE scalings the export writes exactly: none, linear, Llama 3 (as the rope_freqs tensor).
+    static func checkRoPE(_ c: ModelConfig, file: String) throws {
+        switch c.ropeScaling {
+        case .none, .linear, .llama3: return
+        default:
+            throw CheckpointError.invalidConfig(file: file,
+                reason: "this rope_scaling is not written to GGUF yet (linear and llama3 are)")
+        }
+    }
+
     /// The general and architecture keys, as llama.cpp's converter (and llama-quantize, for the file type) writes them.
     func metadata(name: String, fileType: GGUFFileType) throws -> [(String, GGUFValue)] {
         let a = architecture
@@ -235,7 +252,7 @@ struct GGUFTensorLayout {
             m.append(("\(a).rope.scaling.type", .string("linear")))
             m.append(("\(a).rope.scaling.factor", try f32(factor, "rope_scaling.factor")))
         default:
-            throw fail("this rope_scaling is not written to GGUF yet (linear is); llama.cpp needs derived tensors for it")
+            try Self.checkRoPE(c, file: configPath)
         }
         m.append(("general.quantization_version", .uint32(2)))
         return m

@@ -111,6 +111,12 @@ public protocol MergeMethod: Sendable {
     var baseModel: BaseModelUse { get }
     /// Whether results depend on the seed.
     var isRandom: Bool { get }
+    /// Whether a tensor with one input and no parameter that changes it is that input, so the executor copies its
+    /// stored bytes instead of merging (passthrough).
+    var copiesSoleInput: Bool { get }
+    /// Whether `base_model` is one endpoint of an interpolation rather than the base the others are measured against
+    /// (SLERP), so the model card does not call it the base.
+    var baseIsEndpoint: Bool { get }
 
     /// Checks the number of inputs (and anything else knowable before reading tensors). Throws a message for the user.
     /// `inputCount` counts every input of one output tensor, the base model included when there is one.
@@ -131,6 +137,8 @@ public protocol MergeMethod: Sendable {
 extension MergeMethod {
     public var referenceURL: String? { nil }
     public var isRandom: Bool { false }
+    public var copiesSoleInput: Bool { false }
+    public var baseIsEndpoint: Bool { false }
     public func isElementwise(global: [String: ParameterValue]) -> Bool { false }
     public func isElementwise(global: [String: ParameterValue], perModel: [[String: ParameterValue]]) -> Bool {
         isElementwise(global: global)

@@ -74,6 +74,14 @@ public struct StreamingMergeRequest {
         stride(from: 0, to: count, by: block).map { $0..<min(count, $0 + block) }
     }
 
+    /// The base input's index and the others', for methods measured against a base; an error naming `method` when
+    /// the request has no base.
+    func baseAndOthers(_ method: String) throws -> (base: Int, others: [Int]) {
+        _ = try parameterView.requireBase(method)
+        let base = baseIndex!
+        return (base, inputs.indices.filter { $0 != base })
+    }
+
     /// Writes input `k` unchanged, block by block (a method given a single input, or nothing to add to the base).
     func copyThrough(_ k: Int, inputs reader: any MergeInputReader, output writer: any MergeOutputWriter) throws -> [String] {
         let buffer = workspace.buffer(WorkspaceSlot.output, count: min(count, block), of: Float.self)

@@ -31,9 +31,101 @@ public struct PlannerOptions: Sendable {
 
 /// Turns a recipe into a `MergePlan`, reading only configs and tensor headers, so that a bad recipe
 /// fails in seconds, before any tensor data is touched.
+///
+/// `plan` runs the steps docs/design.md lists, in order, each a method of `PlanBuilder` below: resolve the models,
+/// match their architecture, normalise the recipe to slices, check the method, make one task per output tensor
+/// (sources, parameters, dtypes), rewrite the config, lay out the shards, choose the tokenizer donor, estimate memory.
 public enum MergePlanner {
+    public static func plan(_ recipe: MergeRecipe, options: PlannerOptions = PlannerOptions()) throws -> MergePlan {
+        var builder = try PlanBuilder(recipe: recipe, options: options)
+        try builder.resolveModels()
+        try builder.matchArchitecture()
+        try builder.normaliseSlices()
+        try builder.checkMethod()
+        try builder.makeTasks()
+        try builder.rewriteConfig()
+        builder.layOutShards()
+        try builder.chooseTokenizerDonor()
+        return builder.finish()
+    }
+
+    /// Precedence: the first level that yields a value wins.
+    static func resolve(_ name: String, levels: [[String: LocatedSetting]], tensorName: String, t: Double) -> ParameterValue? {
+        resolveLocated(name, levels: levels, tensorName: tensorName, t: t)?.value
+    }
+
+    /// A warning for every parameter the recipe sets (per model, per slice source, per slice or for the whole recipe)
+    /// that the method does not declare, with the closest declared name: a typo such as `wieght` is otherwise ignored.
+    static func unknownParameterWarnings(recipe: MergeRecipe, method: any MergeMethod) -> [String] {
+        let known = (method.perModelParameters + method.globalParameters).map(\.name)
+        var levels: [[String: LocatedSetting]] = [recipe.parameters]
+        recipe.models?.forEach { levels.append($0.parameters) }
+        recipe.slices?.forEach { slice in
+            levels.append(slice.parameters)
+            slice.sources.forEach { levels.append($0.parameters) }
+        }
+        var seen = Set<String>()
+        var out: [String] = []
+        for level in levels {
+            for (name, setting) in level.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
+                let text = "\(setting.location): unknown parameter `\(name)` for merge method '\(method.name)' is ignored"
+                    + (closestName(to: name, among: known).map { " (did you mean `\($0)`?)" } ?? "")
+                    + (known.isEmpty ? "" : "; it takes " + known.map { "`\($0)`" }.joined(separator: ", "))
+                if seen.insert(text).inserted { out.append(text) }
+            }
+        }
+        return out
+    }
+
+    /// `resolve`, with the recipe location of the setting that gave the value.
+    static func resolveLocated(_ name: String, levels: [[String: LocatedSetting]], tensorName: String,
+                               t: Double) -> (value: ParameterValue, location: SourceLocation)? {
+        for level in levels {
+            if let s = level[name], let v = s.setting.evaluate(tensorName: tensorName, t: t) { return (v, s.location) }
+        }
+        return nil
+    }
+
+    static func expertIndex(in name: String, template: WeightTemplate, layer: Int) -> Int? {
+        let pattern = template.resolved(layer: layer)
+        guard let r = pattern.range(of: "${expert_index}") else { return nil }
+        let prefix = pattern[..<r.lowerBound]
+        let rest = name.dropFirst(prefix.count)
+        return Int(rest.prefix { $0.isNumber })
+    }
+
+    static func estimateMemory(tasks: [TensorTask], method: any MergeMethod, threads: Int, budget: Int?) -> PlanEstimate {
+        let read = tasks.reduce(0) { $0 + $1.inputBytes }
+        let written = tasks.reduce(0) { $0 + $1.outputBytes }
+        let sets = tasks.map { workingSet($0, method: method) }
+        let largest = sets.max() ?? 0
+        let memoryBudget = max(largest, budget ?? (1 << 30))
+        // Tasks in flight are bounded by the budget; the process itself (code, maps' page tables, buffers) adds ~40 MB.
+        let inFlight = min(memoryBudget, sets.sorted(by: >).prefix(threads).reduce(0, +))
+        return PlanEstimate(bytesRead: read, bytesWritten: written, largestTaskBytes: largest,
+                            memoryBudget: memoryBudget, peakMemory: inFlight + 40_000_000)
+    }
+
+    /// Bytes one task holds while it runs: the parents' mapped pages of its tensor (resident until the task releases
+    /// them), plus its buffers. A streamed task holds one block per input, the output block and its bytes, plus the
+    /// method's whole-tensor scratch (selection keys, masks), independent of the number of parents.
+    static func workingSet(_ task: TensorTask, method: any MergeMethod) -> Int {
+        if task.operation == .copy { return task.inputBytes }
+        if let m = PlanExecutorTask.streamingMethod(task, method: method) {
+            let block = min(task.elementCount, PlanExecutor.streamBlockElements)
+            return task.inputBytes + block * 4 * (task.inputs.count + 1) + block * task.outputDType.byteSize
+                + m.streamingScratchBytes(count: task.elementCount, inputCount: task.inputs.count)
+        }
+        let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
+        // float32 inputs + output + one scratch copy, plus the converted output bytes.
+        return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
+    }
+}
+
+/// The state of one planning run; each step reads what the steps before it settled.
+private struct PlanBuilder {
     /// One slice, normalised: `models:` recipes become a single slice spanning every layer.
-    private struct PlanSlice {
+    struct PlanSlice {
         struct Source {
             let model: Int            // index into models
             let range: Range<Int>
@@ -45,16 +137,42 @@ public enum MergePlanner {
         var length: Int { sources.first?.range.count ?? 0 }
     }
 
-    public static func plan(_ recipe: MergeRecipe, options: PlannerOptions = PlannerOptions()) throws -> MergePlan {
+    let recipe: MergeRecipe
+    let options: PlannerOptions
+    let method: any MergeMethod
+    var warnings: [String]
+    /// Every referenced model, in order of first mention, and the models opened from them.
+    var refs: [ModelReference] = []
+    var models: [PlannedModel] = []
+    var arch: WeightTable!
+    var experts = 0
+    var slices: [PlanSlice] = []
+    var tasks: [TensorTask] = []
+    /// Which parent model and layer each output layer comes from (for per-layer config arrays).
+    var layerOrigins: [(model: Int, layer: Int)] = []
+    var config = JSONObject()
+    var donor = 0
+    var tokenizerDonor = 0
+    var shards: ShardLayout!
+
+    /// Looks up the merge method.
+    init(recipe: MergeRecipe, options: PlannerOptions) throws {
         guard let method = MergeMethodRegistry.method(named: recipe.mergeMethod) else {
             let suggestion = closestName(to: recipe.mergeMethod, among: MergeMethodRegistry.names).map { " Did you mean '\($0)'?" } ?? ""
             throw PlanError.recipe(recipe.mergeMethodLocation,
                 "unknown merge method '\(recipe.mergeMethod)'.\(suggestion) Known methods: "
                     + "\(MergeMethodRegistry.names.joined(separator: ", ")).")
         }
-        var warnings = recipe.warnings.map(\.description)
+        self.recipe = recipe
+        self.options = options
+        self.method = method
+        warnings = recipe.warnings.map(\.description)
+    }
 
-        // Resolve and open every referenced model once, in order of first mention.
+    func index(_ r: ModelReference) -> Int { refs.firstIndex(of: r)! }
+
+    /// Resolves and opens every referenced model once, in order of first mention.
+    mutating func resolveModels() throws {
         let resolver = ModelResolver(recipe: recipe, workingDirectory: options.workingDirectory)
         var refs: [ModelReference] = []
         func note(_ r: ModelReference?) { if let r, !refs.contains(r) { refs.append(r) } }
@@ -62,11 +180,15 @@ public enum MergePlanner {
         if let slices = recipe.slices { slices.forEach { s in s.sources.forEach { note($0.model) } } }
         note(recipe.baseModel)
         recipe.slices?.forEach { note($0.baseModel) }
-        let models = try refs.map { try PlannedModel.open($0, resolver: resolver) }
-        func index(_ r: ModelReference) -> Int { refs.firstIndex(of: r)! }
+        self.refs = refs
+        models = try refs.map { try PlannedModel.open($0, resolver: resolver) }
+    }
 
-        // One architecture for all parents.
+    /// One architecture for all parents.
+    mutating func matchArchitecture() throws {
         let arch = models[0].architecture
+        self.arch = arch
+        experts = arch.expertCount(in: models[0].config)
         if arch.isInferred {
             warnings.append("\(models[0].reference): no architecture table for '\(arch.architectures[0])'; its weights were inferred from "
                 + "tensor names (\(arch.layerWeights.count) per layer, \(models[0].layerCount) layers)")
@@ -76,9 +198,11 @@ public enum MergePlanner {
                 "\(m.reference) is a \(m.architecture.name) model but \(models[0].reference) is \(arch.name); parents must share an "
                     + "architecture")
         }
+    }
 
-        // Normalise to slices.
-        var slices: [PlanSlice] = []
+    /// `models:` recipes become one slice over every layer; `slices:` are checked (ranges, equal lengths, base).
+    mutating func normaliseSlices() throws {
+        let models = self.models
         if let list = recipe.models {
             let counts = list.map { models[index($0.model)].layerCount }
             if Set(counts).count > 1 {
@@ -129,10 +253,11 @@ public enum MergePlanner {
         guard !slices.isEmpty else {
             throw PlanError.recipe(recipe.mergeMethodLocation, "the recipe lists no models")
         }
+        warnings += MergePlanner.unknownParameterWarnings(recipe: recipe, method: method)
+    }
 
-        warnings += unknownParameterWarnings(recipe: recipe, method: method)
-
-        // Method-level checks before any tensor is looked at.
+    /// Method-level checks before any tensor is looked at.
+    func checkMethod() throws {
         for s in slices {
             if method.baseModel == .required && s.base == nil {
                 throw PlanError.recipe(recipe.mergeMethodLocation,
@@ -144,112 +269,11 @@ public enum MergePlanner {
                 throw PlanError.recipe(recipe.mergeMethodLocation, e.message)
             }
         }
+    }
 
-        // Output dtype rules.
-        let seed = options.seed ?? recipe.randomSeed ?? 0
-        var tasks: [TensorTask] = []
-        let experts = arch.expertCount(in: models[0].config)
-
-        func makeTask(template: WeightTemplate, slice: PlanSlice, sourceNames: [String], outputName: String,
-                      layer: Int?, t: Double) throws -> TensorTask? {
-            // Which sources hold the tensor; tied heads fall back to the embedding.
-            let present = zip(slice.sources, sourceNames).map { models[$0.0.model].source.info($0.1) != nil }
-            if !present.contains(true) {
-                if template.optional { return nil }
-                let m = models[slice.sources[0].model]
-                throw PlanError.model(m.path, "tensor '\(sourceNames[0])' is missing (the \(arch.name) architecture requires it)")
-            }
-            var inputs: [PlannedInput] = []
-            var baseIndex: Int? = nil
-            for (k, (src, name)) in zip(slice.sources, sourceNames).enumerated() {
-                let m = models[src.model]
-                var actual = name
-                if !present[k] {
-                    if let tied = template.tiedTo, m.source.info(tied) != nil {
-                        actual = tied
-                        if m.config["tie_word_embeddings"]?.boolValue != true {
-                            warnings.append("\(m.reference) has no '\(name)' and its config does not tie it to '\(tied)' "
-                                + "(tie_word_embeddings is not true); its '\(tied)' stands in for it")
-                        }
-                    } else {
-                        throw PlanError.model(m.path, "tensor '\(name)' is missing, but other parents have it")
-                    }
-                }
-                let info = m.source.info(actual)!
-                var params: [String: ParameterValue] = [:]
-                let isBase = src.model == slice.base && method.baseModel != .unused
-                for def in method.perModelParameters {
-                    let levels = [src.parameters, slice.parameters, recipe.parameters]
-                    if let (v, at) = resolveLocated(def.name, levels: levels, tensorName: actual, t: t) {
-                        if let problem = def.problem(with: v) {
-                            throw PlanError.recipe(at, "parameter '\(def.name)' for \(m.reference) (tensor \(actual)) \(problem)")
-                        }
-                        params[def.name] = v
-                    } else if let d = def.defaultValue {
-                        params[def.name] = d
-                    } else if def.required && !isBase {
-                        throw PlanError.recipe(m.reference.location,
-                            "missing required parameter '\(def.name)' for \(m.reference) (tensor \(actual)); set it under the model's "
-                                + "parameters or the recipe's")
-                    }
-                }
-                if isBase && baseIndex == nil { baseIndex = inputs.count }
-                inputs.append(PlannedInput(model: src.model, tensorName: actual, info: info, parameters: params))
-            }
-            if method.baseModel == .required && baseIndex == nil {
-                throw PlanError.tensor(outputName, "the base model has no tensor for it")
-            }
-            // Shapes must agree, except vocabulary-indexed tensors, which are cropped to the common top-left block.
-            var shape = inputs[0].info.shape
-            var cropped = false
-            for inp in inputs.dropFirst() where inp.info.shape != shape {
-                if template.isEmbed && inp.info.shape.count == shape.count {
-                    shape = zip(shape, inp.info.shape).map { min($0, $1) }
-                    cropped = true
-                } else {
-                    let detail = inputs.map { "\(models[$0.model].reference) \($0.info.shape)" }.joined(separator: ", ")
-                    throw PlanError.tensor(outputName, "parents disagree on its shape: \(detail)")
-                }
-            }
-            if cropped {
-                warnings.append("tensor '\(outputName)': vocabulary sizes differ between parents; cropped to the common \(shape)")
-            }
-            var global: [String: ParameterValue] = [:]
-            for def in method.globalParameters {
-                if let (v, at) = resolveLocated(def.name, levels: [slice.parameters, recipe.parameters], tensorName: outputName, t: t) {
-                    if let problem = def.problem(with: v) {
-                        throw PlanError.recipe(at, "parameter '\(def.name)' of merge method '\(method.name)' (tensor \(outputName)) \(problem)")
-                    }
-                    global[def.name] = v
-                } else if let d = def.defaultValue {
-                    global[def.name] = d
-                } else if def.required {
-                    throw PlanError.recipe(recipe.mergeMethodLocation,
-                        "missing required parameter '\(def.name)' for merge method '\(method.name)' (tensor \(outputName))")
-                }
-            }
-            let dtypes = inputs.map(\.info.dtype)
-            let allFloat = dtypes.allSatisfy(\.isFloatingPoint)
-            let outDType: DType
-            if let d = recipe.outDType ?? recipe.dtype, allFloat {
-                outDType = d
-            } else {
-                outDType = dtypes.dropFirst().reduce(dtypes[0]) { DType.promote($0, $1) }
-            }
-            let hasScale = inputs.contains { $0.parameters["scale"] != nil }
-            let copy = method.name == "passthrough" && inputs.count == 1 && !hasScale && !cropped && dtypes[0] == outDType
-            if !allFloat && !copy {
-                throw PlanError.tensor(outputName,
-                    "stored as \(dtypes.map(\.rawValue).joined(separator: "/")), which cannot be merged (only float tensors can); only "
-                        + "passthrough copies it")
-            }
-            let compute: DType? = (recipe.dtype == .bf16 || recipe.dtype == .f16) ? recipe.dtype : nil
-            return TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
-                              global: global, operation: copy ? .copy : .merge, computeDType: compute, layer: layer, t: t,
-                              elementwise: method.isElementwise(global: global, perModel: inputs.map(\.parameters)) && !cropped)
-        }
-
-        // Pre-weights from the first slice.
+    /// One task per output tensor: pre-weights from the first slice, layers renumbered consecutively across
+    /// slices (t restarts in each), post-weights from the last slice.
+    mutating func makeTasks() throws {
         for w in arch.preWeights {
             let first = slices[0]
             if let task = try makeTask(template: w, slice: first, sourceNames: first.sources.map { _ in w.name },
@@ -257,16 +281,14 @@ public enum MergePlanner {
                 tasks.append(task)
             }
         }
-        // Layers, renumbered consecutively across slices; t restarts in each slice.
         var outLayer = 0
-        var layerOrigins: [(model: Int, layer: Int)] = []
         for s in slices {
             for o in 0..<s.length {
                 let t = s.length > 1 ? Double(o) / Double(s.length - 1) : 1
                 for (outName, w) in arch.layerWeightNames(layer: outLayer, experts: experts) {
                     let names = s.sources.map { src -> String in
                         let sourceLayer = src.range.lowerBound + o
-                        if w.isPerExpert, let e = expertIndex(in: outName, template: w, layer: outLayer) {
+                        if w.isPerExpert, let e = MergePlanner.expertIndex(in: outName, template: w, layer: outLayer) {
                             return w.resolved(layer: sourceLayer, expert: e)
                         }
                         return w.resolved(layer: sourceLayer)
@@ -279,7 +301,6 @@ public enum MergePlanner {
                 outLayer += 1
             }
         }
-        // Post-weights from the last slice.
         for w in arch.postWeights {
             let last = slices[slices.count - 1]
             if let task = try makeTask(template: w, slice: last, sourceNames: last.sources.map { _ in w.name },
@@ -287,10 +308,118 @@ public enum MergePlanner {
                 tasks.append(task)
             }
         }
+    }
 
-        // Output config: the base's, else the first model's.
-        let donor = slices[0].base ?? recipe.baseModel.map(index) ?? slices[0].sources[0].model
-        var config = models[donor].config
+    /// The task for one output tensor: which parents hold it (tied heads fall back to the embedding), each input's
+    /// parameters, the shape (vocabulary-indexed tensors cropped to the common block), the method's global
+    /// parameters, the output dtype, and whether it is a plain copy.
+    mutating func makeTask(template: WeightTemplate, slice: PlanSlice, sourceNames: [String], outputName: String,
+                           layer: Int?, t: Double) throws -> TensorTask? {
+        // Which sources hold the tensor; tied heads fall back to the embedding.
+        let present = zip(slice.sources, sourceNames).map { models[$0.0.model].source.info($0.1) != nil }
+        if !present.contains(true) {
+            if template.optional { return nil }
+            let m = models[slice.sources[0].model]
+            throw PlanError.model(m.path, "tensor '\(sourceNames[0])' is missing (the \(arch.name) architecture requires it)")
+        }
+        var inputs: [PlannedInput] = []
+        var baseIndex: Int? = nil
+        for (k, (src, name)) in zip(slice.sources, sourceNames).enumerated() {
+            let m = models[src.model]
+            var actual = name
+            if !present[k] {
+                if let tied = template.tiedTo, m.source.info(tied) != nil {
+                    actual = tied
+                    if m.config["tie_word_embeddings"]?.boolValue != true {
+                        warnings.append("\(m.reference) has no '\(name)' and its config does not tie it to '\(tied)' "
+                            + "(tie_word_embeddings is not true); its '\(tied)' stands in for it")
+                    }
+                } else {
+                    throw PlanError.model(m.path, "tensor '\(name)' is missing, but other parents have it")
+                }
+            }
+            let info = m.source.info(actual)!
+            var params: [String: ParameterValue] = [:]
+            let isBase = src.model == slice.base && method.baseModel != .unused
+            for def in method.perModelParameters {
+                let levels = [src.parameters, slice.parameters, recipe.parameters]
+                if let (v, at) = MergePlanner.resolveLocated(def.name, levels: levels, tensorName: actual, t: t) {
+                    if let problem = def.problem(with: v) {
+                        throw PlanError.recipe(at, "parameter '\(def.name)' for \(m.reference) (tensor \(actual)) \(problem)")
+                    }
+                    params[def.name] = v
+                } else if let d = def.defaultValue {
+                    params[def.name] = d
+                } else if def.required && !isBase {
+                    throw PlanError.recipe(m.reference.location,
+                        "missing required parameter '\(def.name)' for \(m.reference) (tensor \(actual)); set it under the model's "
+                            + "parameters or the recipe's")
+                }
+            }
+            if isBase && baseIndex == nil { baseIndex = inputs.count }
+            inputs.append(PlannedInput(model: src.model, tensorName: actual, info: info, parameters: params))
+        }
+        if method.baseModel == .required && baseIndex == nil {
+            throw PlanError.tensor(outputName, "the base model has no tensor for it")
+        }
+        // Shapes must agree, except vocabulary-indexed tensors, which are cropped to the common top-left block.
+        var shape = inputs[0].info.shape
+        var cropped = false
+        for inp in inputs.dropFirst() where inp.info.shape != shape {
+            if template.isEmbed && inp.info.shape.count == shape.count {
+                shape = zip(shape, inp.info.shape).map { min($0, $1) }
+                cropped = true
+            } else {
+                let detail = inputs.map { "\(models[$0.model].reference) \($0.info.shape)" }.joined(separator: ", ")
+                throw PlanError.tensor(outputName, "parents disagree on its shape: \(detail)")
+            }
+        }
+        if cropped {
+            warnings.append("tensor '\(outputName)': vocabulary sizes differ between parents; cropped to the common \(shape)")
+        }
+        var global: [String: ParameterValue] = [:]
+        for def in method.globalParameters {
+            if let (v, at) = MergePlanner.resolveLocated(def.name, levels: [slice.parameters, recipe.parameters], tensorName: outputName, t: t) {
+                if let problem = def.problem(with: v) {
+                    throw PlanError.recipe(at, "parameter '\(def.name)' of merge method '\(method.name)' (tensor \(outputName)) \(problem)")
+                }
+                global[def.name] = v
+            } else if let d = def.defaultValue {
+                global[def.name] = d
+            } else if def.required {
+                throw PlanError.recipe(recipe.mergeMethodLocation,
+                    "missing required parameter '\(def.name)' for merge method '\(method.name)' (tensor \(outputName))")
+            }
+        }
+        let dtypes = inputs.map(\.info.dtype)
+        let allFloat = dtypes.allSatisfy(\.isFloatingPoint)
+        let outDType: DType
+        if let d = recipe.outDType ?? recipe.dtype, allFloat {
+            outDType = d
+        } else {
+            outDType = dtypes.dropFirst().reduce(dtypes[0]) { DType.promote($0, $1) }
+        }
+        let hasScale = inputs.contains { $0.parameters["scale"] != nil }
+        let copy = method.copiesSoleInput && inputs.count == 1 && !hasScale && !cropped && dtypes[0] == outDType
+        if !allFloat && !copy {
+            throw PlanError.tensor(outputName,
+                "stored as \(dtypes.map(\.rawValue).joined(separator: "/")), which cannot be merged (only float tensors can); only "
+                    + "passthrough copies it")
+        }
+        let compute: DType? = (recipe.dtype == .bf16 || recipe.dtype == .f16) ? recipe.dtype : nil
+        return TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
+                          global: global, operation: copy ? .copy : .merge, computeDType: compute, layer: layer, t: t,
+                          elementwise: method.isElementwise(global: global, perModel: inputs.map(\.parameters)) && !cropped)
+    
+    }
+
+    /// The output config: the base's, else the first model's, with the output dtype; for slices, the layer count
+    /// and every per-layer array rebuilt from the layers' origins (those describing positions, such as layer_types,
+    /// keep the donor's pattern).
+    mutating func rewriteConfig() throws {
+        let outLayers = layerOrigins.count
+        donor = slices[0].base ?? recipe.baseModel.map(index) ?? slices[0].sources[0].model
+        config = models[donor].config
         let outDTypeName = (recipe.outDType ?? recipe.dtype)?.torchName
             ?? tasks.first(where: { $0.outputDType.isFloatingPoint })?.outputDType.torchName
         if let outDTypeName {
@@ -299,7 +428,7 @@ public enum MergePlanner {
         }
         if recipe.slices != nil {
             let original = models[donor].layerCount
-            config[arch.layerCountKey] = .int(Int64(outLayer))
+            config[arch.layerCountKey] = .int(Int64(outLayers))
             // Per-layer arrays (layer_types, sliding-window patterns…) follow the layers they describe: those the
             // architecture declares must have one entry per layer; any other array of that length is taken as one.
             let positional = arch.positionalConfigArrays
@@ -311,7 +440,7 @@ public enum MergePlanner {
             for array in positional {
                 guard case let .array(values)? = config[array.key] else { continue }
                 let period = array.periodKey.flatMap { config[$0]?.intValue }.flatMap { $0 > 0 ? $0 : nil }
-                config[array.key] = .array(array.extended(values, to: outLayer, period: period))
+                config[array.key] = .array(array.extended(values, to: outLayers, period: period))
             }
             for key in config.keys {
                 guard key != arch.layerCountKey, !positional.contains(where: { $0.key == key }),
@@ -323,13 +452,20 @@ public enum MergePlanner {
                 config[key] = .array(rebuilt)
             }
         }
+    }
 
-        let shards = ShardLayout(entries: tasks.map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType,
-                                                                              shape: $0.shape) },
-                                 maxShardBytes: options.shardSize)
+    /// Shards as mergekit closes them, and each task's shard.
+    mutating func layOutShards() {
+        shards = ShardLayout(entries: tasks.map { SafetensorsWriter.Entry(name: $0.outputName, dtype: $0.outputDType,
+                                                                          shape: $0.shape) },
+                             maxShardBytes: options.shardSize)
         for i in tasks.indices { tasks[i].shard = shards.shardOfEntry[i] }
+    }
 
-        var tokenizerDonor = donor
+    /// `tokenizer_source`, else the config donor. A GGUF donor's vocabulary is exported as Hugging Face files;
+    /// trying it now tells a --dry-run user whether the output will have a tokenizer.
+    mutating func chooseTokenizerDonor() throws {
+        tokenizerDonor = donor
         if case let .model(ref)? = recipe.tokenizerSource {
             guard let i = refs.firstIndex(of: ref) else {
                 throw PlanError.recipe(ref.location, "tokenizer_source \(ref) must be one of the recipe's models")
@@ -337,8 +473,6 @@ public enum MergePlanner {
             tokenizerDonor = i
         }
 
-        // A GGUF donor's vocabulary is exported as Hugging Face files; trying it now tells a --dry-run user
-        // whether the output will have a tokenizer.
         if models[tokenizerDonor].folder == nil {
             do {
                 _ = try TokenizerFileSet.contents(of: models[tokenizerDonor].source, path: models[tokenizerDonor].path)
@@ -348,81 +482,15 @@ public enum MergePlanner {
                         + "or score with `crucible ppl --tokenizer \(models[tokenizerDonor].path)`")
             }
         }
-        let estimate = estimateMemory(tasks: tasks, method: method, threads: options.threads, budget: options.memoryBudget)
+    }
+
+    /// The plan, with its memory estimate.
+    func finish() -> MergePlan {
+        let seed = options.seed ?? recipe.randomSeed ?? 0
+        let estimate = MergePlanner.estimateMemory(tasks: tasks, method: method, threads: options.threads,
+                                                   budget: options.memoryBudget)
         return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shards: shards,
                          outputConfig: config, tokenizerDonor: tokenizerDonor, seed: seed, threads: options.threads,
                          estimate: estimate, warnings: warnings)
-    }
-
-    /// Precedence: the first level that yields a value wins.
-    static func resolve(_ name: String, levels: [[String: LocatedSetting]], tensorName: String, t: Double) -> ParameterValue? {
-        resolveLocated(name, levels: levels, tensorName: tensorName, t: t)?.value
-    }
-
-    /// A warning for every parameter the recipe sets (per model, per slice source, per slice or for the whole recipe)
-    /// that the method does not declare, with the closest declared name: a typo such as `wieght` is otherwise ignored.
-    static func unknownParameterWarnings(recipe: MergeRecipe, method: any MergeMethod) -> [String] {
-        let known = (method.perModelParameters + method.globalParameters).map(\.name)
-        var levels: [[String: LocatedSetting]] = [recipe.parameters]
-        recipe.models?.forEach { levels.append($0.parameters) }
-        recipe.slices?.forEach { slice in
-            levels.append(slice.parameters)
-            slice.sources.forEach { levels.append($0.parameters) }
-        }
-        var seen = Set<String>()
-        var out: [String] = []
-        for level in levels {
-            for (name, setting) in level.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
-                let text = "\(setting.location): unknown parameter `\(name)` for merge method '\(method.name)' is ignored"
-                    + (closestName(to: name, among: known).map { " (did you mean `\($0)`?)" } ?? "")
-                    + (known.isEmpty ? "" : "; it takes " + known.map { "`\($0)`" }.joined(separator: ", "))
-                if seen.insert(text).inserted { out.append(text) }
-            }
-        }
-        return out
-    }
-
-    /// `resolve`, with the recipe location of the setting that gave the value.
-    static func resolveLocated(_ name: String, levels: [[String: LocatedSetting]], tensorName: String,
-                               t: Double) -> (value: ParameterValue, location: SourceLocation)? {
-        for level in levels {
-            if let s = level[name], let v = s.setting.evaluate(tensorName: tensorName, t: t) { return (v, s.location) }
-        }
-        return nil
-    }
-
-    private static func expertIndex(in name: String, template: WeightTemplate, layer: Int) -> Int? {
-        let pattern = template.resolved(layer: layer)
-        guard let r = pattern.range(of: "${expert_index}") else { return nil }
-        let prefix = pattern[..<r.lowerBound]
-        let rest = name.dropFirst(prefix.count)
-        return Int(rest.prefix { $0.isNumber })
-    }
-
-    static func estimateMemory(tasks: [TensorTask], method: any MergeMethod, threads: Int, budget: Int?) -> PlanEstimate {
-        let read = tasks.reduce(0) { $0 + $1.inputBytes }
-        let written = tasks.reduce(0) { $0 + $1.outputBytes }
-        let sets = tasks.map { workingSet($0, method: method) }
-        let largest = sets.max() ?? 0
-        let memoryBudget = max(largest, budget ?? (1 << 30))
-        // Tasks in flight are bounded by the budget; the process itself (code, maps' page tables, buffers) adds ~40 MB.
-        let inFlight = min(memoryBudget, sets.sorted(by: >).prefix(threads).reduce(0, +))
-        return PlanEstimate(bytesRead: read, bytesWritten: written, largestTaskBytes: largest,
-                            memoryBudget: memoryBudget, peakMemory: inFlight + 40_000_000)
-    }
-
-    /// Bytes one task holds while it runs: the parents' mapped pages of its tensor (resident until the task releases
-    /// them), plus its buffers. A streamed task holds one block per input, the output block and its bytes, plus the
-    /// method's whole-tensor scratch (selection keys, masks), independent of the number of parents.
-    static func workingSet(_ task: TensorTask, method: any MergeMethod) -> Int {
-        if task.operation == .copy { return task.inputBytes }
-        if let m = PlanExecutorTask.streamingMethod(task, method: method) {
-            let block = min(task.elementCount, PlanExecutor.streamBlockElements)
-            return task.inputBytes + block * 4 * (task.inputs.count + 1) + block * task.outputDType.byteSize
-                + m.streamingScratchBytes(count: task.elementCount, inputCount: task.inputs.count)
-        }
-        let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
-        // float32 inputs + output + one scratch copy, plus the converted output bytes.
-        return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
     }
 }

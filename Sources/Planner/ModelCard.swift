@@ -17,7 +17,7 @@ public enum ModelCard {
         s += "## Merge details\n\n### Method\n\n"
         let link = plan.method.referenceURL.map { "[\(plan.method.prettyName)](\($0))" } ?? plan.method.prettyName
         let base = plan.recipe.baseModel.map(\.raw)
-        if let base, plan.method.baseModel != .unused, plan.method.name != "slerp" {
+        if let base, plan.method.baseModel != .unused, !plan.method.baseIsEndpoint {
             s += "Merged with the \(link) merge method, using \(base) as the base.\n\n"
         } else {
             s += "Merged with the \(link) merge method.\n\n"

@@ -39,3 +39,37 @@ final class ExportCommandTests: XCTestCase {
         XCTAssertEqual(try GGUFFile(path: dir + "/x.gguf").metadata["general.file_type"]?.intValue, 15, "the first file is kept")
     }
 }
+
+/// Every command reports a runtime failure the same way: one `Error:` line from the argument parser, exit status 1,
+/// no usage text (that is for bad arguments).
+final class ErrorReportingTests: XCTestCase {
+    func testRuntimeFailuresPrintOneErrorLineWithoutUsage() throws {
+        let missing = "/nonexistent/model-\(getpid())"
+        let commands: [[String]] = [["inspect", missing], ["ppl", missing, "--data", "/etc/hostname"],
+                                    ["export", missing, "--gguf", "Q8_0", "--out", "/tmp/never.gguf"],
+                                    ["compare", missing, missing], ["generate", missing, "--prompt", "hi"]]
+        for args in commands {
+            let r = try CLI.run(args)
+            XCTAssertEqual(r.status, 1, "\(args)")
+            let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+            XCTAssertEqual(lines.count, 1, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(missing), "\(args): names the model: \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Usage:"), "\(args): a runtime failure prints no usage: \(r.stderr)")
+            XCTAssertFalse(r.stderr.lowercased().contains("error: error"), "\(args): \(r.stderr)")
+        }
+        let bad = try CLI.run(["synth", "--preset", "huge", "--out", "/tmp/never"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("smollm2-135m") && bad.stderr.contains("tiny"), "typed option lists its values: \(bad.stderr)")
+    }
+}
+
+final class GGUFBuildPrecheckTests: XCTestCase {
+    /// An output llama.cpp cannot read exactly is refused before anything is built.
+    func testMoEWhoseArchitectureIsNotWrittenFailsBeforeBuilding() throws {
+        let out = Fixtures.temporaryFolder("cli-gguf-pre").appendingPathComponent("q").path
+        let r = try CLI.run(["moe", "moe/qwen2moe-shared/recipe.yaml", "--out", out, "--gguf", "Q8_0"], cwd: Fixtures.fixture("archs"))
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("Qwen2MoeForCausalLM"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing was built")
+    }
+}

@@ -68,9 +68,7 @@ extension ModelStockMerge: StreamingMergeMethod {
     public func mergeStreaming(_ stream: StreamingMergeRequest, inputs reader: any MergeInputReader,
                                output writer: any MergeOutputWriter) throws -> [String] {
         let request = stream.parameterView
-        _ = try request.requireBase(name)
-        let baseIndex = stream.baseIndex!
-        let others = stream.inputs.indices.filter { $0 != baseIndex }
+        let (baseIndex, others) = try stream.baseAndOthers(name)
         let n = stream.count
         let ws = stream.workspace
         let cap0 = min(n, stream.block)

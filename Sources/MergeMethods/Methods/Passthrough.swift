@@ -10,6 +10,7 @@ public struct PassthroughMerge: MergeMethod {
     public var globalParameters: [ParameterDefinition] { [] }
     public var perModelParameters: [ParameterDefinition] { [ParameterDefinition("scale")] }
     public var baseModel: BaseModelUse { .unused }
+    public var copiesSoleInput: Bool { true }
 
     public func validate(inputCount: Int, hasBase: Bool) throws {
         try requireInputCount(name, inputCount, 1...1,

@@ -13,6 +13,7 @@ public struct SlerpMerge: MergeMethod {
     public var globalParameters: [ParameterDefinition] { [ParameterDefinition("t", required: true)] }
     public var perModelParameters: [ParameterDefinition] { [] }
     public var baseModel: BaseModelUse { .required }
+    public var baseIsEndpoint: Bool { true }
 
     /// mergekit's colinearity threshold on the normalised dot product.
     public static let colinearThreshold = 0.9995
