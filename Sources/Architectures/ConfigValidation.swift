@@ -89,7 +89,8 @@ public enum ConfigValidation {
                 }
             }
         }
-        try expect("model.embed_tokens.weight", [vocab, hidden], what: "vocab_size \(vocab.map(String.init) ?? "?") and hidden_size \(hidden.map(String.init) ?? "?")")
+        try expect("model.embed_tokens.weight", [vocab, hidden],
+                   what: "vocab_size \(vocab.map(String.init) ?? "?") and hidden_size \(hidden.map(String.init) ?? "?")")
         try expect("lm_head.weight", [vocab, hidden], what: "vocab_size and hidden_size")
         try expect("model.norm.weight", [hidden], what: "hidden_size")
         let q = heads.flatMap { h in headDim.map { h * $0 } }

@@ -12,7 +12,8 @@ struct BenchExport: ParsableCommand {
     @Option(help: "Where the parents are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
     var cache: String?
 
-    @Option(help: "Export this Hugging Face folder instead of the synthetic parent (llama.cpp's converter only accepts tokenizers it recognises).")
+    @Option(help: ArgumentHelp("Export this Hugging Face folder instead of the synthetic parent "
+                               + "(llama.cpp's converter only accepts tokenizers it recognises)."))
     var model: String?
 
     @Option(help: "Comma-separated GGUF file types.")

@@ -10,7 +10,8 @@ import Tokenization
 struct BenchMoE: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe",
-        abstract: "Assemble a 4-expert Mixtral from SmolLM2-135M-shaped BF16 parents (made once by `crucible synth`, cached) with hidden gates and 8 prompts per expert.")
+        abstract: "Assemble a 4-expert Mixtral from SmolLM2-135M-shaped BF16 parents (made once by `crucible synth`, cached) "
+            + "with hidden gates and 8 prompts per expert.")
 
     @Option(help: "Where the parents are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
     var cache: String?
@@ -56,7 +57,8 @@ struct BenchMoE: ParsableCommand {
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: work) }
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        print("experts: 4 × \(preset.name) BF16, 8 prompts each (\(tokenizerName) tokenizer), Mixtral per-expert layout; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("experts: 4 × \(preset.name) BF16, 8 prompts each (\(tokenizerName) tokenizer), Mixtral per-expert layout; "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("gate mode       best wall   peak RSS    output      (all runs)")
         for mode in modes.split(separator: ",").map(String.init) {
             var text = "base_model: \(base)\ngate_mode: \(mode)\ndtype: bfloat16\nexperts_per_token: 2\nrandom_seed: 1\nexperts:\n"

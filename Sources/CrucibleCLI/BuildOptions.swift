@@ -79,7 +79,8 @@ struct BuildOptions: ParsableArguments {
 
 /// The flags only mixture-of-experts recipes use (`moe`, `run`).
 struct MoEBuildFlags: ParsableArguments {
-    @Flag(help: "Write Mixtral experts in transformers 5's fused layout (mlp.experts.gate_up_proj), as mergekit 0.1.5 does, instead of one tensor per expert.")
+    @Flag(help: ArgumentHelp("Write Mixtral experts in transformers 5's fused layout (mlp.experts.gate_up_proj), "
+                             + "as mergekit 0.1.5 does, instead of one tensor per expert."))
     var fusedExperts = false
 
     @Flag(name: .customLong("i-understand-this-is-not-useful-without-training"),

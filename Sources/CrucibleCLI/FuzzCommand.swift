@@ -8,7 +8,9 @@ struct FuzzCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fuzz",
         abstract: "Fuzz Crucible's readers and entry points with mutated inputs (see docs/reliability.md).",
-        discussion: "Cases run in a worker process that is watched: a worker that dies mid-case is a crash, one silent past --time-limit a hang, one past --memory-limit a memory blow-up. Exits non-zero when any case is a defect (crash, hang, memory blow-up, success on invalid input).")
+        discussion: "Cases run in a worker process that is watched: a worker that dies mid-case is a crash, "
+            + "one silent past --time-limit a hang, one past --memory-limit a memory blow-up. "
+            + "Exits non-zero when any case is a defect (crash, hang, memory blow-up, success on invalid input).")
 
     @Option(help: "Seed of the campaign; the same seed gives the same cases.")
     var seed: UInt64 = 1
@@ -49,7 +51,8 @@ struct FuzzCommand: ParsableCommand {
     func run() throws {
         let list = try formats.split(separator: ",").map { name -> FuzzFormat in
             guard let f = FuzzFormat(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown format '\(name)'; choose from \(FuzzFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError("unknown format '\(name)'; "
+                    + "choose from \(FuzzFormat.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return f
         }
@@ -75,7 +78,8 @@ struct FuzzCommand: ParsableCommand {
         options.memoryLimit = memoryLimit.bytes
         options.executable = inProcess ? nil : Self.executablePath
         options.progress = { s in
-            FileHandle.standardError.write(Data("fuzz: \(s.cases) cases, \(s.defectCount) defects, \(String(format: "%.0f", s.seconds)) s\n".utf8))
+            FileHandle.standardError.write(Data(("fuzz: \(s.cases) cases, \(s.defectCount) defects, "
+                + "\(String(format: "%.0f", s.seconds)) s\n").utf8))
         }
         let summary = try FuzzCampaign.run(options)
         if json {

@@ -10,7 +10,8 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Merge checkpoints as a mergekit-format YAML recipe says.",
-        discussion: "Every tensor's sources, method and parameters are resolved and checked against the parents' headers before any weight is read; --dry-run prints that plan with its byte counts and peak-memory estimate.")
+        discussion: "Every tensor's sources, method and parameters are resolved and checked against the parents' headers "
+            + "before any weight is read; --dry-run prints that plan with its byte counts and peak-memory estimate.")
 
     @Argument(help: "The recipe (mergekit YAML).")
     var recipe: String
@@ -71,7 +72,8 @@ final class ProgressPrinter: @unchecked Sendable {
     init(label: String) { self.label = label }
 
     func update(_ p: MergeProgress) {
-        let fraction = p.bytesTotal > 0 ? Double(p.bytesRead) / Double(p.bytesTotal) : Double(p.tensorsDone) / Double(max(p.tensorsTotal, 1))
+        let fraction = p.bytesTotal > 0 ? Double(p.bytesRead) / Double(p.bytesTotal)
+                                        : Double(p.tensorsDone) / Double(max(p.tensorsTotal, 1))
         let rate = Double(p.bytesRead) / max(p.seconds, 1e-9) / 1e9
         let eta = fraction > 0 ? p.seconds * (1 - fraction) / fraction : 0
         let decile = Int(fraction * 10)
@@ -83,13 +85,15 @@ final class ProgressPrinter: @unchecked Sendable {
         guard due else { return }
         show(stage: "merge", fraction: fraction,
              terminal: String(format: "%d/%d tensors  %.2f GB/s  ETA %.0fs", p.tensorsDone, p.tensorsTotal, rate, eta),
-             plain: String(format: "%d/%d tensors, %.0f%%, %.2f GB/s, %.1fs elapsed", p.tensorsDone, p.tensorsTotal, fraction * 100, rate, p.seconds))
+             plain: String(format: "%d/%d tensors, %.0f%%, %.2f GB/s, %.1fs elapsed", p.tensorsDone, p.tensorsTotal,
+                           fraction * 100, rate, p.seconds))
     }
 
     /// One line per window off a terminal; on a terminal the bar line is rewritten.
     func update(_ p: ScoreProgress) {
         let text = p.textCount > 1 ? " \(p.text) (\(p.textIndex)/\(p.textCount))" : " \(p.text)"
-        let ppl = p.running.map { "\($0.name) \($0.perplexity.isFinite ? String(format: "%.4f", $0.perplexity) : "-")" }.joined(separator: " | ")
+        let ppl = p.running.map { "\($0.name) \($0.perplexity.isFinite ? String(format: "%.4f", $0.perplexity) : "-")" }
+            .joined(separator: " | ")
         let detail = String(format: "window %d/%d%@  PPL so far: %@  (%.1f s)", p.window, p.windows, text, ppl, p.seconds)
         show(stage: "score", fraction: Double(p.window) / Double(max(p.windows, 1)), terminal: detail, plain: detail)
     }

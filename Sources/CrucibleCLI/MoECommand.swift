@@ -55,7 +55,8 @@ struct MoECommand: ParsableCommand {
         for w in report.warnings.dropFirst(plan.warnings.count) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if !quiet {
             let rss = report.peakResidentBytes.map { ", peak RSS \(formatBytes($0))" } ?? ""
-            FileHandle.standardError.write(Data(String(format: "built a %@ MoE of %d experts into %@ in %.2f s (router rows %.2f s; wrote %@ in %d tensors%@)\n",
+            FileHandle.standardError.write(Data(String(format: "built a %@ MoE of %d experts into %@ in %.2f s "
+                + "(router rows %.2f s; wrote %@ in %d tensors%@)\n",
                 plan.output.name, plan.recipe.experts.count, report.outputPath, report.seconds, report.gateSeconds,
                 formatBytes(report.bytesWritten), report.tensors, rss).utf8))
         }

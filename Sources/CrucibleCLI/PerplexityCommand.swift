@@ -45,7 +45,8 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .customLong("kl-ref"), help: "Compare against a KL-divergence base file.")
     var klRef: String?
 
-    @Flag(help: "Also report MoE routing per layer: each expert's share of tokens, router entropy, and how often the chosen experts change between adjacent tokens.")
+    @Flag(help: ArgumentHelp("Also report MoE routing per layer: each expert's share of tokens, router entropy, "
+                             + "and how often the chosen experts change between adjacent tokens."))
     var routing = false
 
     func validate() throws {

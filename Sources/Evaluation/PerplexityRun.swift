@@ -73,7 +73,8 @@ public struct PerplexityRun {
             tokens = try Self.tokens(ofTextFile: dataPath, tokenizer: tokenizer)
         }
         if let limit = model.config.maxPositionEmbeddings, ctx > limit {
-            onWarning?("--ctx \(ctx) is above the model's max_position_embeddings (\(limit)): positions past \(limit) were never trained, so the perplexity may not mean much")
+            onWarning?("--ctx \(ctx) is above the model's max_position_embeddings (\(limit)): "
+                + "positions past \(limit) were never trained, so the perplexity may not mean much")
         }
         let options = PerplexityOptions(contextLength: ctx, batchSize: batchSize, maxChunks: maxChunks, bosToken: bos, threads: threads)
         let evaluator = PerplexityEvaluator(options: options)

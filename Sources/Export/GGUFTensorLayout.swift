@@ -116,7 +116,8 @@ struct GGUFTensorLayout {
             guard let gguf = conventions.names.ggufName(hf: name) else {
                 if name.hasSuffix("rotary_emb.inv_freq") { continue }
                 throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
-                    reason: "no GGUF name for this tensor in llama.cpp's \(architecture) architecture; the export writes only tensors it maps exactly")
+                    reason: "no GGUF name for this tensor in llama.cpp's \(architecture) architecture; "
+                        + "the export writes only tensors it maps exactly")
             }
             let parts = gguf.split(separator: ".").map(String.init)
             guard parts.count >= 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, layer < layers else {
@@ -137,7 +138,8 @@ struct GGUFTensorLayout {
                     let names = (0..<experts).map { group[$0]! }
                     let shape = source.info(names[0])!.shape
                     for n in names where source.info(n)?.shape != shape {
-                        throw CheckpointError.shapeMismatch(tensor: n, expected: shape, found: source.info(n)?.shape ?? [], file: source.location)
+                        throw CheckpointError.shapeMismatch(tensor: n, expected: shape, found: source.info(n)?.shape ?? [],
+                                                            file: source.location)
                     }
                     ordered.append(GGUFOutputTensor(name: "blk.\(layer).\(stacked).weight", shape: [experts] + shape,
                                                     rows: .experts(names, rowsPerExpert: shape[0])))
@@ -151,7 +153,8 @@ struct GGUFTensorLayout {
                     throw CheckpointError.invalidTensor(file: source.file(of: name) ?? source.location, tensor: name,
                         reason: "\(info.shape[0]) rows do not split into \(n) heads of even size for llama.cpp's Q/K permutation")
                 }
-                rows = info.shape.count == 1 ? .permutedVector(name, headSize: info.shape[0] / n) : .permuted(name, headSize: info.shape[0] / n)
+                rows = info.shape.count == 1 ? .permutedVector(name, headSize: info.shape[0] / n)
+                                             : .permuted(name, headSize: info.shape[0] / n)
             }
             ordered.append(GGUFOutputTensor(name: gguf, shape: info.shape, rows: rows))
         }

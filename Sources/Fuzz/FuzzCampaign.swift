@@ -32,7 +32,8 @@ public struct FuzzSummary: Sendable, Codable {
     public var table: String {
         let outcomes = FuzzOutcome.allCases
         var lines = ["seed \(seed), \(cases) cases in \(String(format: "%.1f", seconds)) s"]
-        let header = ["format".padding(toLength: 12, withPad: " ", startingAt: 0)] + outcomes.map { $0.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0) }
+        let header = ["format".padding(toLength: 12, withPad: " ", startingAt: 0)]
+            + outcomes.map { $0.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0) }
         lines.append(header.joined())
         for f in FuzzFormat.allCases where counts[f.rawValue] != nil {
             lines.append(([f.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)]
@@ -182,8 +183,10 @@ public enum FuzzCampaign {
             if let i = current {
                 let how: FuzzOutcome = stopped ?? .crash
                 let status = p.terminationReason == .uncaughtSignal ? "signal \(p.terminationStatus)" : "exit status \(p.terminationStatus)"
-                let detail = how == .crash ? "the worker died (\(status))" : how == .hang ? "no result after \(o.timeLimit) s" : "resident memory passed \(o.memoryLimit) bytes"
-                let reproduce = "reproduce: crucible fuzz --seed \(o.seed) --case \(i) --formats \(o.formats.map(\.rawValue).joined(separator: ",")) --keep DIR"
+                let detail = how == .crash ? "the worker died (\(status))"
+                    : how == .hang ? "no result after \(o.timeLimit) s" : "resident memory passed \(o.memoryLimit) bytes"
+                let reproduce = "reproduce: crucible fuzz --seed \(o.seed) --case \(i) "
+                    + "--formats \(o.formats.map(\.rawValue).joined(separator: ",")) --keep DIR"
                 record(FuzzCaseResult(index: i, format: o.formats[i % o.formats.count],
                                       mutation: currentMutation.isEmpty ? "(died while preparing the case)" : currentMutation,
                                       certainlyInvalid: false, outcome: how, detail: detail + "; " + reproduce))

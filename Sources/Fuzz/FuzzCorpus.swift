@@ -82,7 +82,8 @@ public struct FuzzCorpus: Sendable {
         func t(_ name: String, _ shape: [Int], norm: Bool = false) -> Tensor {
             let n = shape.reduce(1, *)
             let scale = 1 / Float(shape.last ?? 1).squareRoot()
-            return Tensor(name: name, shape: shape, values: (0..<n).map { _ in norm ? 1 + 0.05 * rng.nextGaussian() : scale * rng.nextGaussian() })
+            return Tensor(name: name, shape: shape,
+                          values: (0..<n).map { _ in norm ? 1 + 0.05 * rng.nextGaussian() : scale * rng.nextGaussian() })
         }
         let h = hidden, q = heads * (hidden / heads), kv = kvHeads * (hidden / heads)
         var out = [t("model.embed_tokens.weight", [vocab, h])]
@@ -183,7 +184,8 @@ public struct FuzzCorpus: Sendable {
     }
 
     static let tokenizerConfig = """
-    {"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "tokenizer_class": "PreTrainedTokenizerFast"}
+    {"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", \
+    "tokenizer_class": "PreTrainedTokenizerFast"}
 
     """
 
@@ -221,7 +223,8 @@ public struct FuzzCorpus: Sendable {
             ("tokenizer.ggml.add_bos_token", .bool(true)),
         ]
         func ggufName(_ hf: String) -> String {
-            let global = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"]
+            let global = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+                          "lm_head.weight": "output.weight"]
             if let g = global[hf] { return g }
             let parts = hf.split(separator: ".")
             let layer = parts[2]
@@ -229,7 +232,8 @@ public struct FuzzCorpus: Sendable {
             let names = ["input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
                          "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
                          "self_attn.o_proj.weight": "attn_output.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
-                         "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"]
+                         "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+                         "mlp.down_proj.weight": "ffn_down.weight"]
             return "blk.\(layer)." + names[local]!
         }
         let stored = tensors.map { t -> GGUFWriter.Tensor in
@@ -242,24 +246,38 @@ public struct FuzzCorpus: Sendable {
     // MARK: Recipes
 
     static let recipeTemplates: [String] = [
-        "merge_method: linear\nmodels:\n  - model: {A}\n    parameters:\n      weight: 0.6\n  - model: {B}\n    parameters:\n      weight: 0.4\ndtype: float32\n",
-        "merge_method: slerp\nbase_model: {A}\nmodels:\n  - model: {A}\n  - model: {B}\nparameters:\n  t:\n    - filter: self_attn\n      value: [0, 0.5, 1]\n    - value: 0.5\n",
-        "merge_method: ties\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.7, density: 0.5}\n  - model: {C}\n    parameters: {weight: 0.3, density: [0.2, 0.8]}\nparameters:\n  normalize: true\n  int8_mask: true\ndtype: bfloat16\n",
-        "merge_method: dare_ties\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.5, density: 0.6}\n  - model: {C}\n    parameters: {weight: 0.5, density: 0.4}\nrandom_seed: 7\n",
-        "merge_method: passthrough\nslices:\n  - sources:\n      - model: {A}\n        layer_range: [0, 1]\n  - sources:\n      - model: {B}\n        layer_range: [1, 2]\n",
-        "merge_method: model_stock\nbase_model: {A}\nmodels:\n  - model: {A}\n  - model: {B}\n  - model: {C}\nparameters: {filter_wise: false}\n",
-        "merge_method: task_arithmetic\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 1.0}\n  - model: {C}\n    parameters: {weight: -0.5}\nparameters: {lambda: 0.8}\n",
-        "merge_method: della\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}\n  - model: {C}\n    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}\n",
-        "merge_method: breadcrumbs_ties\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.5, density: 0.8, gamma: 0.05}\n",
+        "merge_method: linear\nmodels:\n  - model: {A}\n    parameters:\n      weight: 0.6\n"
+            + "  - model: {B}\n    parameters:\n      weight: 0.4\ndtype: float32\n",
+        "merge_method: slerp\nbase_model: {A}\nmodels:\n  - model: {A}\n  - model: {B}\n"
+            + "parameters:\n  t:\n    - filter: self_attn\n      value: [0, 0.5, 1]\n    - value: 0.5\n",
+        "merge_method: ties\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.7, density: 0.5}\n"
+            + "  - model: {C}\n    parameters: {weight: 0.3, density: [0.2, 0.8]}\n"
+            + "parameters:\n  normalize: true\n  int8_mask: true\ndtype: bfloat16\n",
+        "merge_method: dare_ties\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.5, density: 0.6}\n"
+            + "  - model: {C}\n    parameters: {weight: 0.5, density: 0.4}\nrandom_seed: 7\n",
+        "merge_method: passthrough\nslices:\n  - sources:\n      - model: {A}\n        layer_range: [0, 1]\n"
+            + "  - sources:\n      - model: {B}\n        layer_range: [1, 2]\n",
+        "merge_method: model_stock\nbase_model: {A}\nmodels:\n  - model: {A}\n  - model: {B}\n  - model: {C}\n"
+            + "parameters: {filter_wise: false}\n",
+        "merge_method: task_arithmetic\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 1.0}\n"
+            + "  - model: {C}\n    parameters: {weight: -0.5}\nparameters: {lambda: 0.8}\n",
+        "merge_method: della\nbase_model: {A}\nmodels:\n  - model: {B}\n    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}\n"
+            + "  - model: {C}\n    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}\n",
+        "merge_method: breadcrumbs_ties\nbase_model: {A}\nmodels:\n"
+            + "  - model: {B}\n    parameters: {weight: 0.5, density: 0.8, gamma: 0.05}\n",
         "merge_method: nuslerp\nmodels:\n  - model: {A}\n    parameters: {weight: 0.5}\n  - model: {B}\n    parameters: {weight: 0.5}\n",
         "merge_method: karcher\nmodels:\n  - model: {A}\n  - model: {B}\n  - model: {C}\nparameters: {max_iter: 5, tol: 1e-5}\n",
         "merge_method: sce\nbase_model: {A}\nmodels:\n  - model: {B}\n  - model: {C}\nparameters: {select_topk: 0.5}\n",
         "merge_method: nearswap\nbase_model: {A}\nmodels:\n  - model: {A}\n  - model: {B}\nparameters: {t: 0.001}\n",
         "merge_method: arcee_fusion\nbase_model: {A}\nmodels:\n  - model: {A}\n  - model: {B}\n",
         "merge_method: multislerp\nmodels:\n  - model: {A}\n    parameters: {weight: 1}\n  - model: {B}\n    parameters: {weight: 2}\n",
-        "merge_method: linear\nmodels:\n  - model: {GGUF}\n    parameters: {weight: 0.5}\n  - model: {SHARDED}\n    parameters: {weight: 0.5}\n",
-        "base_model: {A}\ngate_mode: random\ndtype: float32\nexperts:\n  - source_model: {B}\n    positive_prompts: [\"code\"]\n  - source_model: {C}\n    positive_prompts: [\"story\"]\n",
-        "base_model: {A}\ngate_mode: cheap_embed\nexperts_per_token: 1\nexperts:\n  - source_model: {B}\n    positive_prompts: [\"the cat\"]\n  - source_model: {C}\n    positive_prompts: [\"a dog\"]\n",
+        "merge_method: linear\nmodels:\n  - model: {GGUF}\n    parameters: {weight: 0.5}\n"
+            + "  - model: {SHARDED}\n    parameters: {weight: 0.5}\n",
+        "base_model: {A}\ngate_mode: random\ndtype: float32\nexperts:\n  - source_model: {B}\n    positive_prompts: [\"code\"]\n"
+            + "  - source_model: {C}\n    positive_prompts: [\"story\"]\n",
+        "base_model: {A}\ngate_mode: cheap_embed\nexperts_per_token: 1\nexperts:\n"
+            + "  - source_model: {B}\n    positive_prompts: [\"the cat\"]\n"
+            + "  - source_model: {C}\n    positive_prompts: [\"a dog\"]\n",
     ]
 }
 

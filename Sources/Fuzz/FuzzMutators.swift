@@ -22,7 +22,9 @@ struct FuzzRandom {
         rng = SplitMix64(seed: seed, stream: "fuzz-case-\(index)")
     }
 
-    mutating func int(_ range: Range<Int>) -> Int { range.isEmpty ? range.lowerBound : range.lowerBound + Int(rng.next() % UInt64(range.count)) }
+    mutating func int(_ range: Range<Int>) -> Int {
+        range.isEmpty ? range.lowerBound : range.lowerBound + Int(rng.next() % UInt64(range.count))
+    }
     mutating func chance(_ p: Double) -> Bool { rng.nextUnitDouble() < p }
     mutating func pick<T>(_ items: [T]) -> T { items[int(0..<items.count)] }
 }
@@ -35,7 +37,8 @@ enum Interesting {
     static let strings = ["", " ", "\u{0}", "../../../../etc/passwd", "/dev/zero", "NaN", "-1", "1e999", "true", "null",
                           String(repeating: "A", count: 5000), "\u{FFFD}\u{202E}", "model.safetensors", "F32", "I32", "BOOL", "F8_E4M3"]
     static let yamlScalars = ["NaN", ".nan", ".inf", "-.inf", "-1", "0", "1e400", "-0.0", "null", "~", "true", "\"\"", "[]", "{}",
-                              "heavy", "0x10", "1_000", "9223372036854775808", "!!binary aGVsbG8=", "*undefined", "&x 1", "'", "\"unterminated",
+                              "heavy", "0x10", "1_000", "9223372036854775808", "!!binary aGVsbG8=", "*undefined", "&x 1", "'",
+                              "\"unterminated",
                               "[1, [2, [3]]]", "{filter: mlp, value: NaN}", "[{filter: x}]", "- 1", "|", ">-", "!!python/object:os.system"]
     static let yamlFragments = ["\n", "\t", ":", "- ", "[", "]", "{", "}", ",", "#", "&a ", "*a", "? ", "---\n", "...\n", "%YAML 1.1\n",
                                 "!!str ", "\"", "'", "\u{FEFF}", "\r", "<<: *a\n", "\\"]
@@ -77,7 +80,8 @@ enum FuzzMutators {
             bytes.insert(contentsOf: Array(bomb.utf8), at: i)
             m.note("nesting bomb \(open.debugDescription) x\(depth)")
         case 5:
-            let fragment = yaml ? r.pick(Interesting.yamlFragments) : r.pick(["{", "}", "[", "]", ",", ":", "\"", "\\u", "\\ud800", "NaN", "-Infinity", "1e400", "\u{0}"])
+            let fragment = yaml ? r.pick(Interesting.yamlFragments)
+                : r.pick(["{", "}", "[", "]", ",", ":", "\"", "\\u", "\\ud800", "NaN", "-Infinity", "1e400", "\u{0}"])
             bytes.insert(contentsOf: Array(fragment.utf8), at: r.int(0..<(bytes.count + 1)))
             m.note("inserted \(fragment.debugDescription)")
         default:
@@ -87,7 +91,8 @@ enum FuzzMutators {
             let li = r.int(0..<lines.count)
             let line = lines[li]
             if let colon = line.range(of: ": ") ?? line.range(of: ":") {
-                let value = yaml ? r.pick(Interesting.yamlScalars) : r.pick(["NaN", "-1", "0", "1e400", "\"\"", "null", "[]", "{}", "true", "-Infinity", "18446744073709551616"])
+                let value = yaml ? r.pick(Interesting.yamlScalars)
+                    : r.pick(["NaN", "-1", "0", "1e400", "\"\"", "null", "[]", "{}", "true", "-Infinity", "18446744073709551616"])
                 let end = line.range(of: ",", range: colon.upperBound..<line.endIndex)?.lowerBound ?? line.endIndex
                 lines[li] = String(line[..<colon.upperBound]) + " " + value + line[end...]
                 m.note("line \(li + 1) value -> \(value)")
@@ -155,7 +160,11 @@ enum FuzzMutators {
     static func get(_ v: JSONValue, _ path: [String]) -> JSONValue? {
         var cur: JSONValue? = v
         for p in path {
-            if p.hasPrefix("#"), let i = Int(p.dropFirst()), case let .array(a)? = cur { cur = i < a.count ? a[i] : nil } else { cur = cur?[p] }
+            if p.hasPrefix("#"), let i = Int(p.dropFirst()), case let .array(a)? = cur {
+                cur = i < a.count ? a[i] : nil
+            } else {
+                cur = cur?[p]
+            }
         }
         return cur
     }
@@ -268,7 +277,8 @@ enum FuzzMutators {
             case .number:
                 if f.owner.hasSuffix(".block_count") {
                     if value > old || value == 0 { return "block_count \(value)" }
-                } else if [".embedding_length", ".attention.head_count", ".feed_forward_length"].contains(where: { f.owner.hasSuffix($0) }) {
+                } else if [".embedding_length", ".attention.head_count", ".feed_forward_length"]
+                            .contains(where: { f.owner.hasSuffix($0) }) {
                     return "\(f.owner) changed"
                 }
             case .tensorCount, .keyCount, .keyLength, .stringLength, .nameLength, .dimCount, .arrayCount:

@@ -82,7 +82,11 @@ public final class FuzzWorkbench {
         case .recipe:
             var text = corpus.recipe(r.pick(corpus.recipes))
             for _ in 0..<rounds {
-                if r.chance(0.3) { text = Self.invalidParameter(text, &r, &m) } else { text = FuzzMutators.mutateText(text, &r, &m, yaml: true) }
+                if r.chance(0.3) {
+                    text = Self.invalidParameter(text, &r, &m)
+                } else {
+                    text = FuzzMutators.mutateText(text, &r, &m, yaml: true)
+                }
             }
             // A parameter made invalid is certainly refused only in an otherwise intact recipe: another round may have
             // moved it where nothing reads it.
@@ -101,7 +105,9 @@ public final class FuzzWorkbench {
                     var mutated = json
                     for _ in 0..<rounds { mutated = FuzzMutators.mutateJSON(mutated, &r, &m) { _, _, _ in false } }
                     // Every tensor must be found where the map says; a changed map cannot be right.
-                    if !FuzzMutators.equivalent(json["weight_map"], mutated["weight_map"]) { m.note("the weight map changed", invalid: true) }
+                    if !FuzzMutators.equivalent(json["weight_map"], mutated["weight_map"]) {
+                        m.note("the weight map changed", invalid: true)
+                    }
                     try mutated.serialized(indent: 1).write(toFile: index, atomically: false, encoding: .utf8)
                 } else {
                     let shard = model + "/model-0000\(r.int(1..<3))-of-00002.safetensors"
@@ -117,8 +123,12 @@ public final class FuzzWorkbench {
                     try fm.removeItem(atPath: file)
                     switch r.int(0..<3) {
                     case 0: mkfifo(file, 0o600); m.note("model.safetensors is a FIFO", invalid: true)
-                    case 1: try fm.createDirectory(atPath: file, withIntermediateDirectories: false); m.note("model.safetensors is a folder", invalid: true)
-                    default: try fm.createSymbolicLink(atPath: file, withDestinationPath: "/dev/zero"); m.note("model.safetensors links to /dev/zero", invalid: true)
+                    case 1:
+                        try fm.createDirectory(atPath: file, withIntermediateDirectories: false)
+                        m.note("model.safetensors is a folder", invalid: true)
+                    default:
+                        try fm.createSymbolicLink(atPath: file, withDestinationPath: "/dev/zero")
+                        m.note("model.safetensors links to /dev/zero", invalid: true)
                     }
                 } else {
                     let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
@@ -138,7 +148,9 @@ public final class FuzzWorkbench {
         case .gguf:
             var bytes = corpus.ggufBytes
             for _ in 0..<rounds { bytes = FuzzMutators.mutateGGUF(bytes, fields: corpus.ggufFields, &r, &m) }
-            if let why = FuzzMutators.ggufInvalid(original: corpus.ggufBytes, final: bytes, fields: corpus.ggufFields) { m.note(why, invalid: true) }
+            if let why = FuzzMutators.ggufInvalid(original: corpus.ggufBytes, final: bytes, fields: corpus.ggufFields) {
+                m.note(why, invalid: true)
+            }
             let path = folder + "/model.gguf"
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             let withMerge = r.chance(0.3)
@@ -248,10 +260,13 @@ public final class FuzzWorkbench {
             guard let info = checkpoint.source.info(name), info.dtype.isFloatingPoint else { continue }
             guard info.elementCount <= 1 << 24 else { throw FuzzError("tensor '\(name)' claims \(info.elementCount) elements") }
             buffer = [Float](repeating: 0, count: info.elementCount)
-            try buffer.withUnsafeMutableBufferPointer { try checkpoint.source.readFloats(name, range: 0..<info.elementCount, into: $0.baseAddress!) }
+            try buffer.withUnsafeMutableBufferPointer {
+                try checkpoint.source.readFloats(name, range: 0..<info.elementCount, into: $0.baseAddress!)
+            }
         }
         if merge {
-            let text = "merge_method: linear\nmodels:\n  - model: \(path)\n    parameters: {weight: 0.5}\n  - model: \(corpus.models[1])\n    parameters: {weight: 0.5}\n"
+            let text = "merge_method: linear\nmodels:\n  - model: \(path)\n    parameters: {weight: 0.5}\n"
+                + "  - model: \(corpus.models[1])\n    parameters: {weight: 0.5}\n"
             let recipe = try RecipeParser.parse(text: text, file: "fuzz-merge.yml")
             let plan = try MergePlanner.plan(recipe, options: PlannerOptions(threads: 1, workingDirectory: corpus.folder))
             _ = try PlanExecutor.execute(plan, outputPath: out, options: ExecutionOptions(writeModelCard: false))
@@ -297,7 +312,9 @@ public final class FuzzWorkbench {
         for name in checkpoint.source.tensorNames {
             guard let info = checkpoint.source.info(name), info.dtype.isFloatingPoint else { continue }
             var values = [Float](repeating: 0, count: info.elementCount)
-            try values.withUnsafeMutableBufferPointer { try checkpoint.source.readFloats(name, range: 0..<info.elementCount, into: $0.baseAddress!) }
+            try values.withUnsafeMutableBufferPointer {
+                try checkpoint.source.readFloats(name, range: 0..<info.elementCount, into: $0.baseAddress!)
+            }
             if let i = values.firstIndex(where: { !$0.isFinite }) {
                 return "the output's '\(name)' holds \(values[i]) at \(i), written without an error"
             }

@@ -36,7 +36,9 @@ extension PlannedModel {
         if !arch.isInferred {
             // The output inherits a parent's config: one that contradicts its own tensors is refused here, not by
             // `crucible ppl` after the merge.
-            do { try ConfigValidation.checkShapes(config: checkpoint.config, file: checkpoint.configPath, source: checkpoint.source) } catch {
+            do {
+                try ConfigValidation.checkShapes(config: checkpoint.config, file: checkpoint.configPath, source: checkpoint.source)
+            } catch {
                 if case let .invalidConfig(_, reason)? = error as? CheckpointError {
                     throw PlanError.model(checkpoint.configPath, "invalid config: \(reason)")
                 }

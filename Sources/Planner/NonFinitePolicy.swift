@@ -72,7 +72,10 @@ public enum NonFinitePolicy {
             for i in 0..<n where base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 { note(i) }
         case .f64:
             let n = bytes.count / 8
-            for i in 0..<n where base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) & 0x7FF0_0000_0000_0000 == 0x7FF0_0000_0000_0000 { note(i) }
+            for i in 0..<n
+            where base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) & 0x7FF0_0000_0000_0000 == 0x7FF0_0000_0000_0000 {
+                note(i)
+            }
         default:
             break
         }

@@ -76,7 +76,8 @@ public enum PlanExecutor {
     /// Workspace slot of the converted output bytes.
     static let outputBytesSlot = 1000
 
-    public static func execute(_ plan: MergePlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
+    public static func execute(_ plan: MergePlan, outputPath: String,
+                               options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
         let folder: OutputFolder
         do {
@@ -93,7 +94,9 @@ public enum PlanExecutor {
         let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: options.progress, start: start)
         let threads = max(1, min(plan.threads, plan.tasks.count))
         // Big tensors first: they bound the peak, and small ones then fill the gaps.
-        let order = plan.tasks.indices.sorted { (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1) }
+        let order = plan.tasks.indices.sorted {
+            (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1)
+        }
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
             let workspace = MergeWorkspace()
@@ -436,7 +439,8 @@ enum PlanExecutorTask {
             let row = i / outCols
             let col = i % outCols
             let take = min(outCols - col, range.upperBound - i)
-            try source.readFloats(input.tensorName, range: (row * inCols + col)..<(row * inCols + col + take), into: dest + (i - range.lowerBound))
+            try source.readFloats(input.tensorName, range: (row * inCols + col)..<(row * inCols + col + take),
+                                  into: dest + (i - range.lowerBound))
             i += take
         }
     }

@@ -4,7 +4,8 @@ extension ParameterSetting {
     /// The value this setting gives one tensor at layer position `t` (mergekit's `evaluate_setting`), or nil when it is a
     /// conditional list none of whose entries applies (lookup then falls through to the next precedence level).
     ///
-    /// - Gradient `[v0 … v(n−1)]`: `s = t·(n−1)`, `i0 = ⌊s⌋`, `i1 = min(n−1, i0+1)`, `f = s − i0`, value `(1−f)·v[i0] + f·v[i1]`.
+    /// - Gradient `[v0 … v(n−1)]`: `s = t·(n−1)`, `i0 = ⌊s⌋`, `i1 = min(n−1, i0+1)`, `f = s − i0`,
+    ///   value `(1−f)·v[i0] + f·v[i1]`.
     /// - Step list (a list with text in it): `v[⌊t·(n−1)⌋]`.
     /// - Conditional list: the first entry whose filter is absent, `*`, or a plain substring of `tensorName` (no globs or
     ///   regular expressions) decides; its value is evaluated in turn.

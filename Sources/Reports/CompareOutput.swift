@@ -33,7 +33,9 @@ extension ModelComparison {
 
         // Module totals and other tensors, every metric.
         var header = ["module", "cosine", "‖A−B‖/‖A‖", "sign agr."]
-        if withBase { header = ["module", "cos(τA,τB)", "‖τA−τB‖/‖τA‖", "sign agr.", "‖τA‖/‖base‖", "‖τB‖/‖base‖"] }
+        if withBase {
+            header = ["module", "cos(τA,τB)", "‖τA−τB‖/‖τA‖", "sign agr.", "‖τA‖/‖base‖", "‖τB‖/‖base‖"]
+        }
         header.append("\(metric.rawValue) range over layers")
         var rows: [[String]] = []
         func metricsRow(_ label: String, _ m: SimilarityMetrics, range: String) -> [String] {

@@ -29,7 +29,8 @@ public enum ScoreCharts {
         let width = left + 530, plotBottom = top + rowHeight * Double(rows.count)
         let height = plotBottom + 62
         var doc = SVGDocument(width: width, height: height, title: "Perplexity on \(text.name)",
-                              summary: "Perplexity of each model on \(text.name) with llama.cpp's ± (one standard error). Lower is better.")
+                              summary: "Perplexity of each model on \(text.name) with llama.cpp's ± (one standard error). "
+                                  + "Lower is better.")
         doc.append(.label("Perplexity on \(text.name) (lower is better; bars: ± one standard error)", x: 12, y: 22, size: 14, bold: true))
         let lows = rows.map { $0.perplexity - $0.perplexityError }, highs = rows.map { $0.perplexity + $0.perplexityError }
         guard let x = LinearScale(niceOver: lows + highs, range: (left, width - right)) else {
@@ -113,7 +114,8 @@ public enum ScoreCharts {
         let width = left + 600, plotBottom = top + rowHeight * Double(compared.count)
         let height = plotBottom + 62
         var doc = SVGDocument(width: width, height: height, title: "KL divergence of the merge from each parent on \(text.name)",
-                              summary: "Per-token KL(parent ‖ merge) in nats: whiskers 1st–99th percentile, box 25th–75th, line median, "
+                              summary: "Per-token KL(parent ‖ merge) in nats: whiskers 1st–99th percentile, "
+                                  + "box 25th–75th, line median, "
                                   + "diamond mean.")
         doc.append(.label("KL(parent ‖ merge) per token on \(text.name) (nats; lower = closer to that parent)", x: 12, y: 22, size: 14,
                           bold: true))

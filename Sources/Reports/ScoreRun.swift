@@ -71,7 +71,8 @@ public struct ScoreJob {
         let models = loaded.map(\.description)
         for (m, path) in zip(loaded, [mergedPath] + parents) {
             if let limit = m.model.config.maxPositionEmbeddings, contextLength > limit {
-                onWarning?("--ctx \(contextLength) is above \(path)'s max_position_embeddings (\(limit)): positions past \(limit) were never trained")
+                onWarning?("--ctx \(contextLength) is above \(path)'s max_position_embeddings (\(limit)): "
+                    + "positions past \(limit) were never trained")
             }
         }
         // Models of one shape share a KV cache (they run one after another); every model hands its weight pages

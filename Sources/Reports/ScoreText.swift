@@ -67,8 +67,8 @@ extension ScoreReport {
             lines.append("\(text.name) (\(ScoreFormat.count(text.bytes)) bytes)")
             let ppl = Self.bestIndices(text.results.map(\.perplexity))
             let bpb = Self.bestIndices(text.results.map(\.bitsPerByte))
-            lines.append(pad("model", nameWidth) + pad("role", 8) + pad("PPL ± error", 24) + pad("bits/byte", 11) + pad("tokens scored", 14,
-                right: true))
+            lines.append(pad("model", nameWidth) + pad("role", 8) + pad("PPL ± error", 24) + pad("bits/byte", 11)
+                + pad("tokens scored", 14, right: true))
             for r in text.results {
                 let m = models[r.model]
                 let pplText = mark(ScoreFormat.perplexity(r.perplexity) + " ± " + ScoreFormat.perplexityError(r.perplexityError),
@@ -148,7 +148,8 @@ extension ScoreReport {
                           + "from the full float logits, the share of positions where both pick the same top token, "
                           + "Δp = p_merge(target) − p_parent(target), and ln(PPL_merge / PPL_parent) with the paired error.")
                 md.append("")
-                md.append("| parent | mean KL | ± | KL median | KL 99% | KL max | same top % | ± | RMS Δp % | ln(PPL ratio) | paired ± |")
+                md.append("| parent | mean KL | ± | KL median | KL 99% | KL max | same top % | ± "
+                          + "| RMS Δp % | ln(PPL ratio) | paired ± |")
                 md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
                 let kl = Self.bestIndices(compared.map { $0.1.meanKLD.mean })
                 let top = Self.bestIndices(compared.map { $0.1.sameTop.mean }, lowest: false)

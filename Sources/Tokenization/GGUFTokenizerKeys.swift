@@ -44,7 +44,8 @@ public enum GGUFTokenizerKeys {
                                                                   unsupported: unsupported),
               model["byte_fallback"]?.boolValue != true else {
             throw unsupported("vocabulary for GGUF export",
-                "SentencePiece-style BPE (llama.cpp's 'llama' tokenizer needs the scores of tokenizer.model); export from the GGUF parent instead")
+                "SentencePiece-style BPE (llama.cpp's 'llama' tokenizer needs the scores of tokenizer.model); "
+                    + "export from the GGUF parent instead")
         }
         let ignoreMerges = model["ignore_merges"]?.boolValue ?? false
         let keepsSpaces = !(config?["clean_up_tokenization_spaces"]?.boolValue ?? false)

@@ -63,14 +63,16 @@ public final class GGUFWriter {
                 throw CheckpointError.writeFailed(path: path, reason: "tensor '\(t.name)' given twice")
             }
             guard t.name.utf8.count <= GGUFFile.maxNameLength else {
-                throw CheckpointError.writeFailed(path: path, reason: "tensor name '\(t.name)' is longer than \(GGUFFile.maxNameLength) bytes")
+                throw CheckpointError.writeFailed(path: path,
+                    reason: "tensor name '\(t.name)' is longer than \(GGUFFile.maxNameLength) bytes")
             }
             guard (1...GGUFFile.maxDimensions).contains(t.shape.count), t.shape.allSatisfy({ $0 > 0 }) else {
                 throw CheckpointError.writeFailed(path: path, reason: "tensor '\(t.name)' has shape \(t.shape)")
             }
             guard let bytes = t.byteCount else {
                 throw CheckpointError.writeFailed(path: path,
-                    reason: "tensor '\(t.name)': rows of \(t.shape.last!) elements are not whole \(t.type.name) blocks of \(t.type.blockSize)")
+                    reason: "tensor '\(t.name)': rows of \(t.shape.last!) elements are not whole "
+                        + "\(t.type.name) blocks of \(t.type.blockSize)")
             }
             offsets.append(cursor)
             cursor += (bytes + alignment - 1) / alignment * alignment
@@ -128,7 +130,8 @@ public final class GGUFWriter {
         }
         do {
             if let base = bytes.baseAddress, bytes.count > 0 {
-                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none))
+                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count,
+                                                  deallocator: .none))
             }
             inCurrent += bytes.count
             if inCurrent == total {

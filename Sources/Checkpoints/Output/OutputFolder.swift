@@ -50,7 +50,8 @@ public final class OutputFolder: @unchecked Sendable {
                 let source = Self.canonical(input)
                 if source == target || source.hasPrefix(target.hasSuffix("/") ? target : target + "/") {
                     throw CheckpointError.writeFailed(path: out,
-                        reason: "it is (or holds) the input \(input); writing there would destroy it, even with --overwrite; choose another folder")
+                        reason: "it is (or holds) the input \(input); writing there would destroy it, even with --overwrite; "
+                            + "choose another folder")
                 }
             }
         }
@@ -58,12 +59,14 @@ public final class OutputFolder: @unchecked Sendable {
             if !isDir.boolValue { throw CheckpointError.writeFailed(path: out, reason: "exists and is not a folder") }
             let contents = (try? fm.contentsOfDirectory(atPath: out)) ?? []
             if !contents.isEmpty && !overwrite {
-                throw CheckpointError.writeFailed(path: out, reason: "already exists and is not empty; choose another folder or pass --overwrite")
+                throw CheckpointError.writeFailed(path: out,
+                    reason: "already exists and is not empty; choose another folder or pass --overwrite")
             }
         }
         if !fm.fileExists(atPath: parent, isDirectory: &isDir) {
             do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
-                throw CheckpointError.writeFailed(path: out, reason: "cannot create its parent folder \(parent): \(error.localizedDescription)")
+                throw CheckpointError.writeFailed(path: out,
+                    reason: "cannot create its parent folder \(parent): \(error.localizedDescription)")
             }
         } else if !isDir.boolValue {
             throw CheckpointError.writeFailed(path: out, reason: "its parent \(parent) is not a folder")
@@ -87,7 +90,8 @@ public final class OutputFolder: @unchecked Sendable {
         do {
             try text.write(toFile: path(name), atomically: false, encoding: .utf8)
         } catch {
-            throw CheckpointError.writeFailed(path: (destination as NSString).appendingPathComponent(name), reason: error.localizedDescription)
+            throw CheckpointError.writeFailed(path: (destination as NSString).appendingPathComponent(name),
+                                              reason: error.localizedDescription)
         }
     }
 
@@ -109,14 +113,16 @@ public final class OutputFolder: @unchecked Sendable {
                 var isDir: ObjCBool = false
                 guard fm.fileExists(atPath: destination, isDirectory: &isDir), isDir.boolValue else {
                     throw CheckpointError.writeFailed(path: destination,
-                        reason: "something else appeared there while this run was writing; it was left as it is (this run's output is discarded)")
+                        reason: "something else appeared there while this run was writing; it was left as it is "
+                            + "(this run's output is discarded)")
                 }
             }
             if rename(staging, destination) == 0 { committed = true; return }
             let again = errno
             if again == EEXIST || again == ENOTEMPTY || again == ENOTDIR || again == EISDIR {
                 throw CheckpointError.writeFailed(path: destination,
-                    reason: "another run wrote this folder while this one was running; it was not replaced (pass --overwrite to replace it); this run's output is discarded")
+                    reason: "another run wrote this folder while this one was running; it was not replaced "
+                        + "(pass --overwrite to replace it); this run's output is discarded")
             }
             throw CheckpointError.writeFailed(path: destination,
                 reason: "cannot move the finished folder into place: \(String(cString: strerror(again)))")
@@ -130,11 +136,13 @@ public final class OutputFolder: @unchecked Sendable {
                 try? fm.removeItem(atPath: old)
             } catch {
                 if !fm.fileExists(atPath: destination) { try? fm.moveItem(atPath: old, toPath: destination) }
-                throw CheckpointError.writeFailed(path: destination, reason: "cannot replace the existing folder: \(error.localizedDescription)")
+                throw CheckpointError.writeFailed(path: destination,
+                    reason: "cannot replace the existing folder: \(error.localizedDescription)")
             }
         } else {
             do { try fm.moveItem(atPath: staging, toPath: destination) } catch {
-                throw CheckpointError.writeFailed(path: destination, reason: "cannot move the finished folder into place: \(error.localizedDescription)")
+                throw CheckpointError.writeFailed(path: destination,
+                    reason: "cannot move the finished folder into place: \(error.localizedDescription)")
             }
         }
         committed = true
@@ -171,7 +179,8 @@ public final class OutputFolder: @unchecked Sendable {
             // A set-aside old output whose replacement never arrived (killed between the two renames of an
             // --overwrite) is the only copy of that output: put it back instead of deleting it.
             if let r = name.range(of: oldMarker, options: .backwards) {
-                let destination = (parent as NSString).appendingPathComponent(String(name[name.index(after: name.startIndex)..<r.lowerBound]))
+                let destination = (parent as NSString).appendingPathComponent(
+                    String(name[name.index(after: name.startIndex)..<r.lowerBound]))
                 if !fm.fileExists(atPath: destination), rename(path, destination) == 0 { continue }
             }
             try? fm.removeItem(atPath: path)
@@ -184,7 +193,8 @@ public final class OutputFolder: @unchecked Sendable {
         for marker in [stagingMarker, oldMarker] {
             guard let r = name.range(of: marker, options: .backwards) else { continue }
             let digits = name[r.upperBound...].prefix { $0 != "." }
-            guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let pid = pid_t(digits), pid > 0 else { return nil }
+            guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                  let pid = pid_t(digits), pid > 0 else { return nil }
             return pid
         }
         return nil
