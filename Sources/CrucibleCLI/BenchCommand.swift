@@ -82,7 +82,8 @@ struct BenchMerge: ParsableCommand {
         let parentBytes = ["model.safetensors"].reduce(0) { acc, f in
             acc + ((try? fm.attributesOfItem(atPath: ft1 + "/" + f)[.size] as? Int) ?? 0)
         }
-        print("parents: \(arch.name) \(preset.name), BF16, \(formatBytes(parentBytes)) each; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("parents: \(arch.name) \(preset.name), BF16, \(formatBytes(parentBytes)) each; "
+              + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("case        inputs    best wall   input GB/s   peak RSS    (all runs)")
         for name in cases.split(separator: ",").map(String.init) {
             guard let text = recipes[name] else { throw ValidationError("unknown case '\(name)'") }
@@ -149,8 +150,12 @@ struct BenchScore: ParsableCommand {
         // process stays small.
         if !fm.fileExists(atPath: ft + "/model.safetensors") {
             FileHandle.standardError.write(Data("building the fine-tune in \(ft) (once)...\n".utf8))
-            let r = try runChild(exe, ["synth", "--finetune-of", parent, "--delta", "0.02", "--seed", "2", "--dtype", "bf16", "--out", ft], quiet: true)
-            if r.status != 0 { throw CLIFailure("building the fine-tune failed (exit \(r.status)); run `crucible synth --finetune-of \(parent) --out \(ft)`") }
+            let r = try runChild(exe, ["synth", "--finetune-of", parent, "--delta", "0.02", "--seed", "2", "--dtype", "bf16",
+                                       "--out", ft], quiet: true)
+            if r.status != 0 {
+                throw CLIFailure("building the fine-tune failed (exit \(r.status)); run `crucible synth --finetune-of \(parent) "
+                    + "--out \(ft)`")
+            }
         }
         if !fm.fileExists(atPath: merged + "/model.safetensors") {
             FileHandle.standardError.write(Data("building the SLERP merge in \(merged) (once)...\n".utf8))
@@ -166,12 +171,17 @@ struct BenchScore: ParsableCommand {
                 dtype: bfloat16
                 """.write(toFile: recipe, atomically: true, encoding: .utf8)
             let r = try runChild(exe, ["merge", recipe, "--out", merged, "--overwrite", "--quiet"], quiet: true)
-            if r.status != 0 { throw CLIFailure("building the merge failed (exit \(r.status)); run `crucible merge \(recipe) --out \(merged)`") }
+            if r.status != 0 {
+                throw CLIFailure("building the merge failed (exit \(r.status)); run `crucible merge \(recipe) --out \(merged)`")
+            }
         }
         setvbuf(stdout, nil, _IOLBF, 0)  // each line as it is measured, also into a file
         let common = ["--ctx", "512", "--chunks", String(chunks)] + (threads.map { ["--threads", String($0)] } ?? [])
-        func load() -> String { (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?" }
-        print("models: \(parent) (Q4_1), \(ft) (BF16 fine-tune), \(merged) (BF16 SLERP); \(chunks) windows of 512; \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        func load() -> String {
+            (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        }
+        print("models: \(parent) (Q4_1), \(ft) (BF16 fine-tune), \(merged) (BF16 SLERP); \(chunks) windows of 512; "
+              + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("load average before: \(load())")
         func row(_ name: String, _ r: (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double)) {
             print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%8.1f s  %8.1f s   ", r.seconds, r.cpuSeconds)
@@ -186,7 +196,9 @@ struct BenchScore: ParsableCommand {
             row(name, r)
         }
         let s = try runChild(exe, ["score", merged, "--parents", parent, ft, "--eval", data, "--json"] + common, quiet: true)
-        if s.status != 0 { throw CLIFailure("score failed (exit \(s.status)): crucible score \(merged) --parents \(parent) \(ft) --eval \(data)") }
+        if s.status != 0 {
+            throw CLIFailure("score failed (exit \(s.status)): crucible score \(merged) --parents \(parent) \(ft) --eval \(data)")
+        }
         row("score (merge + 2 parents)", s)
         let pplTime = ppl.reduce(0) { $0 + $1.1 }, pplCPU = ppl.reduce(0) { $0 + $1.3 }
         let largest = ppl.map(\.2).max() ?? 1, smallest = ppl.map(\.2).min() ?? 1
@@ -201,7 +213,8 @@ struct BenchScore: ParsableCommand {
 
 /// Runs a command as a child process; returns its exit status, wall time and peak RSS (from wait4's rusage).
 /// With `quiet`, the child's stdout and stderr go to /dev/null.
-func runChild(_ exe: String, _ args: [String], quiet: Bool = false) throws -> (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double) {
+func runChild(_ exe: String, _ args: [String],
+              quiet: Bool = false) throws -> (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double) {
     var pid: pid_t = 0
     let argv = ([exe] + args).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }

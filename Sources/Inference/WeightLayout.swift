@@ -156,7 +156,8 @@ struct WeightLayout {
                                                up: LinearWeight(tensor: name, offset: i * h, rows: i, cols: h, bias: nil),
                                                down: try linear(p + names.mlp.down, h, i)))
                 } else {
-                    ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h, linear: { try linear($0, $1, $2, biasAllowed: $3) }))
+                    ffn = .dense(try Self.mlp(p, names.mlp, width: c.intermediateSize, hidden: h,
+                                              linear: { try linear($0, $1, $2, biasAllowed: $3) }))
                 }
             }
             var weights = LayerWeights(inputNorm: p + names.inputNorm, postAttentionNorm: p + names.postAttentionNorm,

@@ -379,7 +379,8 @@ private struct PlanBuilder {
         }
         var global: [String: ParameterValue] = [:]
         for def in method.globalParameters {
-            if let (v, at) = MergePlanner.resolveLocated(def.name, levels: [slice.parameters, recipe.parameters], tensorName: outputName, t: t) {
+            if let (v, at) = MergePlanner.resolveLocated(def.name, levels: [slice.parameters, recipe.parameters],
+                                                         tensorName: outputName, t: t) {
                 if let problem = def.problem(with: v) {
                     throw PlanError.recipe(at, "parameter '\(def.name)' of merge method '\(method.name)' (tensor \(outputName)) \(problem)")
                 }

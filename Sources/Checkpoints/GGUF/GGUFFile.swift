@@ -165,7 +165,8 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
                     reason: "row length \(rowLength) is not a multiple of the \(type.name) block size \(type.blockSize)")
             }
             guard let byteCount = type.byteCount(elements: elements) else {
-                throw CheckpointError.invalidTensor(file: path, tensor: name, reason: "byte size of \(elements) \(type.name) elements overflows")
+                throw CheckpointError.invalidTensor(file: path, tensor: name,
+                                                    reason: "byte size of \(elements) \(type.name) elements overflows")
             }
             let offset = try r.u64("the data offset of '\(name)'")
             guard offset <= UInt64(Int.max / 2) else {
@@ -192,7 +193,8 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
             let (end, overflow) = t.offset.addingReportingOverflow(t.byteCount)
             guard !overflow, end <= dataSize else {
                 throw CheckpointError.truncated(file: path,
-                    reason: "tensor '\(t.name)' spans data bytes \(t.offset)..<\(t.offset &+ t.byteCount) but the data section has \(dataSize) bytes")
+                    reason: "tensor '\(t.name)' spans data bytes \(t.offset)..<\(t.offset &+ t.byteCount) "
+                        + "but the data section has \(dataSize) bytes")
             }
         }
         let ordered = raws.filter { $0.byteCount > 0 }.sorted { $0.offset < $1.offset }
