@@ -28,32 +28,33 @@ private func largestMagnitude(_ n: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMu
     return maxv
 }
 
-/// A symmetric scale for `n` values onto levels −nmax..nmax−1 (stored as L + nmax), ggml's `make_qx_quants`
-/// with x²-weighted least squares (rmse_type 1) and a search over 18 nearby scales.
-private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-    guard let maxv = largestMagnitude(n, x, L) else { return 0 }
-    var iscale = Float(-nmax) / maxv
+/// The x²-weighted sums Σw·x·l and Σw·l² of the levels l = clamp(nearest(iscale·x), −nmax, nmax−1), in ggml's order;
+/// with `L`, each level plus `offset` is stored there too.
+@inline(__always)
+private func weightedSums(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, iscale: Float,
+                          storing L: UnsafeMutablePointer<Int8>?, offset: Int = 0) -> (sumlx: Float, suml2: Float) {
     var sumlx: Float = 0
     var suml2: Float = 0
     for i in 0..<n {
         let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
-        L[i] = Int8(l + nmax)
+        L?[i] = Int8(l + offset)
         let w = x[i] * x[i]
         sumlx += w * x[i] * Float(l)
         suml2 += w * Float(l) * Float(l)
     }
+    return (sumlx, suml2)
+}
+
+/// A symmetric scale for `n` values onto levels −nmax..nmax−1 (stored as L + nmax), ggml's `make_qx_quants`
+/// with x²-weighted least squares (rmse_type 1) and a search over 18 nearby scales.
+private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+    guard let maxv = largestMagnitude(n, x, L) else { return 0 }
+    var (sumlx, suml2) = weightedSums(n, nmax, x, iscale: Float(-nmax) / maxv, storing: L, offset: nmax)
     var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
     var best = scale * sumlx
     for step in -9...9 where step != 0 {
-        iscale = -(Float(nmax) + 0.1 * Float(step)) / maxv
-        sumlx = 0
-        suml2 = 0
-        for i in 0..<n {
-            let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
-            let w = x[i] * x[i]
-            sumlx += w * x[i] * Float(l)
-            suml2 += w * Float(l) * Float(l)
-        }
+        let iscale = -(Float(nmax) + 0.1 * Float(step)) / maxv
+        (sumlx, suml2) = weightedSums(n, nmax, x, iscale: iscale, storing: nil)
         if suml2 > 0 && sumlx * sumlx > best * suml2 {
             for i in 0..<n { L[i] = Int8(nmax + max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))) }
             scale = sumlx / suml2
@@ -67,16 +68,7 @@ private func makeQXQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L:
 /// single quants while the x²-weighted fit improves. L holds the levels plus nmax.
 private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
     guard let maxv = largestMagnitude(n, x, L) else { return 0 }
-    let iscale = Float(-nmax) / maxv
-    var sumlx: Float = 0
-    var suml2: Float = 0
-    for i in 0..<n {
-        let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
-        L[i] = Int8(l)
-        let w = x[i] * x[i]
-        sumlx += w * x[i] * Float(l)
-        suml2 += w * Float(l) * Float(l)
-    }
+    var (sumlx, suml2) = weightedSums(n, nmax, x, iscale: Float(-nmax) / maxv, storing: L)
     for _ in 0..<5 {
         var changed = 0
         for i in 0..<n {
