@@ -40,6 +40,8 @@ public enum SplitRule: String, Sendable, CaseIterable {
     case spacedLetterRuns
     /// DeepSeek Coder: `\s?\p{P}+`.
     case spacedPunctuationRuns
+    /// `[^\n]+|[\n]+`: runs of line feeds and the stretches between them (Gemma 4, whose merges run on whole lines).
+    case lineFeedRuns
 
     /// The regex this rule scans for, as a Hugging Face `Split` pre-tokenizer writes it.
     public var pattern: String {
@@ -69,6 +71,7 @@ public enum SplitRule: String, Sendable, CaseIterable {
         case .deepSeekCJK: return "[一-龥ࠀ-一가-\u{D7FF}]+"
         case .spacedLetterRuns: return "\\s?\\p{L}+"
         case .spacedPunctuationRuns: return "\\s?\\p{P}+"
+        case .lineFeedRuns: return "[^\\n]+|[\\n]+"
         }
     }
 }
@@ -193,6 +196,7 @@ private struct PieceScanner {
         case .spacedLetterRuns: scanSpacedRuns(of: { $0.isLetter($1) }, into: &ends)
         case .spacedPunctuationRuns: scanSpacedRuns(of: { $0.cls($1).contains(.punctuation) }, into: &ends)
         case .trailingWhitespace: scanTrailingWhitespace(into: &ends)
+        case .lineFeedRuns: scanRuns(of: { $1 < $0.hi && $0.scalars[$1] == 0x0A }, into: &ends)
         }
     }
 
