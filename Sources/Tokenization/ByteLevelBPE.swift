@@ -1,4 +1,5 @@
-/// Rank-ordered BPE merges over byte-level symbols (GPT-2, Llama 3, Qwen2, SmolLM2).
+/// Rank-ordered BPE merges over byte-level symbols (GPT-2, Llama 3, Qwen2, SmolLM2), or over raw UTF-8 characters
+/// (Gemma 4, `rawUTF8`).
 ///
 /// Implements the merge loop of byte-level BPE as llama.cpp's `llm_tokenizer_bpe_session` does it: a
 /// word starts as one symbol per byte; the adjacent pair with the lowest merge rank (leftmost on ties)
