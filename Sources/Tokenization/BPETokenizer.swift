@@ -62,8 +62,16 @@ public final class BPETokenizer: Tokenizer {
             switch algorithm {
             case let .byteLevel(bpe, preTokenizer):
                 var session = ByteLevelSession(bpe: bpe, preTokenizer: preTokenizer, vocabulary: vocabulary)
+                var escaped: [UInt8] = []
                 for fragment in fragments {
                     switch fragment {
+                    case let .text(range) where bpe.rawUTF8:
+                        // Gemma 4: spaces are written `▁` before splitting and merging.
+                        escaped.removeAll(keepingCapacity: true)
+                        for b in buffer[range] {
+                            if b == 0x20 { escaped.append(contentsOf: Self.spaceMark) } else { escaped.append(b) }
+                        }
+                        escaped.withUnsafeBufferPointer { session.encode($0, into: &output) }
                     case let .text(range): session.encode(UnsafeBufferPointer(rebasing: buffer[range]), into: &output)
                     case let .token(id): output.append(id)
                     }

@@ -1,4 +1,5 @@
-/// Rank-ordered BPE merges over byte-level symbols (GPT-2, Llama 3, Qwen2, SmolLM2).
+/// Rank-ordered BPE merges over byte-level symbols (GPT-2, Llama 3, Qwen2, SmolLM2), or over raw UTF-8 characters
+/// (Gemma 4, `rawUTF8`).
 ///
 /// Implements the merge loop of byte-level BPE as llama.cpp's `llm_tokenizer_bpe_session` does it: a
 /// word starts as one symbol per byte; the adjacent pair with the lowest merge rank (leftmost on ties)
@@ -16,9 +17,17 @@ struct ByteLevelBPE: Sendable {
     /// Token ids for the raw single bytes (llama.cpp's fallback for a symbol missing from the vocabulary).
     private let rawByteTokens: [Int32]
     let ignoreMerges: Bool
+    /// Gemma 4 (llama.cpp's `gemma4` tokenizer model): the text is raw UTF-8 with spaces written `▁`, a word starts as
+    /// one symbol per character, a symbol missing from the vocabulary falls back to `<0xXX>` byte tokens, and a word of
+    /// line feeds that is a token is emitted whole.
+    let rawUTF8: Bool
+    /// Raw mode: the symbol of every character a merge or the vocabulary spells; other characters never merge.
+    private let characterSymbols: [[UInt8]: Int32]
+    /// Raw mode: the symbol of a character that is neither a token nor a merge part.
+    private let strangerSymbol: Int32
 
     /// - Parameter merges: merge pairs in rank order (rank = index), as token strings.
-    init(vocabulary: Vocabulary, merges: [(String, String)], ignoreMerges: Bool) {
+    init(vocabulary: Vocabulary, merges: [(String, String)], ignoreMerges: Bool, rawUTF8: Bool = false) {
         var symbolBytes = vocabulary.bytes
         var extra: [[UInt8]: Int] = [:]
         func intern(_ bytes: [UInt8]) -> Int {
@@ -37,8 +46,22 @@ struct ByteLevelBPE: Sendable {
             let key = UInt64(left) << 32 | UInt64(right)
             if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(merged) }
         }
-        byteSymbols = (0..<256).map { Int32(intern(ByteLevelMapping.utf8ForByte[$0])) }
-        rawByteTokens = (0..<256).map { b in Int32(vocabulary.lookup.find([UInt8(b)]) ?? -1) }
+        if rawUTF8 {
+            byteSymbols = []
+            let hex = Array("0123456789ABCDEF".utf8)
+            rawByteTokens = (0..<256).map { b in
+                Int32(vocabulary.lookup.find([0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E]) ?? -1)  // <0xXX>
+            }
+            characterSymbols = extra.mapValues { Int32($0) }
+            strangerSymbol = Int32(symbolBytes.count)
+            symbolBytes.append([])
+        } else {
+            byteSymbols = (0..<256).map { Int32(intern(ByteLevelMapping.utf8ForByte[$0])) }
+            rawByteTokens = (0..<256).map { b in Int32(vocabulary.lookup.find([UInt8(b)]) ?? -1) }
+            characterSymbols = [:]
+            strangerSymbol = -1
+        }
+        self.rawUTF8 = rawUTF8
         self.merges = table
         self.symbolBytes = symbolBytes
         self.vocabularyCount = vocabulary.count
@@ -65,6 +88,8 @@ struct ByteLevelBPE: Sendable {
         var prev: [Int32] = []
         fileprivate var heap = BinaryHeap<Candidate>()
         var spelled: [UInt8] = []
+        /// Raw mode: the byte offset in the word where each initial symbol starts, and the end.
+        var starts: [Int] = []
     }
 
     /// Appends the token ids of one pre-tokenized word (raw UTF-8 bytes) to `output`.
@@ -78,12 +103,31 @@ struct ByteLevelBPE: Sendable {
                 return
             }
         }
-        let n = word.count
+        if rawUTF8 && !word.contains(where: { $0 != 0x0A }), let id = vocabulary.lookup.find(Array(word)) {
+            output.append(id)
+            return
+        }
         scratch.symbols.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
         scratch.prev.removeAll(keepingCapacity: true)
-        for (i, b) in word.enumerated() {
-            scratch.symbols.append(byteSymbols[Int(b)])
+        if rawUTF8 {
+            scratch.starts.removeAll(keepingCapacity: true)
+            var offset = 0
+            while offset < word.count {
+                let lead = word[offset]
+                let length = min(word.count - offset, lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4)
+                let character = Array(word[offset..<(offset + length)])
+                scratch.starts.append(offset)
+                scratch.symbols.append(Int32(vocabulary.lookup.find(character) ?? characterSymbols[character].map(Int.init)
+                                             ?? Int(strangerSymbol)))
+                offset += length
+            }
+            scratch.starts.append(word.count)
+        } else {
+            for b in word { scratch.symbols.append(byteSymbols[Int(b)]) }
+        }
+        let n = scratch.symbols.count
+        for i in 0..<n {
             scratch.prev.append(Int32(i - 1))
             scratch.next.append(i + 1 < n ? Int32(i + 1) : -1)
         }
@@ -109,6 +153,10 @@ struct ByteLevelBPE: Sendable {
             let symbol = Int(scratch.symbols[Int(i)])
             if symbol < vocabularyCount {
                 output.append(symbol)
+            } else if symbol == Int(strangerSymbol) {
+                for b in word[scratch.starts[Int(i)]..<scratch.starts[Int(i) + 1]] where rawByteTokens[Int(b)] >= 0 {
+                    output.append(Int(rawByteTokens[Int(b)]))
+                }
             } else {
                 for b in symbolBytes[symbol] where rawByteTokens[Int(b)] >= 0 {
                     output.append(Int(rawByteTokens[Int(b)]))

@@ -38,7 +38,7 @@ extension BPETokenizer {
 
     static func decodedPieces(_ vocabulary: Vocabulary, _ algorithm: MergeAlgorithm) -> [[UInt8]] {
         let byteLevel: Bool
-        if case .byteLevel = algorithm { byteLevel = true } else { byteLevel = false }
+        if case let .byteLevel(bpe, _) = algorithm { byteLevel = !bpe.rawUTF8 } else { byteLevel = false }
         return vocabulary.tokens.indices.map { id -> [UInt8] in
             let text = vocabulary.tokens[id]
             switch vocabulary.kinds[id] {

@@ -53,6 +53,11 @@ public enum GGUFTokenizerExport {
         func fail(_ reason: String) -> GGUFTokenizerExportError { GGUFTokenizerExportError(file: file, reason: reason) }
 
         guard let model = key("model")?.stringValue else { throw fail("tokenizer.ggml.model is missing") }
+        if model == "gemma4" {
+            throw fail("tokenizer.ggml.model = gemma4 is read but not exported: the Hugging Face files of Gemma 4 (raw UTF-8 "
+                + "merges, ▁ for spaces, byte fallback) have not been checked against transformers; take the tokenizer from "
+                + "the Hugging Face parent")
+        }
         guard model == "gpt2" || model == "llama" else {
             throw fail("tokenizer.ggml.model = \(model) is not supported (only gpt2, byte-level BPE, and llama, SentencePiece BPE)")
         }

@@ -27,7 +27,7 @@ enum GGUFVocabularyLoader {
         func malformed(_ reason: String) -> TokenizerError { .malformed(file: file, reason: reason) }
 
         guard let model = key("model")?.stringValue else { throw malformed("tokenizer.ggml.model is missing") }
-        guard model == "llama" || model == "gpt2" else {
+        guard model == "llama" || model == "gpt2" || model == "gemma4" else {
             throw TokenizerError.unsupported(kind: "tokenizer model (tokenizer.ggml.model)", value: model, file: file)
         }
         guard var tokens = key("tokens")?.stringArray else { throw malformed("tokenizer.ggml.tokens is missing or not an array of "
@@ -60,6 +60,17 @@ enum GGUFVocabularyLoader {
             addBOS = true
             let addSpacePrefix = key("add_space_prefix")?.boolValue ?? true
             algorithm = .sentencePiece(SentencePieceBPE(vocabulary: vocabulary, unknownID: nil), addSpacePrefix: addSpacePrefix)
+        } else if model == "gemma4" {
+            // llama.cpp: BPE merges over raw UTF-8 with spaces as `▁`, split only at line feeds; no default special
+            // ids; BOS is added even when the file says not to; the pre-tokenizer key is ignored.
+            guard let mergeStrings = key("merges")?.stringArray else {
+                throw malformed("tokenizer.ggml.merges is missing or not an array of strings (required for gemma4 vocabularies)")
+            }
+            let merges = try Self.merges(mergeStrings, malformed: malformed)
+            addBOS = true
+            cleanup = .llamaCpp
+            let bpe = ByteLevelBPE(vocabulary: vocabulary, merges: merges, ignoreMerges: false, rawUTF8: true)
+            algorithm = .byteLevel(bpe, PreTokenizer(rules: [.lineFeedRuns]))
         } else {
             guard let mergeStrings = key("merges")?.stringArray else {
                 throw malformed("tokenizer.ggml.merges is missing or not an array of strings (required for gpt2 vocabularies)")
@@ -84,7 +95,7 @@ enum GGUFVocabularyLoader {
         bosID = specialID("bos_token_id", bosID)
         eosID = specialID("eos_token_id", eosID)
         unknownID = specialID("unknown_token_id", unknownID)
-        if let v = key("add_bos_token")?.boolValue { addBOS = v }
+        if let v = key("add_bos_token")?.boolValue, model != "gemma4" { addBOS = v }
         if let v = key("add_eos_token")?.boolValue { addEOS = v }
         if addBOS && bosID == nil { throw malformed("add_bos_token is true but the vocabulary has no BOS token") }
         if addEOS && eosID == nil { throw malformed("add_eos_token is true but the vocabulary has no EOS token") }

@@ -21,6 +21,27 @@ public enum SplitRule: String, Sendable, CaseIterable {
     case punctuationRuns
     /// `[\p{P}\$\+<=>\^~\|`]+`: the same with the backtick (llama.cpp's `falcon`).
     case punctuationRunsWithBacktick
+    /// Qwen3.5: the Qwen2 pattern with combining marks joining letter runs (`[\p{L}\p{M}]+`) and kept out of
+    /// the other-symbol runs (`[^\s\p{L}\p{M}\p{N}]`).
+    case qwen35
+    /// `[\r\n]`: every carriage return and line feed becomes its own piece (the DeepSeek families).
+    case lineBreaks
+    /// DeepSeek LLM: an optional whitespace, then a run of the letters of a fixed list of cased scripts (Latin, Greek,
+    /// Cyrillic, Armenian, Georgian, Cherokee, Glagolitic, Coptic, Deseret, Osage, Old Hungarian, Warang Citi, Adlam…).
+    case deepSeekLetters
+    /// DeepSeek LLM: an optional whitespace, then a run of ASCII punctuation and symbols, their full-width forms,
+    /// the quotation marks U+2018–U+201F and U+3000–U+3002.
+    case deepSeekPunctuation
+    /// `\s+$`: the whitespace that ends a piece.
+    case trailingWhitespace
+    /// The DeepSeek families: runs of U+4E00–U+9FA5 (CJK ideographs), U+0800–U+4E00 and U+AC00–U+D7FF (Hangul).
+    case deepSeekCJK
+    /// DeepSeek Coder: `\s?\p{L}+`.
+    case spacedLetterRuns
+    /// DeepSeek Coder: `\s?\p{P}+`.
+    case spacedPunctuationRuns
+    /// `[^\n]+|[\n]+`: runs of line feeds and the stretches between them (Gemma 4, whose merges run on whole lines).
+    case lineFeedRuns
 
     /// The regex this rule scans for, as a Hugging Face `Split` pre-tokenizer writes it.
     public var pattern: String {
@@ -37,6 +58,20 @@ public enum SplitRule: String, Sendable, CaseIterable {
         case .digitTriples: return "[0-9][0-9][0-9]"
         case .punctuationRuns: return "[\\p{P}\\$\\+<=>\\^~\\|]+"
         case .punctuationRunsWithBacktick: return "[\\p{P}\\$\\+<=>\\^~\\|`]+"
+        case .qwen35:
+            return "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}"
+                + "| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+        case .lineBreaks: return "[\r\n]"
+        case .deepSeekLetters:
+            return "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚ"
+                + "Ḁ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u{1F7D}ᾀ-ᾴᾶ-ᾼ\u{1FBE}ῂ-ῄῆ-ῌῐ-\u{1FD3}ῖ-\u{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u{2126}ℨ\u{212A}-ℭℯ-ℴℹℼ-ℿ"
+                + "ⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+"
+        case .deepSeekPunctuation: return "\\s?[!-/:-~！-／：-～‘-‟\u{3000}-。]+"
+        case .trailingWhitespace: return "\\s+$"
+        case .deepSeekCJK: return "[一-龥ࠀ-一가-\u{D7FF}]+"
+        case .spacedLetterRuns: return "\\s?\\p{L}+"
+        case .spacedPunctuationRuns: return "\\s?\\p{P}+"
+        case .lineFeedRuns: return "[^\\n]+|[\\n]+"
         }
     }
 }
@@ -69,6 +104,11 @@ public struct GGUFPreTokenizer: Sendable, Equatable {
         GGUFPreTokenizer(["dbrx", "smaug-bpe", "chatglm-bpe", "glm4"], [.llama3]),
         GGUFPreTokenizer(["qwen2", "deepseek-r1-qwen"], [.qwen2], keepsSpaces: true),
         GGUFPreTokenizer(["stablelm2", "megrez", "hunyuan"], [.qwen2]),
+        GGUFPreTokenizer(["qwen35"], [.qwen35], keepsSpaces: true),
+        GGUFPreTokenizer(["deepseek-llm"], [.lineBreaks, .deepSeekLetters, .deepSeekPunctuation, .trailingWhitespace, .deepSeekCJK,
+                                            .numberRuns], keepsSpaces: true),
+        GGUFPreTokenizer(["deepseek-coder"], [.lineBreaks, .spacedLetterRuns, .spacedPunctuationRuns, .deepSeekCJK, .isolateDigits],
+                         keepsSpaces: true),
         GGUFPreTokenizer(["gpt-2", "phi-2", "jina-es", "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code",
                           "roberta-bpe", "mpt", "olmo", "jais", "gigachat", "exaone4"], [.gpt2]),
         GGUFPreTokenizer(["smollm", "command-r"], [.isolateDigits, .gpt2], keepsSpaces: true),
@@ -143,11 +183,20 @@ private struct PieceScanner {
         case .gpt2: scanGPT2(into: &ends)
         case .llama3: scanLlama3(maxDigits: 3, into: &ends)
         case .qwen2: scanLlama3(maxDigits: 1, into: &ends)
-        case .isolateDigits: scanDigits(into: &ends)
+        case .qwen35: scanLlama3(maxDigits: 1, marksJoinLetters: true, into: &ends)
+        case .isolateDigits: scanIsolated(of: { $0.isNumber($1) }, into: &ends)
+        case .lineBreaks: scanIsolated(of: { $0.isNewline($1) }, into: &ends)
         case .numberRuns: scanRuns(of: { $0.isNumber($1) }, into: &ends)
         case .punctuationRuns: scanRuns(of: { $0.isPunctuation($1, backtick: false) }, into: &ends)
         case .punctuationRunsWithBacktick: scanRuns(of: { $0.isPunctuation($1, backtick: true) }, into: &ends)
         case .digitTriples: scanDigitTriples(into: &ends)
+        case .deepSeekLetters: scanSpacedRuns(of: { $0.inClass($1, BracketClass.deepSeekLetters) }, into: &ends)
+        case .deepSeekPunctuation: scanSpacedRuns(of: { $0.inClass($1, BracketClass.deepSeekPunctuation) }, into: &ends)
+        case .deepSeekCJK: scanRuns(of: { $0.inClass($1, BracketClass.deepSeekCJK) }, into: &ends)
+        case .spacedLetterRuns: scanSpacedRuns(of: { $0.isLetter($1) }, into: &ends)
+        case .spacedPunctuationRuns: scanSpacedRuns(of: { $0.cls($1).contains(.punctuation) }, into: &ends)
+        case .trailingWhitespace: scanTrailingWhitespace(into: &ends)
+        case .lineFeedRuns: scanRuns(of: { $1 < $0.hi && $0.scalars[$1] == 0x0A }, into: &ends)
         }
     }
 
@@ -200,16 +249,22 @@ private struct PieceScanner {
         }
     }
 
-    func scanLlama3(maxDigits: Int, into ends: inout [Int]) {
+    /// The Llama 3 family; with `marksJoinLetters` (Qwen3.5) combining marks count as letters in letter runs and
+    /// are never part of an other-symbol run.
+    func scanLlama3(maxDigits: Int, marksJoinLetters: Bool = false, into ends: inout [Int]) {
+        let letterLike: ScalarClass = marksJoinLetters ? [.letter, .mark] : .letter
+        let notOther: ScalarClass = marksJoinLetters ? [.word, .mark] : .word
+        func isLetterLike(_ i: Int) -> Bool { i < hi && !cls(i).isDisjoint(with: letterLike) }
+        func isOther(_ i: Int) -> Bool { i < hi && cls(i).isDisjoint(with: notOther) }
         var pos = lo
         while pos < hi {
             let n = contraction(at: pos, caseInsensitive: true)
             if n > 0 { pos += n; ends.append(pos); continue }
             let c = scalars[pos]
-            // `[^\r\n\p{L}\p{N}]?\p{L}+`
-            if c != 0x0A && c != 0x0D && !isNumber(pos) && (isLetter(pos) || isLetter(pos + 1)) {
+            // `[^\r\n\p{L}\p{N}]?\p{L}+` (`[\p{L}\p{M}]+` for Qwen3.5)
+            if c != 0x0A && c != 0x0D && !isNumber(pos) && (isLetterLike(pos) || isLetterLike(pos + 1)) {
                 pos += 1
-                while isLetter(pos) { pos += 1 }
+                while isLetterLike(pos) { pos += 1 }
                 ends.append(pos)
                 continue
             }
@@ -220,7 +275,7 @@ private struct PieceScanner {
                 ends.append(pos)
                 continue
             }
-            // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+            // ` ?[^\s\p{L}\p{N}]+[\r\n]*` (`[^\s\p{L}\p{M}\p{N}]` for Qwen3.5)
             let first = pos + (c == 0x20 ? 1 : 0)
             if isOther(first) {
                 pos = first
@@ -282,15 +337,103 @@ private struct PieceScanner {
         if gapStart < hi { ends.append(hi) }
     }
 
-    func scanDigits(into ends: inout [Int]) {
+    /// Every matching scalar is a piece of its own; so is each stretch between them.
+    func scanIsolated(of matches: (PieceScanner, Int) -> Bool, into ends: inout [Int]) {
         var pos = lo
         while pos < hi {
-            if isNumber(pos) {
+            if matches(self, pos) {
                 pos += 1
             } else {
-                while pos < hi && !isNumber(pos) { pos += 1 }
+                while pos < hi && !matches(self, pos) { pos += 1 }
             }
             ends.append(pos)
         }
     }
+
+    /// `\s?X+`: an optional whitespace then a run of matching scalars is a piece; so is each stretch between such
+    /// pieces. (A whitespace scalar never matches, so the optional one is taken only when a match follows it.)
+    func scanSpacedRuns(of matches: (PieceScanner, Int) -> Bool, into ends: inout [Int]) {
+        var pos = lo
+        var gapStart = lo
+        while pos < hi {
+            let first = isSpace(pos) && pos + 1 < hi && matches(self, pos + 1) ? pos + 1 : pos
+            if matches(self, first) {
+                if gapStart < pos { ends.append(pos) }
+                pos = first + 1
+                while pos < hi && matches(self, pos) { pos += 1 }
+                ends.append(pos)
+                gapStart = pos
+            } else {
+                pos += 1
+            }
+        }
+        if gapStart < hi { ends.append(hi) }
+    }
+
+    /// `\s+$`: the whitespace run that ends the piece is split from what comes before it.
+    func scanTrailingWhitespace(into ends: inout [Int]) {
+        guard lo < hi else { return }
+        var start = hi
+        while start > lo && isSpace(start - 1) { start -= 1 }
+        if start > lo && start < hi { ends.append(start) }
+        ends.append(hi)
+    }
+
+    /// Membership of a bracket class that llama.cpp matches with `std::wregex`: it first turns every non-ASCII
+    /// whitespace scalar into U+000B, so those never match a class, even one whose ranges hold them (U+3000).
+    func inClass(_ i: Int, _ set: BracketClass) -> Bool {
+        guard i < hi else { return false }
+        let v = scalars[i]
+        if v > 0x7F && cls(i).contains(.whitespace) { return false }
+        return set.contains(v)
+    }
+}
+
+/// The scalar ranges of the one bracket expression `[...]` in a split rule's pattern, read from the pattern itself so
+/// the rule and its scanner cannot disagree. Only literal scalars, `a-b` ranges and `\r`, `\n` occur in these.
+struct BracketClass: Sendable {
+    let ranges: [ClosedRange<UInt32>]
+
+    init(pattern: String) {
+        let scalars = Array(pattern.unicodeScalars.map(\.value))
+        guard let open = scalars.firstIndex(of: 0x5B), let close = scalars.lastIndex(of: 0x5D), open < close else {
+            preconditionFailure("split pattern without a bracket expression: \(pattern)")
+        }
+        var items: [UInt32] = []
+        var i = open + 1
+        while i < close {
+            if scalars[i] == 0x5C, i + 1 < close {  // an escape: only \r and \n are used
+                items.append(scalars[i + 1] == 0x72 ? 0x0D : scalars[i + 1] == 0x6E ? 0x0A : scalars[i + 1])
+                i += 2
+            } else {
+                items.append(scalars[i])
+                i += 1
+            }
+        }
+        var ranges: [ClosedRange<UInt32>] = []
+        var k = 0
+        while k < items.count {
+            if k + 2 < items.count, items[k + 1] == 0x2D {
+                ranges.append(items[k]...items[k + 2])
+                k += 3
+            } else {
+                ranges.append(items[k]...items[k])
+                k += 1
+            }
+        }
+        self.ranges = ranges.sorted { $0.lowerBound < $1.lowerBound }
+    }
+
+    func contains(_ v: UInt32) -> Bool {
+        // Few ranges, possibly overlapping (the CJK class): a linear scan that stops past `v` is simple and exact.
+        for r in ranges {
+            if r.lowerBound > v { return false }
+            if r.contains(v) { return true }
+        }
+        return false
+    }
+
+    static let deepSeekLetters = BracketClass(pattern: SplitRule.deepSeekLetters.pattern)
+    static let deepSeekPunctuation = BracketClass(pattern: SplitRule.deepSeekPunctuation.pattern)
+    static let deepSeekCJK = BracketClass(pattern: SplitRule.deepSeekCJK.pattern)
 }

@@ -3,7 +3,7 @@ import Checkpoints
 /// Builds a tokenizer from a Hugging Face `tokenizer.json` (and `tokenizer_config.json`).
 ///
 /// Supported: `model.type` BPE, either byte-level (pre-tokenizer `ByteLevel`, or a `Sequence` of
-/// `Split` with the GPT-2 / Llama 3 / Qwen2 patterns, `Digits(individual_digits)` and
+/// `Split` with the patterns of `SplitRule` (GPT-2, Llama 3, Qwen2, Qwen3.5, DeepSeek...), `Digits(individual_digits)` and
 /// `ByteLevel(use_regex: false)`) or SentencePiece-style (`byte_fallback`, `▁` for spaces via a
 /// `Prepend`/`Replace` normalizer or a `Metaspace` pre-tokenizer). Anything else is refused with
 /// `TokenizerError.unsupported` rather than tokenized differently from the reference.

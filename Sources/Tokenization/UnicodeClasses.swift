@@ -1,4 +1,4 @@
-/// The Unicode classes the split patterns ask about: `\p{L}`, `\p{N}`, `\p{P}` and `\s` (the White_Space
+/// The Unicode classes the split patterns ask about: `\p{L}`, `\p{N}`, `\p{P}`, `\p{M}` and `\s` (the White_Space
 /// property, which is what both the Rust `regex` crate and llama.cpp's tables use for `\s`).
 /// Anything that is not a letter, number or whitespace (punctuation, symbols, marks, controls,
 /// unassigned code points) is "other" to the GPT-2-style patterns.
@@ -9,6 +9,8 @@ struct ScalarClass: OptionSet, Sendable {
     static let whitespace = ScalarClass(rawValue: 4)
     /// `\p{P}` (only llama.cpp's `default` and `falcon` split rules ask about it).
     static let punctuation = ScalarClass(rawValue: 8)
+    /// `\p{M}` (only the Qwen3.5 split rule asks about it).
+    static let mark = ScalarClass(rawValue: 16)
     /// Letters, numbers and whitespace: a scalar with none of these is "other" (`[^\s\p{L}\p{N}]`).
     static let word: ScalarClass = [.letter, .number, .whitespace]
 
@@ -34,6 +36,8 @@ struct ScalarClass: OptionSet, Sendable {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
             result.insert(.punctuation)
+        case .nonspacingMark, .spacingMark, .enclosingMark:
+            result.insert(.mark)
         default:
             break
         }

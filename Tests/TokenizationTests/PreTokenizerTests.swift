@@ -7,6 +7,9 @@ final class PreTokenizerTests: XCTestCase {
     let llama3 = PreTokenizer(rules: [.llama3])
     let qwen2 = PreTokenizer(rules: [.qwen2])
     let smollm = PreTokenizer(rules: [.isolateDigits, .gpt2])
+    let qwen35 = PreTokenizer.forGGUF(pre: "qwen35")!
+    let deepSeekLLM = PreTokenizer.forGGUF(pre: "deepseek-llm")!
+    let deepSeekCoder = PreTokenizer.forGGUF(pre: "deepseek-coder")!
 
     func testGPT2KeepsLastSpaceOfARunForTheNextWord() {
         XCTAssertEqual(gpt2.split("Hello world   foo"), ["Hello", " world", "  ", " foo"])
@@ -72,5 +75,31 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertEqual(PreTokenizer.forGGUF(pre: "smollm"), smollm)
         XCTAssertEqual(PreTokenizer.forGGUF(pre: "gpt-2"), gpt2)
         XCTAssertNil(PreTokenizer.forGGUF(pre: "no-such-pre"))
+        XCTAssertEqual(qwen35.rules, [.qwen35])
+        XCTAssertEqual(deepSeekLLM.rules, [.lineBreaks, .deepSeekLetters, .deepSeekPunctuation, .trailingWhitespace, .deepSeekCJK,
+                                           .numberRuns])
+        XCTAssertEqual(deepSeekCoder.rules, [.lineBreaks, .spacedLetterRuns, .spacedPunctuationRuns, .deepSeekCJK, .isolateDigits])
+    }
+
+    func testQwen35CombiningMarksJoinLetterRuns() {
+        // Qwen2 sees U+0301 as an "other" character: it leads the next letters or joins the punctuation run.
+        XCTAssertEqual(qwen2.split("e\u{301}te x\u{301}!"), ["e", "\u{301}te", " x", "\u{301}!"])
+        XCTAssertEqual(qwen35.split("e\u{301}te x\u{301}!"), ["e\u{301}te", " x\u{301}", "!"])
+        XCTAssertEqual(qwen35.split("ab 12"), ["ab", " ", "1", "2"])
+    }
+
+    func testDeepSeekLLMRulesInSequence() {
+        // The punctuation rule takes "\u{3000}。"; the CJK rule (U+0800–U+4E00, whitespace excluded) cuts it again.
+        XCTAssertEqual(deepSeekLLM.split("Hi\u{3000}。 12 한국\n"), ["Hi", "\u{3000}", "。", " ", "12", " ", "한국", "\n"])
+        XCTAssertEqual(deepSeekLLM.split("ab\u{3000}!?"), ["ab", "\u{3000}!?"])
+        // Arabic is not in the letter list: nothing cuts it but the trailing-whitespace rule.
+        XCTAssertEqual(deepSeekLLM.split("سلام  "), ["سلام", "  "])
+        // U+3000 is inside the punctuation ranges, but llama.cpp's regex sees it as whitespace, never as a member.
+        XCTAssertEqual(deepSeekLLM.split("!\u{3000}"), ["!", "\u{3000}"])
+    }
+
+    func testDeepSeekCoderRulesInSequence() {
+        // `=` is a symbol, not punctuation: it stays with the space before it.
+        XCTAssertEqual(deepSeekCoder.split("x = f(12)\r\n한"), ["x", " =", " f", "(", "1", "2", ")", "\r", "\n", "한"])
     }
 }

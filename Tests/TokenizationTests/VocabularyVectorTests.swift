@@ -2,8 +2,9 @@ import XCTest
 import Tokenization
 import TestSupport
 
-/// llama.cpp's own tokenizer test vectors (`models/ggml-vocab-*.gguf.inp/.out` at c392e50): every string
-/// must encode to exactly the expected ids, with no BOS and special-token spellings taken as text.
+/// llama.cpp's own tokenizer test vectors (`models/ggml-vocab-*.gguf.inp/.out`: Llama SPM, Llama BPE and Qwen2 at
+/// c392e50, Qwen3.5, DeepSeek LLM and DeepSeek Coder from the llama.cpp vendored in llama-cpp-python 0.3.36): every
+/// string must encode to exactly the expected ids, with no BOS and special-token spellings taken as text.
 final class VocabularyVectorTests: XCTestCase {
     struct Vectors {
         let texts: [String]
@@ -14,8 +15,8 @@ final class VocabularyVectorTests: XCTestCase {
         let base = "tokenizer-vectors/ggml-vocab-\(name).gguf"
         let input = try String(contentsOfFile: Fixtures.requireSharedFile(base + ".inp"), encoding: .utf8)
         var texts = input.components(separatedBy: "\n__ggml_vocab_test__\n")
-        XCTAssertEqual(texts.last, "", "the piece after the last separator is empty")
-        texts.removeLast()
+        // The piece after the last separator is empty; the Gemma 4 file ends with its last string instead.
+        if texts.last == "" { texts.removeLast() }
         var lines = try String(contentsOfFile: Fixtures.requireSharedFile(base + ".out"), encoding: .utf8).components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         let ids = lines.map { $0.split(separator: " ").map { Int($0)! } }
@@ -37,10 +38,10 @@ final class VocabularyVectorTests: XCTestCase {
         return t
     }
 
-    func checkVectors(_ name: String) throws {
+    func checkVectors(_ name: String, count: Int = 46) throws {
         let v = try Self.vectors(name)
         let tokenizer = try Self.tokenizer(name)
-        XCTAssertEqual(v.texts.count, 46)
+        XCTAssertEqual(v.texts.count, count)
         var failures = 0
         for (text, expected) in zip(v.texts, v.ids) {
             let got = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
@@ -55,6 +56,12 @@ final class VocabularyVectorTests: XCTestCase {
     func testLlamaSPMVectorsMatchLlamaCpp() throws { try checkVectors("llama-spm") }
     func testLlamaBPEVectorsMatchLlamaCpp() throws { try checkVectors("llama-bpe") }
     func testQwen2VectorsMatchLlamaCpp() throws { try checkVectors("qwen2") }
+    func testQwen35VectorsMatchLlamaCpp() throws { try checkVectors("qwen35", count: 50) }
+    func testDeepSeekLLMVectorsMatchLlamaCpp() throws { try checkVectors("deepseek-llm") }
+    func testGemma4VectorsMatchLlamaCpp() throws { try checkVectors("gemma-4") }
+    /// The DeepSeek Coder vocabulary is not in `../shared` today (llama.cpp ships it as `models/ggml-vocab-deepseek-coder.gguf`):
+    /// this skips, naming the file, until it is added there.
+    func testDeepSeekCoderVectorsMatchLlamaCpp() throws { try checkVectors("deepseek-coder") }
 }
 
 /// Special-token handling on the real vocabularies, as llama.cpp's partition does it.
@@ -79,6 +86,16 @@ final class VocabularySpecialTokenTests: XCTestCase {
         XCTAssertEqual(t.encode("a[PAD151906]b", addSpecial: true, parseSpecial: false).filter { $0 == 151906 }.count, 1)
         XCTAssertFalse(t.encode("<|endoftext|>", addSpecial: false, parseSpecial: false).contains(151643))
         XCTAssertEqual(t.encode("<|endoftext|>", addSpecial: false, parseSpecial: true), [151643])
+    }
+
+    func testGemma4AddsBOSAndDecodesSpacesAndBytes() throws {
+        // llama.cpp forces add_bos for Gemma 4 and decodes `▁` as a space and `<0xXX>` tokens as bytes.
+        let t = try VocabularyVectorTests.tokenizer("gemma-4")
+        XCTAssertTrue(t.addsBOS)
+        let text = "Hello  world\n\n\tx 🦙 ကာ"
+        let ids = t.encode(text, addSpecial: true, parseSpecial: false)
+        XCTAssertEqual(ids.first, t.bosID)
+        XCTAssertEqual(t.decode(ids, skipSpecial: true), text)
     }
 
     func testVocabularySizesMatchTheFiles() throws {
