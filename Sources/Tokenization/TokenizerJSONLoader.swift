@@ -66,11 +66,13 @@ enum TokenizerJSONLoader {
         if byteFallback {
             for id in 0..<n where kinds[id] == .normal && BPETokenizer.parseByteToken(tokens[id]) != nil { kinds[id] = .byte }
         }
+        // The unknown token stands in for text the model cannot spell. It is cut out of text (and skipped when
+        // decoding) only when it is also an added token: `tokenizers` treats a `model.unk_token` that is not in
+        // `added_tokens` (transformers' Gemma conversion writes it so) as an ordinary vocabulary entry.
         var unknownID: Int?
         if let unk = model["unk_token"]?.stringValue, let id = idOf[Array(unk.utf8)]
             ?? added.first(where: { $0.content.utf8.elementsEqual(unk.utf8) })?.id {
             unknownID = id
-            if kinds[id] == .normal { kinds[id] = .unknown }
         }
 
         // Merges: "a b" strings (older files) or ["a", "b"] pairs.
@@ -190,6 +192,9 @@ enum TokenizerJSONLoader {
             return rules
         case "Metaspace":
             return nil
+        case "Split" where isSpaceSplit(json):
+            // Gemma's files: checked against the normalizer by `sentencePieceSpacePrefix`.
+            return nil
         default:
             throw unsupported("pre-tokenizer", type)
         }
@@ -198,6 +203,12 @@ enum TokenizerJSONLoader {
     /// Whether a SentencePiece-style pipeline puts `▁` before the text, checking that it spells spaces as `▁`.
     static func sentencePieceSpacePrefix(normalizer: JSONValue?, preTokenizer: JSONValue?,
                                          unsupported: (String, String) -> TokenizerError) throws -> Bool {
+        // transformers' Gemma conversion adds `Split(" ", merged_with_previous)` after a normalizer that has already
+        // spelled every space `▁`: it never finds a space, so it changes nothing. Accepted only with such a normalizer.
+        if let pre = preTokenizer, isSpaceSplit(pre) {
+            let prepends = try sentencePieceSpacePrefix(normalizer: normalizer, preTokenizer: nil, unsupported: unsupported)
+            return prepends
+        }
         if let pre = preTokenizer {
             let metaspace = pre["type"]?.stringValue == "Metaspace" ? pre
                 : pre["pretokenizers"]?.arrayValue?.first { $0["type"]?.stringValue == "Metaspace" }
@@ -220,6 +231,11 @@ enum TokenizerJSONLoader {
         }
         guard replacesSpaces else { throw unsupported("normalizer", "no Replace(' ' → '▁')") }
         return prepends
+    }
+
+    /// A `Split` on the literal string " " (any behavior, not inverted): the pre-tokenizer of Gemma's tokenizer.json.
+    static func isSpaceSplit(_ json: JSONValue) -> Bool {
+        json["type"]?.stringValue == "Split" && json["pattern"]?["String"]?.stringValue == " " && json["invert"]?.boolValue != true
     }
 
     /// Ids the post-processor puts before and after a single sequence.
