@@ -119,6 +119,13 @@ final class LoaderErrorTests: XCTestCase {
              "Split pattern", "\\w+"),
             (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}, "normalizer": {"type": "Lowercase"}}"#,
              "normalizer", "Lowercase"),
+            // Gemma's Split(" ") is a no-op only after a normalizer that spells every space `▁`.
+            (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious"}}"#,
+             "pipeline", "BPE without a byte-level pre-tokenizer or a ▁ normalizer"),
+            (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, "normalizer": {"type": "Prepend", "prepend": "▁"}, "pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious"}}"#,
+             "normalizer", "no Replace(' ' → '▁')"),
+            (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}, "pre_tokenizer": {"type": "Split", "pattern": {"String": "\n"}, "behavior": "MergedWithPrevious"}}"#,
+             "pre-tokenizer", "Split"),
         ]
         for (json, kind, value) in cases {
             XCTAssertThrowsError(try loadJSON(json)) { error in
