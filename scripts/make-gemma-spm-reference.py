@@ -43,7 +43,7 @@ spm.SentencePieceTrainer.train(
     normalization_rule_name="identity", remove_extra_whitespaces=False, allow_whitespace_only_pieces=True,
     split_by_whitespace=True, split_by_unicode_script=True, split_by_number=True, max_sentence_length=100000,
     pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>",
-    user_defined_symbols=["<start_of_turn>", "<end_of_turn>"], num_threads=1, minloglevel=2)
+    user_defined_symbols=["<start_of_turn>", "<end_of_turn>", "<h1>", "</h1>", "\n\n\n", "\t\t"], num_threads=1, minloglevel=2)
 text_file.unlink()
 model_bytes = model_io.getvalue()
 (out / "tokenizer.model.tmp").write_bytes(model_bytes)
@@ -99,7 +99,7 @@ strings = [
     "🦙🚀 ✨ 👍🏽", "naïve café résumé", "Ωμέγα Привет мир", "Zürich 東京 ☃ ∑ ∞",
     "unseen: ქართული ꯃꯤꯇꯩ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "<start_of_turn>user\nhi<end_of_turn>", "a<start_of_turn>b",
     "<bos> written out", "<unk>", "▁already▁marked", "e\u0301 combining", "\r\n windows\r\n", "tabs\tin\tthe\tmiddle",
-    "    indented code", "ALL CAPS TEXT 2026", "mixed123abc456", "a" * 40, "The quick brown fox jumps over the lazy dog.",
+    "    indented code", "<h1>Title</h1>\n\n\n\nbody", "\t\t\tdeep\n\n\n", "ALL CAPS TEXT 2026", "mixed123abc456", "a" * 40, "The quick brown fox jumps over the lazy dog.",
 ]
 tok = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
 cases = []
