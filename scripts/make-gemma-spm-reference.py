@@ -116,3 +116,24 @@ agree_tf = sum(1 for c in cases if tok(c["text"], add_special_tokens=False)["inp
 (out / "expected.json").write_text(json.dumps({"vocab_size": len(proto.pieces), "cases": cases}, ensure_ascii=False, indent=1) + "\n")
 print(f"{len(cases)} cases; sentencepiece agrees on {agree} of {sum(1 for c in cases if '<' not in c['text'])}; "
       f"transformers agrees on {agree_tf}")
+
+# A longer mixed text: random stretches of the GPL and random strings over an alphabet of ASCII, whitespace runs,
+# CJK, Hangul, accents, emoji, a combining mark, zero-width space, NBSP, `▁` and the user-defined pieces.
+import random
+random.seed(7)
+alphabet = (list("abcdefghijklmnopqrstuvwxyzABC0123456789 \t\n\r.,;:!?()[]{}<>-_=+*/'\"")
+            + list("数字日本語한국어éüñßΩπ🦙🚀👍🏽\u0301\u200b\u00a0▁")
+            + ["  ", "   ", "\n\n", "<h1>", "</h1>", "\t\t", "\n\n\n"])
+parts = []
+for i in range(400):
+    if random.random() < 0.5:
+        s = random.randrange(len(gpl) - 200)
+        parts.append(gpl[s:s + random.randrange(1, 200)])
+    else:
+        parts.append("".join(random.choice(alphabet) for _ in range(random.randrange(1, 60))))
+mixed = "".join(parts)
+(out / "mixed.txt").write_bytes(mixed.encode("utf-8"))
+mixed_ids = backend.encode(mixed, add_special_tokens=False).ids
+assert tok(mixed, add_special_tokens=False)["input_ids"] == mixed_ids
+(out / "mixed-ids.json").write_text(json.dumps(mixed_ids) + "\n")
+print(f"mixed text: {len(mixed)} characters, {len(mixed_ids)} tokens")
