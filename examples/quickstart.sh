@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Crucible end to end on parents it makes itself: build, make a base model and three seeded fine-tunes,
-# plan a merge (dry run), then run every recipe in recipes/ (merges) and recipes/moe/ (FrankenMoEs).
+# plan a merge (dry run), then run every recipe in recipes/ and recipes/families/ (merges) and recipes/moe/
+# (FrankenMoEs); the newer families (Qwen3, Gemma 2 and 3, Phi-3, SmolLM3) get their own synthetic parents.
 # Usage: bash examples/quickstart.sh [WORK_DIR]   (default /tmp/crucible-quickstart)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,12 +22,30 @@ if [ ! -f parents/ft3/model.safetensors ] || [ ! -f parents/base/tokenizer.json 
   done
 fi
 
+# One base and two fine-tunes per newer family, for recipes/families/ and the Qwen3-MoE recipe.
+for family in qwen3:qwen3 gemma2:gemma2 gemma3:gemma3_text phi3:phi3 smollm3:smollm3; do
+  prefix="${family%%:*}"; arch="${family##*:}"
+  if [ ! -f "parents/$prefix-ft2/model.safetensors" ]; then
+    echo "== making $prefix parents (tiny preset, bf16)"
+    "$crucible" synth --arch "$arch" --preset tiny --seed 4 --dtype bf16 --out "parents/$prefix-base" >/dev/null
+    for i in 1 2; do
+      "$crucible" synth --finetune-of "parents/$prefix-base" --delta 0.02 --seed $((30 + i)) --out "parents/$prefix-ft$i" >/dev/null
+    done
+  fi
+done
+
 echo "== the plan for a TIES merge (dry run: nothing is read or written)"
 "$crucible" merge "$root/recipes/ties.yml" --out merged/ties --dry-run | tail -n 3
 
 for recipe in "$root"/recipes/*.yml; do
   name="$(basename "$recipe" .yml)"
   echo "== merge: $name"
+  "$crucible" merge "$recipe" --out "merged/$name" --overwrite
+done
+
+for recipe in "$root"/recipes/families/*.yml; do
+  name="$(basename "$recipe" .yml)"
+  echo "== merge (family): $name"
   "$crucible" merge "$recipe" --out "merged/$name" --overwrite
 done
 
