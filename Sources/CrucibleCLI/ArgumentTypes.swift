@@ -36,8 +36,5 @@ enum StorageDType: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 /// llama-quantize's file types, case-insensitively (`q4_k_m` is `Q4_K_M`).
 extension GGUFFileType.Mixture: ExpressibleByArgument {
-    public init?(argument: String) {
-        guard let m = Self.allCases.first(where: { $0.rawValue.uppercased() == argument.uppercased() }) else { return nil }
-        self = m
-    }
+    public init?(argument: String) { self.init(name: argument) }
 }

@@ -54,7 +54,7 @@ public enum GGUFExport {
             throw CheckpointError.writeFailed(path: path, reason: "this is the model being exported; write the GGUF file elsewhere")
         }
         let layout = try GGUFTensorLayout(checkpoint: checkpoint)
-        let tokenizer = try GGUFTokenizerMetadata.keys(for: checkpoint, vocabSize: layout.vocabSize)
+        let tokenizer = try GGUFTokenizerMetadata.keys(for: checkpoint, vocabSize: layout.config.vocabSize)
         var chooser = QuantizationTypeChooser(fileType: options.fileType, facts: layout.facts)
         let floatType: GGMLType = options.fileType.mixture.baseType.isQuantized ? .f32 : options.fileType.mixture.baseType
         var specs: [GGUFTensorSpec] = []
@@ -76,9 +76,8 @@ public enum GGUFExport {
             writer.abandon()
             throw error
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         return GGUFExportReport(path: path, architecture: layout.architecture, tensors: specs,
-                                fallbacks: chooser.fallbacks, bytes: size ?? 0)
+                                fallbacks: chooser.fallbacks, bytes: writer.fileSize)
     }
 
     /// Streams one output tensor: blocks of output rows are gathered from their sources (rows reordered for the

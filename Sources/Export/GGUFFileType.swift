@@ -9,6 +9,13 @@ public struct GGUFFileType: Sendable, Equatable, CustomStringConvertible {
         case q2_K = "Q2_K", q3_K_S = "Q3_K_S", q3_K_M = "Q3_K_M", q3_K_L = "Q3_K_L"
         case q4_K_S = "Q4_K_S", q4_K_M = "Q4_K_M", q5_K_S = "Q5_K_S", q5_K_M = "Q5_K_M", q6_K = "Q6_K"
 
+        /// The file type llama-quantize calls `name`, case-insensitively (`q4_k_m` is `Q4_K_M`).
+        public init?(name: String) {
+            let upper = name.uppercased()
+            guard let m = Self.allCases.first(where: { $0.rawValue == upper }) else { return nil }
+            self = m
+        }
+
         /// llama.cpp's `llama_ftype` value, written as `general.file_type`.
         public var fileTypeID: UInt32 {
             switch self {
@@ -63,8 +70,7 @@ public struct GGUFFileType: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `Q4_K_M`, `q8_0`, `f16`…; the names llama-quantize takes (case-insensitive).
     public init?(name: String, pure: Bool = false) {
-        let upper = name.uppercased()
-        guard let m = Mixture.allCases.first(where: { $0.rawValue.uppercased() == upper }) else { return nil }
+        guard let m = Mixture(name: name) else { return nil }
         self.init(mixture: m, pure: pure)
     }
 

@@ -43,11 +43,11 @@ struct GGUFOutputTensor {
         case let .plain(n):
             try source.readFloats(n, range: (first * length)..<((first + count) * length), into: dest)
         case let .permuted(n, d):
-            for r in 0..<count { try copyRow(n, Self.hfIndex(first + r, headSize: d), dest + r * length) }
+            for r in 0..<count { try copyRow(n, GGUFNameMap.hfRow(stored: first + r, headDim: d), dest + r * length) }
         case let .permutedVector(n, d):
             var v = [Float](repeating: 0, count: length)
             try v.withUnsafeMutableBufferPointer { try source.readFloats(n, range: 0..<length, into: $0.baseAddress!) }
-            for s in 0..<length { dest[s] = v[Self.hfIndex(s, headSize: d)] }
+            for s in 0..<length { dest[s] = v[GGUFNameMap.hfRow(stored: s, headDim: d)] }
         case let .derived(values):
             for (i, v) in values.enumerated() { dest[i] = v }
         case let .experts(names, perExpert):
@@ -56,12 +56,6 @@ struct GGUFOutputTensor {
                 try copyRow(names[g / perExpert], g % perExpert, dest + r * length)
             }
         }
-    }
-
-    /// The Hugging Face row stored at GGUF row `s` by the Q/K permutation.
-    static func hfIndex(_ s: Int, headSize d: Int) -> Int {
-        let h = s / d, rem = s % d
-        return h * d + (rem % 2) * (d / 2) + rem / 2
     }
 }
 
@@ -72,7 +66,6 @@ struct GGUFTensorLayout {
     let configPath: String
     let tensors: [GGUFOutputTensor]
     let facts: QuantizationModelFacts
-    let vocabSize: Int?
     /// Whether config.json names `head_dim` (the converter then writes the key and value lengths).
     let explicitHeadDim: Bool
 
@@ -91,7 +84,6 @@ struct GGUFTensorLayout {
         let heads = config.headCount
         let kvHeads = config.kvHeadCount
         let experts = config.experts?.count ?? 0
-        vocabSize = config.vocabSize
         // A GGUF source says so by its own key; a config derived from GGUF metadata always names head_dim.
         if let gguf = checkpoint.source as? GGUFFile {
             explicitHeadDim = gguf.metadata["\(gguf.architecture ?? "").attention.key_length"] != nil

@@ -49,6 +49,7 @@ final class GGUFExportTests: XCTestCase {
             let got = try LanguageModel(path: out, threads: 1).forward(ids).values
             XCTAssertEqual(got, expected, "\(model): logits through the exported F32 GGUF")
             XCTAssertTrue(report.tensors.allSatisfy { $0.type == .f32 })
+            XCTAssertEqual(report.bytes, try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int, "\(model): reported size")
             XCTAssertEqual(report.tensors.contains { $0.name == "rope_freqs.weight" }, model == "llama-rope-llama3")
         }
     }

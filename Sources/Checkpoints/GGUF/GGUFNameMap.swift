@@ -24,7 +24,7 @@ struct GGUFServedTensor: Sendable {
 /// reorders the rows of Q and K (weights and biases) within each head from the rotate-half RoPE layout to the
 /// interleaved one: row `h·d + i·d/2 + j` of Hugging Face's tensor (head `h`, half `i`, pair `j`, head size `d`)
 /// is stored at row `h·d + 2j + i`. Reading undoes it.
-enum GGUFNameMap {
+public enum GGUFNameMap {
     /// Tensors llama.cpp derives from the config (RoPE frequency factors); Hugging Face has no counterpart.
     static func isDerived(_ name: String) -> Bool {
         name.hasPrefix("rope_freqs.") || name.hasPrefix("rope_factors_") || name.hasSuffix(".attn_rot_embd")
@@ -40,6 +40,13 @@ enum GGUFNameMap {
         let i = rem / half
         let j = rem - i * half
         return h * headDim + 2 * j + i
+    }
+
+    /// The Hugging Face row stored at GGUF row `stored` (the inverse of `storedRow`), for a head size `headDim`.
+    @inline(__always)
+    public static func hfRow(stored: Int, headDim: Int) -> Int {
+        let h = stored / headDim, rem = stored % headDim
+        return h * headDim + (rem % 2) * (headDim / 2) + rem / 2
     }
 
     /// The Hugging Face tensors served by a file, in file order (stacked experts expanded in expert order).

@@ -32,6 +32,8 @@ public final class GGUFWriter {
     public let path: String
     public let tensors: [GGUFTensorSpec]
     public let alignment: Int
+    /// The finished file's size: the header and every tensor's data with its alignment padding.
+    public let fileSize: Int
     private let stagingPath: String
     private let handle: FileHandle
     private var next = 0
@@ -96,6 +98,7 @@ public final class GGUFWriter {
             header.u64(UInt64(offset))
         }
         header.pad(to: alignment)
+        fileSize = header.data.count + cursor
 
         let url = URL(fileURLWithPath: path)
         stagingPath = url.deletingLastPathComponent()
