@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, dependencies flowing one way (docs/design.md draws the graph):
-// COpenBLAS → Tensors → ArchitectureDefinitions → Checkpoints → Tokenization → Architectures → Recipes → MergeMethods
+// COpenBLAS → Numerics, Host → ArchitectureDefinitions → Checkpoints → Tokenization → Architectures → Recipes → MergeMethods
 //   → Planner → Export (GGUF out) → Inference → Evaluation → MoE → Reports → Fuzz → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
@@ -21,57 +21,61 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        .target(name: "Numerics", dependencies: ["COpenBLAS"]),
+        .target(name: "Host"),
         .target(name: "ArchitectureDefinitions"),
-        .target(name: "Checkpoints", dependencies: ["Tensors", "ArchitectureDefinitions"]),
-        .target(name: "Architectures", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Tokenization"]),
-        .target(name: "Recipes", dependencies: ["Tensors", .product(name: "Yams", package: "Yams")]),
-        .target(name: "MergeMethods", dependencies: ["Tensors", "Recipes"]),
+        .target(name: "Checkpoints", dependencies: ["Numerics", "Host", "ArchitectureDefinitions"]),
+        .target(name: "Architectures", dependencies: ["Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Tokenization"]),
+        .target(name: "Recipes", dependencies: ["Numerics", "Host", .product(name: "Yams", package: "Yams")]),
+        .target(name: "MergeMethods", dependencies: ["Numerics", "Host", "Recipes"]),
         .target(name: "Planner", dependencies: [
-            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
+            "Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
         ]),
-        .target(name: "Tokenization", dependencies: ["Tensors", "ArchitectureDefinitions", "Checkpoints"]),
-        .target(name: "Inference", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
-        .target(name: "Evaluation", dependencies: ["Tensors", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
-        .target(name: "Export", dependencies: ["Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
+        .target(name: "Tokenization", dependencies: ["Host", "ArchitectureDefinitions", "Checkpoints"]),
+        .target(name: "Inference", dependencies: ["Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
+        .target(name: "Evaluation", dependencies: ["Host", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
+        .target(name: "Export", dependencies: ["Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
         .target(name: "MoE", dependencies: [
-            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+            "Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
         ]),
         .target(name: "Reports", dependencies: [
-            "Tensors", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
+            "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
             "Evaluation", "MoE",
         ]),
         .target(name: "Fuzz", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
+            "Numerics", "Checkpoints", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
         ]),
         .target(name: "CrucibleCLI", dependencies: [
-            "Tensors", "Checkpoints", "Architectures", "Recipes", "Planner",
+            "Numerics", "Host", "Checkpoints", "Architectures", "Recipes", "Planner",
             "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Fuzz", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "crucible", dependencies: ["CrucibleCLI"]),
 
-        .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "ArchitectureDefinitions", "Tensors", "TestSupport"]),
-        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Tensors", "TestSupport"]),
-        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Recipes", "Checkpoints", "Tensors", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "HostTests", dependencies: ["Host", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "ArchitectureDefinitions", "Numerics", "Host", "TestSupport"]),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
+        .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Recipes", "Checkpoints", "Numerics", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: [
-            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Tensors", "Inference", "TestSupport",
+            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Numerics", "Inference", "TestSupport",
         ]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Architectures", "Tokenization", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: [
+            "Evaluation", "Inference", "Architectures", "Checkpoints", "Tokenization", "TestSupport",
+        ]),
         .testTarget(name: "MoETests", dependencies: [
-            "MoE", "Planner", "Inference", "Architectures", "Recipes", "Checkpoints", "Tokenization", "Tensors", "TestSupport",
+            "MoE", "Planner", "Inference", "Architectures", "Recipes", "Checkpoints", "Tokenization", "TestSupport",
         ]),
         .testTarget(name: "ReportsTests", dependencies: [
-            "Reports", "Evaluation", "Recipes", "Checkpoints", "Tokenization", "Tensors", "TestSupport",
+            "Reports", "Evaluation", "Recipes", "Checkpoints", "Tokenization", "TestSupport",
         ]),
         // The CLI tests run the built `crucible` executable.
         .testTarget(name: "CrucibleCLITests", dependencies: ["crucible", "Checkpoints", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: [
-            "Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "Tensors", "TestSupport",
+            "Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "TestSupport",
         ]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "TestSupport"]),
     ],

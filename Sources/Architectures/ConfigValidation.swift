@@ -1,5 +1,4 @@
 import Checkpoints
-import Tensors
 
 /// Checks on the numbers of a model's config, from a stranger like everything else: each is finite and in range,
 /// and the sizes agree with the tensors the checkpoint actually holds.

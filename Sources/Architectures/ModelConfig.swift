@@ -1,7 +1,7 @@
-import Foundation
 import ArchitectureDefinitions
 import Checkpoints
-import Tensors
+import Foundation
+import Numerics
 
 /// The blueprint of a Llama-family decoder (Llama, Mistral, Qwen2, Mixtral, Qwen2-MoE, SmolLM2), read from a
 /// Hugging Face `config.json`.

@@ -1,7 +1,8 @@
 import ArchitectureDefinitions
 import Checkpoints
 import Foundation
-import Tensors
+import Host
+import Numerics
 import Tokenization
 
 /// Random but valid Hugging Face checkpoints: the project's own way to make parents for examples, tests and

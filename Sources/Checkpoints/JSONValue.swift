@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Host
 
 /// A JSON document as parsed by `JSONValue.parse`: integers and doubles kept apart, object key order kept.
 ///

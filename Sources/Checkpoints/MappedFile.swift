@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Host
 #if canImport(Glibc)
 import Glibc
 #endif

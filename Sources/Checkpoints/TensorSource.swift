@@ -1,4 +1,4 @@
-import Tensors
+import Numerics
 
 /// The name, element type and shape of one stored tensor.
 public struct TensorInfo: Sendable, Equatable {

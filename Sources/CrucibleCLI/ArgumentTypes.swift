@@ -1,7 +1,7 @@
 import Architectures
 import ArgumentParser
 import Export
-import Tensors
+import Numerics
 
 // Typed option values: the parser checks them, lists them in --help and completions, and a command receives a value
 // it need not check again.

@@ -2,7 +2,7 @@ import Architectures
 import ArgumentParser
 import Foundation
 import Planner
-import Tensors
+import Host
 #if canImport(Glibc)
 import Glibc
 #endif

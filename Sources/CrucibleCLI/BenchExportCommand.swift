@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Tensors
+import Host
 
 /// `crucible bench export`: a SmolLM2-135M-shaped BF16 checkpoint to GGUF, whole-process, against llama.cpp's
 /// two-step path (`convert_hf_to_gguf.py` to F16 or BF16, then `llama-quantize`) when a llama.cpp checkout is given.

@@ -1,9 +1,9 @@
 import Architectures
-import Checkpoints
 import ArgumentParser
+import Checkpoints
 import Foundation
+import Host
 import Planner
-import Tensors
 import Tokenization
 
 /// `crucible bench moe`: whole-process FrankenMoE assembly on SmolLM2-135M-shaped BF16 experts.

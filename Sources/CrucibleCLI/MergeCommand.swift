@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import Host
 import Planner
-import Reports
 import Recipes
-import Tensors
+import Reports
 
 /// `crucible merge RECIPE --out DIR`: plan, check, and run a mergekit-format recipe.
 struct MergeCommand: ParsableCommand {

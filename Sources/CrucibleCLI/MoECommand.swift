@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import Host
 import MoE
 import Planner
 import Recipes
-import Tensors
 
 /// `crucible moe RECIPE --out DIR`: assemble a FrankenMoE from a mergekit-moe recipe.
 struct MoECommand: ParsableCommand {

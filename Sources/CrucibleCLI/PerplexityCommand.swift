@@ -1,7 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
-import Tensors
+import Host
 
 /// `crucible ppl`: perplexity as llama.cpp's `llama-perplexity` computes it.
 struct PerplexityCommand: ParsableCommand {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import Host
 import Planner
 import Reports
-import Tensors
 
 /// `crucible run RECIPE --out DIR --eval FILE…`: plan, merge, then score the result against the recipe's parents.
 struct RunCommand: ParsableCommand {

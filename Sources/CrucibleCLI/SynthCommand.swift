@@ -2,7 +2,6 @@ import Architectures
 import ArgumentParser
 import Foundation
 import Tokenization
-import Tensors
 
 /// `crucible synth`: random but valid checkpoints to merge in examples, tests and benchmarks.
 struct SynthCommand: ParsableCommand {

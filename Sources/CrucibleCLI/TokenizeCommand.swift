@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Tensors
+import Host
 import Tokenization
 
 /// `crucible tokenize MODEL (--file F | --text T)`: prints token ids the way llama.cpp's

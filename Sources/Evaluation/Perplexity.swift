@@ -1,6 +1,6 @@
 import Foundation
+import Host
 import Inference
-import Tensors
 
 /// Settings of a perplexity run (llama.cpp's `-c`, `-b`, `--chunks`).
 public struct PerplexityOptions: Sendable, Equatable {

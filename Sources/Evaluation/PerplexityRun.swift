@@ -1,6 +1,6 @@
 import Foundation
+import Host
 import Inference
-import Tensors
 import Tokenization
 
 /// A whole `crucible ppl` run from paths: open the model and its tokenizer, read and tokenize the text

@@ -1,6 +1,6 @@
 import Architectures
 import Foundation
-import Tensors
+import Host
 import Inference
 
 /// Sees what a model computes while it is scored (`PerplexityRun.observer`).

@@ -1,7 +1,7 @@
-import Foundation
 import Architectures
 import Checkpoints
-import Tensors
+import Foundation
+import Host
 
 /// How one model is written as GGUF.
 public struct GGUFExportOptions: Sendable {

@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 #if canImport(Glibc)
 import Glibc
 #endif

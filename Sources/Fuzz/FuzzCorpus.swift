@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import Tensors
+import Numerics
 
 /// The valid inputs every fuzz case starts from, generated from nothing but a seed so a campaign needs no files:
 /// three micro Llama checkpoints (config.json, model.safetensors, tokenizer.json, tokenizer_config.json), one of

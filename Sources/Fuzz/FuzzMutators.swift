@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import Tensors
+import Numerics
 
 /// One mutated input: the bytes of each file to write, what was done, and whether the result is certainly invalid
 /// (then every entry point must refuse it: success would be "success on invalid input").

@@ -5,7 +5,6 @@ import Inference
 import MoE
 import Planner
 import Recipes
-import Tensors
 import Tokenization
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Host
 
 /// Small float32 kernels of the forward pass. Matrix products go through OpenBLAS (`BLAS`); these are
 /// the element-wise pieces around them.

@@ -1,7 +1,7 @@
 import Architectures
 import Checkpoints
 import Foundation
-import Tensors
+import Numerics
 
 /// Where a `HiddenStateTap` is called during the forward pass.
 public enum HiddenStatePoint: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 
 /// How the next token is chosen from logits.
 public struct SamplingOptions: Sendable, Equatable {

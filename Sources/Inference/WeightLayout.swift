@@ -1,7 +1,6 @@
 import ArchitectureDefinitions
 import Architectures
 import Checkpoints
-import Tensors
 
 /// A `Linear` weight `[rows = out, cols = in]` (the Hugging Face layout), possibly a slice of a larger
 /// stored tensor (one expert of a fused expert tensor), with an optional bias `[rows]`.

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
-import Tensors
+import Host
+import Numerics
 
 /// A growable float32 buffer, allocated once and reused for every layer and call (llama2.c's `RunState`
 /// idea): the forward pass never allocates per token.

@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 /// Whether a method needs, accepts or ignores `base_model`.
 public enum BaseModelUse: Sendable, Equatable {

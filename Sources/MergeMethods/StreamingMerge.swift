@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 /// Gives a streaming method blocks of its inputs. The executor implements it over the parents' checkpoints
 /// (cropping and compute-dtype rounding included); tests implement it over arrays.

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Host
 
 /// How distinct the router rows of one layer are. Rows that are nearly parallel (or zero) make the router unable to
 /// tell those experts apart: mergekit warns when the condition number of a layer's gate matrix exceeds 5.

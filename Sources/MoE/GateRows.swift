@@ -1,7 +1,7 @@
 import Foundation
 import Inference
+import Numerics
 import Recipes
-import Tensors
 
 /// The router rows of every MoE layer, computed as docs/moe.md ("Gate modes") describes, in float32 from the engine's
 /// own hidden states (mergekit runs the base in bfloat16).

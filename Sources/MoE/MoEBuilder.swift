@@ -1,8 +1,9 @@
 import Checkpoints
 import Foundation
+import Host
 import Inference
+import Numerics
 import Planner
-import Tensors
 import Tokenization
 
 /// What a finished MoE build did.

@@ -1,9 +1,9 @@
 import ArchitectureDefinitions
 import Architectures
 import Checkpoints
+import Numerics
 import Planner
 import Recipes
-import Tensors
 
 /// What an output architecture needs to lay out a MoE: the parents, opened, and the base's dimensions.
 public struct MoEBuildContext: Sendable {

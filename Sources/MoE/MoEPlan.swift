@@ -1,7 +1,7 @@
 import Checkpoints
+import Numerics
 import Planner
 import Recipes
-import Tensors
 
 /// One output tensor of a MoE build: its bytes are the concatenation of its pieces, in order.
 public struct MoETensor: Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Host
 
 extension MoEPlan {
     /// What `crucible moe --dry-run` prints: the output format and why, the experts, how the router rows are made,

@@ -4,7 +4,6 @@ import Foundation
 import Inference
 import Planner
 import Recipes
-import Tensors
 import Tokenization
 
 /// Options of a MoE build that do not come from the recipe.

@@ -2,8 +2,8 @@ import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import MergeMethods
+import Numerics
 import Recipes
-import Tensors
 
 /// A parent checkpoint as the plan uses it.
 public struct PlannedModel: @unchecked Sendable {

@@ -3,8 +3,8 @@ import Architectures
 import Checkpoints
 import Foundation
 import MergeMethods
+import Numerics
 import Recipes
-import Tensors
 import Tokenization
 
 /// Options that do not come from the recipe.

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 
 /// The one policy for NaN and infinite values, enforced by the executor for every merge method alike.
 ///

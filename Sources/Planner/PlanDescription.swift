@@ -1,6 +1,6 @@
 import Foundation
+import Host
 import Recipes
-import Tensors
 
 extension MergePlan {
     /// The human-readable plan `--dry-run` prints: every output tensor with its sources, method and resolved

@@ -1,7 +1,8 @@
 import Checkpoints
 import Foundation
+import Host
 import MergeMethods
-import Tensors
+import Numerics
 
 /// Progress of a running merge, reported after each tensor.
 public struct MergeProgress: Sendable {

@@ -1,4 +1,4 @@
-import Tensors
+import Numerics
 
 /// A place in a recipe file, for error messages: `recipe.yml:12:5`.
 public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {

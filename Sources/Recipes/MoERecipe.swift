@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 import Yams
 
 /// How the router (gate) rows of a FrankenMoE are made (docs/moe.md, "Gate modes").

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Host
 
 /// Finds the files a recipe's model reference names, without any network access.
 ///

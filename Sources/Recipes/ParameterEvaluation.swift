@@ -1,4 +1,3 @@
-import Tensors
 
 extension ParameterSetting {
     /// The value this setting gives one tensor at layer position `t` (mergekit's `evaluate_setting`), or nil when it is a

@@ -1,5 +1,4 @@
 import Yams
-import Tensors
 
 /// Turns the YAML of a `parameters:` block into `ParameterSetting`s, following mergekit's accepted value forms
 /// (docs/recipes.md, "Parameter values"): scalar, gradient, step list, conditional list.

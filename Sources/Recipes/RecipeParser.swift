@@ -1,6 +1,6 @@
 import Foundation
+import Host
 import Yams
-import Tensors
 
 /// Reads mergekit merge recipes (`mergekit-yaml` format) into `MergeRecipe`.
 ///

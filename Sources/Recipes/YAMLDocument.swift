@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 import Yams
 
 /// Reading a whole recipe document and the pieces every recipe kind shares (merge recipes, MoE recipes): the

@@ -1,7 +1,7 @@
 import Architectures
 import Checkpoints
 import Foundation
-import Tensors
+import Host
 
 // `crucible compare A B [--base C]`: how far apart two checkpoints of one architecture are, per layer and module.
 //

@@ -2,7 +2,7 @@ import ArchitectureDefinitions
 import Architectures
 import Checkpoints
 import Foundation
-import Tensors
+import Host
 import Tokenization
 
 /// What `crucible inspect` reports about one checkpoint: architecture, dimensions, storage, tensors, tokenizer,

@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import Tensors
+import Host
 
 extension ModelInspection {
     /// Lines of the chat template shown in the text report.

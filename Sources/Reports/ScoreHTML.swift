@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Tensors
+import Host
 
 extension ScoreReport {
     /// `report.html`: one self-contained XHTML page (inline SVG charts and CSS; no scripts, fonts or other files)

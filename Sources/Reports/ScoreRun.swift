@@ -1,7 +1,7 @@
 import Evaluation
 import Foundation
+import Host
 import Inference
-import Tensors
 import Tokenization
 
 /// Progress after each window of `crucible score`.

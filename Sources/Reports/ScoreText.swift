@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Tensors
+import Host
 
 /// How every figure of a score is written for people (terminal table, report.md, report.html), in one place.
 /// Non-finite values are written `n/a`.

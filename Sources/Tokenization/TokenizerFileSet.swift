@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import Tensors
+import Host
 
 /// The tokenizer and generation files that travel with a model, and how they are carried into a new folder:
 /// copied from a Hugging Face folder, or exported from a GGUF file's vocabulary (`GGUFTokenizerExport`).

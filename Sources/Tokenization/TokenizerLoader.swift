@@ -1,7 +1,7 @@
 import ArchitectureDefinitions
-import Foundation
-import Tensors
 import Checkpoints
+import Foundation
+import Host
 
 /// Opens the tokenizer of a model.
 public enum TokenizerLoader {

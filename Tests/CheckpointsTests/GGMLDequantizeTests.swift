@@ -1,6 +1,5 @@
-import XCTest
 import Checkpoints
-import Tensors
+import XCTest
 
 /// Dequantization of every supported ggml type: hand-built blocks whose values are worked out from the
 /// block layout by hand, and round trips through small reference quantizers written here from the format.

@@ -1,6 +1,6 @@
-import XCTest
 import Checkpoints
-import Tensors
+import Numerics
+import XCTest
 
 /// Round trips: a known vector is quantized by a deliberately simple reference quantizer written here from
 /// the block formats (not ggml's search for optimal scales), then dequantized by Crucible. The result must

@@ -1,7 +1,6 @@
-import XCTest
 import Checkpoints
-import Tensors
 import TestSupport
+import XCTest
 
 /// Crucible's quantizers against llama.cpp's own bytes. `Tests/References/quant/input-16x512.f32` holds 16 rows
 /// of 512 float32 values chosen to reach every branch of the scale searches (weight-like and heavy-tailed rows,

@@ -1,7 +1,7 @@
-import XCTest
 import Checkpoints
-import Tensors
+import Numerics
 import TestSupport
+import XCTest
 
 /// The strongest check of the name map and the Q/K un-permutation: fixture Hugging Face checkpoints are
 /// converted here into GGUF files the way llama.cpp's converter lays them out (GGUF names, reversed dims,

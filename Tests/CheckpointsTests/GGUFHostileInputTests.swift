@@ -1,7 +1,7 @@
-import XCTest
 import Checkpoints
-import Tensors
+import Numerics
 import TestSupport
+import XCTest
 
 /// Corrupt and hostile GGUF files, after llama.cpp's `test-gguf.cpp` handcrafted cases: each must be refused
 /// with a `CheckpointError` that names the file and the problem, and nothing may crash or allocate from an

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import Checkpoints
-import Tensors
+import Host
 import TestSupport
 #if canImport(Glibc)
 import Glibc

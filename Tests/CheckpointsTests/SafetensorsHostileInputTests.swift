@@ -1,7 +1,7 @@
-import XCTest
 import Checkpoints
-import Tensors
+import Numerics
 import TestSupport
+import XCTest
 
 /// Corrupt safetensors files: each is refused with a `CheckpointError` naming the file and the problem.
 final class SafetensorsHostileInputTests: XCTestCase {

@@ -1,11 +1,10 @@
-import XCTest
 import Architectures
 import Checkpoints
 import Export
 import Inference
-import Tensors
 import TestSupport
 import Tokenization
+import XCTest
 
 /// GGUF export of the fixture models, read back through Crucible's GGUF reader and engine.
 final class GGUFExportTests: XCTestCase {

@@ -1,6 +1,5 @@
 import Foundation
 import MergeMethods
-import Tensors
 import XCTest
 
 final class InterpolationMethodTests: XCTestCase {

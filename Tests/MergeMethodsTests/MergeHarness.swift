@@ -1,7 +1,7 @@
 import Foundation
 import MergeMethods
+import Numerics
 import Recipes
-import Tensors
 import XCTest
 
 /// Runs a merge method on plain arrays through the public API.

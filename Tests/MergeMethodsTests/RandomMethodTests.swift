@@ -1,7 +1,6 @@
 import Foundation
 import MergeMethods
 import Recipes
-import Tensors
 import XCTest
 
 final class RandomMethodTests: XCTestCase {

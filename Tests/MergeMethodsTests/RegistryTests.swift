@@ -1,6 +1,5 @@
 import MergeMethods
 import Recipes
-import Tensors
 import XCTest
 
 final class RegistryTests: XCTestCase {

@@ -2,7 +2,6 @@ import Checkpoints
 import Foundation
 import MergeMethods
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

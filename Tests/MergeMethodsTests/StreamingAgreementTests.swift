@@ -1,7 +1,7 @@
 import Foundation
 import MergeMethods
+import Numerics
 import Recipes
-import Tensors
 import XCTest
 
 /// Streaming merges (inputs read block by block) must be bit-identical to the whole-tensor kernels, whatever the

@@ -1,6 +1,6 @@
 import Foundation
 import MergeMethods
-import Tensors
+import Numerics
 import XCTest
 
 final class TaskArithmeticMethodTests: XCTestCase {

@@ -3,7 +3,6 @@ import Foundation
 import MoE
 import Planner
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

@@ -3,7 +3,6 @@ import Checkpoints
 import Foundation
 import Planner
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

@@ -1,9 +1,9 @@
 import Architectures
 import Checkpoints
 import Foundation
+import Numerics
 import Planner
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

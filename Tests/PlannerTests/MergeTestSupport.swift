@@ -1,8 +1,8 @@
 import Checkpoints
 import Foundation
+import Numerics
 import Planner
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

@@ -3,7 +3,6 @@ import Foundation
 import MergeMethods
 import Planner
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

@@ -1,8 +1,8 @@
 import Checkpoints
 import Foundation
 import MergeMethods
+import Numerics
 import Planner
-import Tensors
 import TestSupport
 import XCTest
 

@@ -1,7 +1,6 @@
-import XCTest
 import Recipes
-import Tensors
 import TestSupport
+import XCTest
 
 /// The shared mergekit fixture recipes parse into the fields they spell out.
 final class FixtureRecipeTests: XCTestCase {

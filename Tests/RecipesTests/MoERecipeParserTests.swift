@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 import TestSupport
 import XCTest
 

@@ -1,6 +1,5 @@
-import XCTest
 import Recipes
-import Tensors
+import XCTest
 
 /// Parameter value forms and their evaluation, per mergekit-behaviour §1.3.
 final class ParameterEvaluationTests: XCTestCase {

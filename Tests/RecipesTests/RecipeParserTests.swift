@@ -1,6 +1,5 @@
-import XCTest
 import Recipes
-import Tensors
+import XCTest
 
 /// Recipe keys beyond the fixtures: forms mergekit accepts, quirks, warnings.
 final class RecipeParserTests: XCTestCase {

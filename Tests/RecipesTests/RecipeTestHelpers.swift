@@ -1,6 +1,5 @@
-import XCTest
 import Recipes
-import Tensors
+import XCTest
 
 /// Parses inline recipe text under the label `test.yaml`.
 func parseRecipe(_ text: String, file: String = "test.yaml") throws -> MergeRecipe {

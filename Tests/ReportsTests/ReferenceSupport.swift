@@ -1,6 +1,5 @@
 import Checkpoints
 import Foundation
-import Tensors
 import TestSupport
 import XCTest
 

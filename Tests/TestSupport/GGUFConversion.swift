@@ -1,6 +1,5 @@
 import Checkpoints
 import Foundation
-import Tensors
 
 /// A minimal Hugging Face → GGUF converter for tests, written from llama.cpp's conventions: GGUF names, reversed
 /// dimensions, Q/K rows permuted for the llama architecture, Mixtral experts stacked.

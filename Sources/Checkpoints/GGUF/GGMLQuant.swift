@@ -1,5 +1,6 @@
 import Foundation
-import Tensors
+import Host
+import Numerics
 
 /// Why a block of ggml data could not be turned into float32.
 public enum GGMLQuantError: Error, CustomStringConvertible, Equatable, Sendable {

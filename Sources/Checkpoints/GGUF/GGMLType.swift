@@ -1,4 +1,4 @@
-import Tensors
+import Numerics
 
 /// The tensor storage types of ggml, with their GGUF type ids as raw values.
 ///

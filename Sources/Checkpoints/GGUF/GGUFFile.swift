@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// One tensor as the GGUF header describes it, before any renaming.
 public struct GGUFTensorInfo: Sendable, Equatable {

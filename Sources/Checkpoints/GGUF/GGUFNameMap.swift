@@ -1,5 +1,4 @@
 import ArchitectureDefinitions
-import Tensors
 
 /// A canonical tensor served from (part of) one stored GGUF tensor.
 struct GGUFServedTensor: Sendable {

@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// One tensor of a GGUF file to be written: its GGUF name, its shape outermost first (as Hugging Face and
 /// `TensorInfo` list it; the file stores it reversed) and its storage type.

@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// How tensors are split into safetensors shards, as transformers and mergekit lay them out: tensors in the given
 /// order, a non-empty shard closed before a tensor that would take it past `maxShardBytes`; one shard is

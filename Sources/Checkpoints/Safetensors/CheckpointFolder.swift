@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// A Hugging Face checkpoint folder: `config.json` plus `model.safetensors`, or shards listed in
 /// `model.safetensors.index.json`, or (failing both) every `*.safetensors` file in the folder.

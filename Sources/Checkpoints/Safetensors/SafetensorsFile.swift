@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 
 /// One `.safetensors` file, memory-mapped, with a header that is checked before anything is trusted:
 /// the header length fits the file, the header is a JSON object, every dtype is known, every byte span

@@ -1,5 +1,6 @@
 import Foundation
-import Tensors
+import Host
+import Numerics
 
 /// `arcee_fusion`: take the other model's value only where it matters most. Importance Iᵢ = |X − B|ᵢ · KL(row),
 /// KL between the row softmaxes of X and B; entries with I ≥ median + 1.5·IQR move to X, the rest keep B.

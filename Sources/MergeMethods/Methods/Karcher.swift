@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// `karcher`: the Riemannian (Karcher) mean of the parents' directions on the unit sphere, equal weights,
 /// rescaled by the mean norm. Implements mergekit's `karcher` (docs/methods.md).

@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 /// `linear`: a weighted average of the parents, R = Σ w_i X_i (÷ Σ w_i when `normalize`).
 /// Implements mergekit's `linear` (docs/methods.md).

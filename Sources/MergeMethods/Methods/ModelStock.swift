@@ -1,4 +1,3 @@
-import Tensors
 
 /// `model_stock`: interpolate between the base and the average of N fine-tunes with t = N·c / (1 + (N−1)·c),
 /// c the mean pairwise cosine of the fine-tunes' task vectors (per tensor, or per row with `filter_wise`).

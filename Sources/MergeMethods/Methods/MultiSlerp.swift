@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// `multislerp`: barycentric interpolation of any number of models on the hypersphere, optionally of task vectors
 /// relative to a base. Implements mergekit's `multislerp` (docs/methods.md).

@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 /// `nearswap`: moves the base toward the other model only where they are already close:
 /// w = clamp(t / max(|a − b|, 1e-6), 0, 1), R = w·b + (1 − w)·a, with a the base (docs/methods.md).

@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// `nuslerp`: SLERP between two models with weights (t = w₂/(w₁+w₂)), optionally of task vectors relative to a base,
 /// over the whole tensor or per row / per column. Implements mergekit's `nuslerp` (docs/methods.md).

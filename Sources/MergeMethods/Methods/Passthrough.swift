@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 /// `passthrough`: copies its single input, optionally multiplied by the per-model `scale`
 /// (docs/methods.md). Used for frankenmerges, where each slice has one source.

@@ -1,4 +1,4 @@
-import Tensors
+import Host
 
 /// `sce` (Select, Calculate, Erase): keep the entries where the task vectors disagree most (top `select_topk`
 /// fraction by variance across models), weight each model by the mean square of its kept task vector, erase

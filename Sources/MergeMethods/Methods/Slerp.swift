@@ -1,5 +1,4 @@
 import Foundation
-import Tensors
 
 /// `slerp`: spherical interpolation from the base (t = 0) to the other model (t = 1), the whole tensor
 /// flattened into one vector, float32 arithmetic with double-precision norms and dot product.

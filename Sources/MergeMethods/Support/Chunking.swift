@@ -1,4 +1,4 @@
-import Tensors
+import Host
 
 /// Fixed-size chunks of a flat tensor. Reductions keep one partial sum per chunk and add them in chunk
 /// order, so results are identical whatever the number of threads.

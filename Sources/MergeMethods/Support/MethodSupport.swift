@@ -1,6 +1,5 @@
 import Foundation
 import Recipes
-import Tensors
 
 extension MergeMethodError {
     /// An error about one tensor of one method: "<method>: tensor '<name>': <detail>".

@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 extension ParameterDefinition {
     /// Whether the parameter is a true/false flag (its declared default is one); otherwise it is a number.

@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 
 /// How a task vector δ = X − B is thinned before it is combined (mergekit's `sparsify`; docs/methods.md).
 public enum Sparsifier: String, Sendable {

@@ -1,5 +1,4 @@
 import Recipes
-import Tensors
 
 /// How sparsified task vectors are combined.
 public enum Consensus: String, Sendable {

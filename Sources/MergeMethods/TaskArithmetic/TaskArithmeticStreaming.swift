@@ -1,5 +1,6 @@
 import Foundation
-import Tensors
+import Host
+import Numerics
 
 /// The task-arithmetic family, streamed: bit-identical to `merge(_:into:)`, but each input is only ever held one block
 /// at a time. Per sparsified parent there is one pass over (base, parent) blocks that builds what the mask needs

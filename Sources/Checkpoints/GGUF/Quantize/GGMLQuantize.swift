@@ -1,5 +1,5 @@
 import Foundation
-import Tensors
+import Numerics
 
 /// Why float32 values could not be stored as a ggml type.
 public enum GGMLQuantizeError: Error, CustomStringConvertible, Equatable, Sendable {

@@ -1,4 +1,4 @@
-import Tensors
+import Numerics
 import XCTest
 
 final class HalfPrecisionTests: XCTestCase {

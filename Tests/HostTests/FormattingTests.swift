@@ -1,4 +1,4 @@
-import Tensors
+import Host
 import XCTest
 
 final class IndexRangesTests: XCTestCase {
