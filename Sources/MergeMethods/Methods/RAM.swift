@@ -63,23 +63,22 @@ extension RAMMerge: StreamingMergeMethod {
 /// The blockwise passes of RAM over the base and the other inputs: one workspace block per input.
 private struct RAMBlocks {
     let stream: StreamingMergeRequest
-    let reader: any MergeInputReader
-    let baseIndex: Int
     let others: [Int]
     let epsilon: Float
+    /// The base's block, then the others'.
+    let blocks: MultiBlockReader
+
+    init(stream: StreamingMergeRequest, reader: any MergeInputReader, baseIndex: Int, others: [Int], epsilon: Float) {
+        self.stream = stream
+        self.others = others
+        self.epsilon = epsilon
+        blocks = MultiBlockReader(reader, inputs: [baseIndex] + others, of: stream)
+    }
 
     /// Reads block `blk` of the base and of every other input; the pointers are offset so element i is at `[i]`.
     private func load(_ blk: Range<Int>) throws -> (base: UnsafePointer<Float>, others: [UnsafePointer<Float>]) {
-        let cap = min(stream.count, stream.block), s = blk.lowerBound
-        let b = stream.workspace.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
-        try reader.read(baseIndex, range: blk, into: b)
-        var xs: [UnsafePointer<Float>] = []
-        for (j, k) in others.enumerated() {
-            let x = stream.workspace.buffer(WorkspaceSlot.inputs + 1 + j, count: cap, of: Float.self)
-            try reader.read(k, range: blk, into: x)
-            xs.append(UnsafePointer(x - s))
-        }
-        return (UnsafePointer(b - s), xs)
+        try blocks.read(blk)
+        return (blocks.pointers[0], (1...others.count).map { blocks.pointers[$0] })
     }
 
     /// How many models changed element i (|x − b| > ε), for models `xs`.
@@ -123,8 +122,7 @@ private struct RAMBlocks {
     /// Writes B + Σ_k (δ_k·a_k·u)·λ_k + (δ_k·a_k·o)/max(c, 1) block by block, with a_k, u, o the 0/1 masks of
     /// "changed by k", "changed by one model" and "changed by several", terms added in model order from zero.
     func write(lambdas: [Float], to writer: any MergeOutputWriter) throws {
-        let cap = min(stream.count, stream.block)
-        let out = stream.workspace.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         for blk in stream.blocks {
             let (b, xs) = try load(blk)
             let o = out - blk.lowerBound
