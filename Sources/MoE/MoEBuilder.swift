@@ -29,12 +29,7 @@ public enum MoEBuilder {
 
     public static func build(_ plan: MoEPlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MoEReport {
         let start = Date()
-        let folder: OutputFolder
-        do {
-            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
-        } catch {
-            throw PlanError.output(error, folder: outputPath)
-        }
+        let folder = try options.openOutput(outputPath, inputs: plan.models.map(\.path))
 
         let model = plan.recipe.gateMode.runsModel ? try LanguageModel(path: plan.context.base.path, threads: plan.threads) : nil
         let gates = try GateRows.compute(plan, model: model)

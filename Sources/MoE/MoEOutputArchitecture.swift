@@ -24,6 +24,17 @@ public struct MoEBuildContext: Sendable {
     public let fusedExperts: Bool
 
     public var base: PlannedModel { models[0] }
+
+    /// The base's config relabelled as `definition` with the recipe's expert counts (`num_local_experts`, or
+    /// `expertCountKey` where the format names it otherwise): where every output format's config starts.
+    func expertConfig(_ definition: ArchitectureDefinition, expertCountKey: String = "num_local_experts") -> JSONObject {
+        var config = base.config
+        config["architectures"] = .array([.string(definition.className)])
+        config["model_type"] = .string(definition.modelType)
+        config[expertCountKey] = .int(Int64(recipe.experts.count))
+        config["num_experts_per_tok"] = .int(Int64(recipe.expertsPerToken))
+        return config
+    }
 }
 
 /// One FrankenMoE output format (docs/moe.md, "Output formats"): which recipes and parents it can take, its

@@ -63,6 +63,16 @@ public struct ExecutionOptions: Sendable {
         self.allowNonFinite = allowNonFinite
         self.progress = progress
     }
+
+    /// Opens the output transaction for `destination` (a hidden staging folder beside it), refusing an existing
+    /// folder unless `overwrite`, and any of `inputs` as the destination; failures become `PlanError.output`.
+    public func openOutput(_ destination: String, inputs: [String]) throws -> OutputFolder {
+        do {
+            return try OutputFolder(destination: destination, overwrite: overwrite, inputs: inputs)
+        } catch {
+            throw PlanError.output(error, folder: destination)
+        }
+    }
 }
 
 /// Runs a `MergePlan`: streams tensor by tensor (block by block for elementwise methods) on all cores within a
@@ -80,12 +90,7 @@ public enum PlanExecutor {
     public static func execute(_ plan: MergePlan, outputPath: String,
                                options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
-        let folder: OutputFolder
-        do {
-            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
-        } catch {
-            throw PlanError.output(error, folder: outputPath)
-        }
+        let folder = try options.openOutput(outputPath, inputs: plan.models.map(\.path))
         // Lay out every shard before computing anything.
         let writers: [SafetensorsWriter]
         do { writers = try plan.shards.makeWriters(in: folder) } catch {

@@ -22,11 +22,7 @@ public struct MixtralOutput: MoEOutputArchitecture {
     }
 
     public func outputConfig(_ c: MoEBuildContext) -> JSONObject {
-        var config = c.base.config
-        config["architectures"] = .array([.string(ArchitectureDefinition.mixtral.className)])
-        config["model_type"] = .string(ArchitectureDefinition.mixtral.modelType)
-        config["num_local_experts"] = .int(Int64(c.recipe.experts.count))
-        config["num_experts_per_tok"] = .int(Int64(c.recipe.expertsPerToken))
+        var config = c.expertConfig(.mixtral)
         config["sliding_window"] = .null
         config["router_jitter_noise"] = .double(0)
         config["output_router_logits"] = .bool(false)

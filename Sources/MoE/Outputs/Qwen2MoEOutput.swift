@@ -25,11 +25,7 @@ public struct Qwen2MoEOutput: MoEOutputArchitecture {
     }
 
     public func outputConfig(_ c: MoEBuildContext) -> JSONObject {
-        var config = c.base.config
-        config["architectures"] = .array([.string(ArchitectureDefinition.qwen2MoE.className)])
-        config["model_type"] = .string(ArchitectureDefinition.qwen2MoE.modelType)
-        config["num_experts"] = .int(Int64(c.recipe.experts.count))
-        config["num_experts_per_tok"] = .int(Int64(c.recipe.expertsPerToken))
+        var config = c.expertConfig(.qwen2MoE, expertCountKey: "num_experts")
         config["decoder_sparse_step"] = .int(1)
         config["norm_topk_prob"] = .bool(true)
         config["sliding_window"] = .null

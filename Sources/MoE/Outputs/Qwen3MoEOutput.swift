@@ -21,11 +21,7 @@ public struct Qwen3MoEOutput: MoEOutputArchitecture {
     }
 
     public func outputConfig(_ c: MoEBuildContext) -> JSONObject {
-        var config = c.base.config
-        config["architectures"] = .array([.string(ArchitectureDefinition.qwen3MoE.className)])
-        config["model_type"] = .string(ArchitectureDefinition.qwen3MoE.modelType)
-        config["num_local_experts"] = .int(Int64(c.recipe.experts.count))
-        config["num_experts_per_tok"] = .int(Int64(c.recipe.expertsPerToken))
+        var config = c.expertConfig(.qwen3MoE)
         config["moe_intermediate_size"] = .int(Int64(c.intermediateSize))
         config["norm_topk_prob"] = .bool(true)
         config["decoder_sparse_step"] = .int(1)
