@@ -47,7 +47,7 @@ public struct TokenizeCommand: ParsableCommand {
         if let file {
             let data: Data
             do { data = try RegularFile.read(file) } catch let e as RegularFile.Failure {
-                throw ValidationError("\(file): cannot read the file: \(e.reason)")
+                throw CLIFailure("\(file): cannot read the file: \(e.reason)")
             }
             input = String(decoding: data, as: UTF8.self)
         } else {
