@@ -209,7 +209,7 @@ enum PlanExecutorTask {
 
     static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace,
                     allowNonFinite: Bool = false) throws -> [String] {
-        let sources = task.inputs.map { plan.models[$0.model].source }
+        let sources = try AlignedRowSource.sources(for: task, plan: plan)
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
         let tally = NonFiniteTally(inputs: task.inputs.count, total: task.elementCount)
         var output = (count: 0, first: Int?.none)
