@@ -150,7 +150,7 @@ extension VocabularyPlan {
             if s.force || permutations.contains(where: { $0[id] < 0 }) {
                 let lacking = models.indices.filter { permutations[$0][id] < 0 }.map { "\(models[$0].reference)" }
                 throw PlanError.recipe(s.location, "the \(where_) has no `source`, but "
-                    + (s.force ? "`force: true` needs one" : "\(lacking.joined(separator: ", ")) lack(s) the token and need a row")
+                    + (s.force ? "`force: true` needs one" : "the token is missing from \(lacking.joined(separator: ", ")), which need(s) a row for it")
                     + "; give `source: MODEL`, `source: {kind: zero}` or `source: {kind: model_token, model: MODEL, token: …}`")
             }
             return Override(setting: s, id: id, model: nil, storedRow: nil)
