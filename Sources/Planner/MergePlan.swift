@@ -71,7 +71,7 @@ public struct TensorTask: Sendable {
     }
 
     public let outputName: String
-    /// Output shape (the common top-left crop when vocabulary-indexed inputs differ).
+    /// Output shape (vocabulary-indexed tensors: the output vocabulary's row count).
     public let shape: [Int]
     public let outputDType: DType
     public let inputs: [PlannedInput]

@@ -276,7 +276,7 @@ private struct PlanBuilder {
     }
 
     /// The output vocabulary and each parent's permutation into it (docs/tokenizer-merging.md), before any task is made:
-    /// vocabulary-indexed tensors are then re-indexed to it instead of cropped.
+    /// vocabulary-indexed tensors are then re-indexed to it.
     mutating func buildVocabulary() throws {
         guard let settings = recipe.tokenizer else { return }
         let resolver = ModelResolver(recipe: recipe, workingDirectory: options.workingDirectory)
@@ -376,7 +376,8 @@ private struct PlanBuilder {
         var aligned: TaskVocabulary?
         if template.isEmbed, let vocabulary {
             var notes: [String] = []
-            let v = try vocabulary.alignment(tensor: outputName, inputs: inputs.map { ($0.model, $0.info) }, models: models, warnings: &notes)
+            let v = try vocabulary.alignment(tensor: outputName, inputs: inputs.map { ($0.model, $0.info) }, models: models,
+                                             warnings: &notes)
             for n in notes where !warnings.contains(n) { warnings.append(n) }
             inputs = inputs.map { inp in
                 let shape = [v.rowCount] + inp.info.shape.dropFirst()
@@ -396,8 +397,9 @@ private struct PlanBuilder {
             let detail = inputs.map { "\(models[$0.model].reference) \($0.info.shape)" }.joined(separator: ", ")
             if template.isEmbed && inp.info.shape.dropFirst() == shape.dropFirst() {
                 throw PlanError.recipe(recipe.keyLocations["models"] ?? recipe.keyLocations["slices"] ?? recipe.mergeMethodLocation,
-                    "the parents' vocabularies differ in size (tensor '\(outputName)': \(detail)); set `tokenizer_source: base` (the base's "
-                        + "tokens), `union` (every parent's tokens) or a model, so rows are matched by token (docs/tokenizer-merging.md)")
+                    "the parents' vocabularies differ in size (tensor '\(outputName)': \(detail)); set `tokenizer_source: base` "
+                        + "(the base's tokens), `union` (every parent's tokens) or a model, so rows are matched by token "
+                        + "(docs/tokenizer-merging.md)")
             }
             throw PlanError.tensor(outputName, "parents disagree on its shape: \(detail)")
         }

@@ -40,15 +40,16 @@ extension MergePlan {
         case let .model(ref)?: source = ref.raw
         case nil: source = "-"
         }
-        var s = "Vocabulary (tokenizer source: \(source)): \(v.tokenCount) tokens, \(v.rowCount) embedding rows (config vocab_size \(v.rowCount))"
+        var s = "Vocabulary (tokenizer source: \(source)): \(v.tokenCount) tokens, \(v.rowCount) embedding rows "
+            + "(config vocab_size \(v.rowCount))"
         s += v.rowCount > v.tokenCount ? "; rows \(v.tokenCount)..<\(v.rowCount) are padding (each input's mean token row)\n" : "\n"
         let quote = { (t: String) in "`\(t)`" }
         var byModel: [Int?: [VocabularyPlan.AddedToken]] = [:]
         for a in v.added { byModel[a.model, default: []].append(a) }
         for m in models.indices {
             let added = byModel[m] ?? []
-            s += "  tokens added from \(models[m].reference.raw): " + (added.isEmpty ? "none" : added.map { "\(quote($0.token)) (\($0.id))" }
-                .joined(separator: ", ")) + "\n"
+            let list = added.isEmpty ? "none" : added.map { "\(quote($0.token)) (\($0.id))" }.joined(separator: ", ")
+            s += "  tokens added from \(models[m].reference.raw): \(list)\n"
         }
         if let extra = byModel[nil] {
             s += "  tokens added by `tokens:`: " + extra.map { "\(quote($0.token)) (\($0.id))" }.joined(separator: ", ") + "\n"

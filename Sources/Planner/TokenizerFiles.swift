@@ -64,7 +64,9 @@ enum TokenizerFiles {
             config = o
         }
         // Ids changed: the old added-token table and the flags that rebuild the post-processor no longer apply.
-        for key in ["added_tokens_decoder", "add_bos_token", "add_eos_token", "tokenizer_file", "vocab_file", "merges_file"] { config[key] = nil }
+        for key in ["added_tokens_decoder", "add_bos_token", "add_eos_token", "tokenizer_file", "vocab_file", "merges_file"] {
+            config[key] = nil
+        }
         config["tokenizer_class"] = .string("TokenizersBackend")
         config["backend"] = .string("tokenizers")
         let write = { (name: String, body: String) in

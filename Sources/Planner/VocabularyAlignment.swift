@@ -45,7 +45,7 @@ extension VocabularyPlan {
     func alignment(tensor: String, inputs: [(model: Int, info: TensorInfo)], models: [PlannedModel],
                    warnings: inout [String]) throws -> TaskVocabulary {
         let width = inputs[0].info.rowLength
-        for (m, info) in inputs where info.shape.count < 2 || info.rowLength != width || Array(info.shape.dropFirst()) != Array(inputs[0].info.shape.dropFirst()) {
+        for (m, info) in inputs where info.shape.count < 2 || Array(info.shape.dropFirst()) != Array(inputs[0].info.shape.dropFirst()) {
             throw PlanError.tensor(tensor, "\(models[m].reference) stores it as \(info.shape) but \(models[inputs[0].model].reference) as "
                 + "\(inputs[0].info.shape): only the vocabulary (first) axis may differ")
         }
@@ -98,7 +98,8 @@ extension VocabularyPlan {
         let s = entry.setting
         let force = s.force ? " (forced)" : ""
         guard let source = s.source else {
-            throw PlanError.recipe(s.location, "the `tokenizer.tokens` entry `\(s.token)` has no `source`, but '\(tensor)' needs a row for it")
+            throw PlanError.recipe(s.location,
+                                   "the `tokenizer.tokens` entry `\(s.token)` has no `source`, but '\(tensor)' needs a row for it")
         }
         if case .zero = source { return .init(id: entry.id, fill: .zero, rule: "tokens: {kind: zero}\(force)") }
         guard let m = entry.model, let k = firstInput[m], let row = entry.storedRow else {
@@ -106,8 +107,8 @@ extension VocabularyPlan {
                 + "which is not an input of '\(tensor)'")
         }
         guard row < inputs[k].info.rowCount else {
-            throw PlanError.recipe(s.location, "the `tokenizer.tokens` entry `\(s.token)`: token id \(row) is beyond the \(inputs[k].info.rowCount) "
-                + "rows of \(models[m].reference)'s '\(inputs[k].info.name)'")
+            throw PlanError.recipe(s.location, "the `tokenizer.tokens` entry `\(s.token)`: token id \(row) is beyond the "
+                + "\(inputs[k].info.rowCount) rows of \(models[m].reference)'s '\(inputs[k].info.name)'")
         }
         let what: String
         switch source {

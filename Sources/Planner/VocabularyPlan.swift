@@ -59,7 +59,8 @@ extension VocabularyPlan {
         for (i, m) in models.enumerated() {
             if i == starting { vocabularies.append(startVocabulary); continue }
             do { vocabularies.append(try loadVocabulary(m)) } catch {
-                warnings.append("\(m.reference): its tokenizer cannot be read (\(error)); taken to be the same as \(models[starting].reference)'s")
+                warnings.append("\(m.reference): its tokenizer cannot be read (\(error)); taken to be the same as "
+                    + "\(models[starting].reference)'s")
                 vocabularies.append(startVocabulary)
             }
         }
@@ -103,8 +104,8 @@ extension VocabularyPlan {
                     let key = Array(entry.content.utf8)
                     if let (first, by) = firstDefinition[key] {
                         if !first.sameFlags(as: entry) {
-                            warnings.append("token `\(entry.content)` is an added token of \(models[by].reference) and of \(models[m].reference) "
-                                + "with different flags; the first (\(models[by].reference)) is kept")
+                            warnings.append("token `\(entry.content)` is an added token of \(models[by].reference) and of "
+                                + "\(models[m].reference) with different flags; the first (\(models[by].reference)) is kept")
                         }
                         continue
                     }
@@ -129,8 +130,9 @@ extension VocabularyPlan {
         var rows = output.count
         if let pad = settings.padToMultipleOf, rows % pad != 0 { rows = (rows / pad + 1) * pad }
         if settings.padToMultipleOf == nil, let base = baseIndex ?? Optional(starting), sizes[base] > rows {
-            warnings.append("the vocabulary has \(output.count) tokens, so the embedding and lm_head shrink from \(models[base].reference)'s "
-                + "\(sizes[base]) rows to \(output.count) (as mergekit does); set `tokenizer: {pad_to_multiple_of: N}` to keep a padded size")
+            warnings.append("the vocabulary has \(output.count) tokens, so the embedding and lm_head shrink from "
+                + "\(models[base].reference)'s \(sizes[base]) rows to \(output.count) (as mergekit does); set "
+                + "`tokenizer: {pad_to_multiple_of: N}` to keep a padded size")
         }
         let overrides = try settings.tokens.map { s in
             try resolveOverride(s, output: output, refs: refs, models: models, vocabularies: vocabularies, permutations: permutations)
@@ -150,7 +152,8 @@ extension VocabularyPlan {
             if s.force || permutations.contains(where: { $0[id] < 0 }) {
                 let lacking = models.indices.filter { permutations[$0][id] < 0 }.map { "\(models[$0].reference)" }
                 throw PlanError.recipe(s.location, "the \(where_) has no `source`, but "
-                    + (s.force ? "`force: true` needs one" : "the token is missing from \(lacking.joined(separator: ", ")), which need(s) a row for it")
+                    + (s.force ? "`force: true` needs one"
+                        : "the token is missing from \(lacking.joined(separator: ", ")), which need(s) a row for it")
                     + "; give `source: MODEL`, `source: {kind: zero}` or `source: {kind: model_token, model: MODEL, token: …}`")
             }
             return Override(setting: s, id: id, model: nil, storedRow: nil)
@@ -163,8 +166,8 @@ extension VocabularyPlan {
         switch source {
         case .model:
             guard permutations[m][id] >= 0 else {
-                throw PlanError.recipe(ref.location, "the \(where_) takes the row of `\(s.token)` from \(ref), which does not have that token; "
-                    + "use `{kind: model_token, model: \(ref), token: …}` to copy the row of another token")
+                throw PlanError.recipe(ref.location, "the \(where_) takes the row of `\(s.token)` from \(ref), which does not have "
+                    + "that token; use `{kind: model_token, model: \(ref), token: …}` to copy the row of another token")
             }
             return Override(setting: s, id: id, model: m, storedRow: Int(permutations[m][id]))
         case let .modelToken(_, token):

@@ -315,7 +315,8 @@ private struct RecipeDecoder {
         var force = false
         if let f = entry.given("force") {
             guard case .bool(let b)? = reader.resolve(f.value) else {
-                throw RecipeError.wrongType(reader.location(f.value), key: "force", expected: "true or false", found: reader.describe(f.value))
+                throw RecipeError.wrongType(reader.location(f.value), key: "force", expected: "true or false",
+                                            found: reader.describe(f.value))
             }
             force = b
         }

@@ -24,7 +24,9 @@ public struct AddedTokenEntry: Sendable, Equatable {
     }
 
     /// A token added by name (transformers' `add_tokens("text")`): matched in text before the model runs, not special.
-    public static func plain(_ content: String) -> AddedTokenEntry { AddedTokenEntry(id: -1, content: content, normalized: true, special: false) }
+    public static func plain(_ content: String) -> AddedTokenEntry {
+        AddedTokenEntry(id: -1, content: content, normalized: true, special: false)
+    }
 
     var json: JSONValue {
         .object(JSONObject([("id", .int(Int64(id))), ("content", .string(content)), ("single_word", .bool(singleWord)),

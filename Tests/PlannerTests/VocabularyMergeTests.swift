@@ -44,7 +44,8 @@ final class VocabularyMergeTests: XCTestCase {
             let text = item["text"]!.stringValue!
             let ids = item["ids"]!.arrayValue!.map { $0.intValue! }
             let withSpecial = item["ids_with_special"]!.arrayValue!.map { $0.intValue! }
-            XCTAssertEqual(tokenizer.encode(text, addSpecial: false, parseSpecial: true), ids, "\(name): encoding of \(text)", file: file, line: line)
+            XCTAssertEqual(tokenizer.encode(text, addSpecial: false, parseSpecial: true), ids, "\(name): encoding of \(text)",
+                           file: file, line: line)
             XCTAssertEqual(tokenizer.encode(text, addSpecial: true, parseSpecial: true), withSpecial, "\(name): \(text) with BOS",
                            file: file, line: line)
         }
@@ -195,7 +196,8 @@ final class VocabularyMergeTests: XCTestCase {
             tokenizer_source: base
             """)), options: PlannerOptions(threads: 1))
         XCTAssertEqual(shrink.outputConfig["vocab_size"]?.intValue, 324)
-        XCTAssertTrue(shrink.warnings.contains { $0.contains("shrink from") && $0.contains("336 rows to 324") && $0.contains("pad_to_multiple_of") },
-                      "\(shrink.warnings)")
+        XCTAssertTrue(shrink.warnings.contains {
+            $0.contains("shrink from") && $0.contains("336 rows to 324") && $0.contains("pad_to_multiple_of")
+        }, "\(shrink.warnings)")
     }
 }

@@ -127,7 +127,8 @@ final class RecipeErrorTests: XCTestCase {
 
     func testMalformedTokenEntriesAreLocated() {
         let prefix = "merge_method: linear\nmodels: [{model: org/a}]\ntokenizer:\n  tokens:\n    "
-        assertRecipeError(prefix + "x: {source: {kind: one}}\n", line: 5, column: 24, mentions: ["unknown token source kind `one`", "`zero`"])
+        assertRecipeError(prefix + "x: {source: {kind: one}}\n", line: 5, column: 24,
+                          mentions: ["unknown token source kind `one`", "`zero`"])
         assertRecipeError(prefix + "x: {source: {kind: model_token, model: org/a}}\n", line: 5, column: 17,
                           mentions: ["exactly one of `token_id`", "`token`"])
         assertRecipeError(prefix + "x: {source: {kind: model_token, model: org/a, token_id: -2}}\n", line: 5, column: 61,
