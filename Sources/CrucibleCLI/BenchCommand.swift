@@ -20,8 +20,7 @@ struct BenchMerge: ParsableCommand {
         commandName: "merge",
         abstract: "Merge SmolLM2-135M-shaped BF16 parents (made once by `crucible synth`, cached) with linear, SLERP, TIES and DARE-TIES.")
 
-    @Option(help: "Where the parents are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
-    var cache: String?
+    @OptionGroup var cache: BenchCache
 
     @Option(help: "Comma-separated cases to run: linear, slerp, ties, dare_ties.")
     var cases: String = "linear,slerp,ties,dare_ties"
@@ -36,7 +35,7 @@ struct BenchMerge: ParsableCommand {
     var arch = SynthArchitecture(argument: "llama")!
 
     func run() throws {
-        let parents = try BenchParents(cache: cache, preset: preset.name, fineTunes: 2, arch: arch.name)
+        let parents = try BenchParents(cache: cache.root, preset: preset.name, fineTunes: 2, arch: arch.name)
         let base = parents.base, ft1 = parents.fineTunes[0], ft2 = parents.fineTunes[1]
         let fm = FileManager.default
         /// Base plus two fine-tunes at density 0.5, weight 0.5 each (the setting docs/performance.md quotes).
@@ -119,8 +118,7 @@ struct BenchScore: ParsableCommand {
         wall times, peak RSS and the ratios (targets: time ≤ 1.1 × the three ppl runs, peak RSS ≤ 1.5 × one ppl run).
         """)
 
-    @Option(help: "Where the models are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
-    var cache: String?
+    @OptionGroup var cache: BenchCache
 
     @Option(help: "The SmolLM2-135M GGUF (default: CACHE/SmolLM2-135M-Instruct.Q4_1.gguf).")
     var gguf: String?
@@ -135,15 +133,13 @@ struct BenchScore: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
-        let parent = gguf ?? (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        let parent = gguf ?? (cache.root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
         let fm = FileManager.default
         guard fm.fileExists(atPath: parent) else {
             throw CLIFailure("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
         }
         guard fm.isReadableFile(atPath: data) else { throw CLIFailure("\(data): the text to score cannot be read; give --data") }
-        let dir = (root as NSString).appendingPathComponent("bench-score-smollm2")
+        let dir = (cache.root as NSString).appendingPathComponent("bench-score-smollm2")
         let ft = dir + "/ft", merged = dir + "/merged"
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         // Built by child processes: a child's peak RSS starts from this process's size when it is spawned, so this
@@ -237,6 +233,18 @@ func runChild(_ exe: String, _ args: [String],
     return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), seconds, Int(usage.ru_maxrss) * 1024, cpu)
 }
 
+/// Where the benchmarks keep the models they make or fetch once.
+struct BenchCache: ParsableArguments {
+    @Option(name: .customLong("cache"), help: "Where models are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
+    var folder: String?
+
+    /// `--cache`, else `$CRUCIBLE_CACHE`, else `~/.cache/crucible`.
+    var root: String {
+        folder ?? ProcessInfo.processInfo.environment["CRUCIBLE_CACHE"]
+            ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
+    }
+}
+
 /// The benchmarks' synthetic parents, made once and cached: a base of `preset` dimensions (seed 1, BF16) in
 /// `ROOT/bench-PRESET-bf16/base` (`bench-ARCH-PRESET-bf16` for an architecture other than Llama) and `fineTunes`
 /// fine-tunes of it (`ft1`, `ft2`…, seeds 2, 3…, delta 0.02).
@@ -246,10 +254,9 @@ struct BenchParents {
     let base: String
     let fineTunes: [String]
 
-    /// `cache` (or `$CRUCIBLE_CACHE`, else `~/.cache/crucible`) as the cache root.
-    init(cache: String?, preset: String, fineTunes count: Int, arch: String = "llama") throws {
-        let env = ProcessInfo.processInfo.environment
-        root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
+    /// `cache`: the cache root (`BenchCache.root`).
+    init(cache: String, preset: String, fineTunes count: Int, arch: String = "llama") throws {
+        root = cache
         let folder = (root as NSString).appendingPathComponent(arch == "llama" ? "bench-\(preset)-bf16" : "bench-\(arch)-\(preset)-bf16")
         self.folder = folder
         base = folder + "/base"

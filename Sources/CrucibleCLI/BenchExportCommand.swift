@@ -9,8 +9,7 @@ struct BenchExport: ParsableCommand {
         commandName: "export",
         abstract: "Export SmolLM2-135M-shaped BF16 parents (cached) to GGUF types, optionally against llama.cpp's convert + quantize.")
 
-    @Option(help: "Where the parents are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
-    var cache: String?
+    @OptionGroup var cache: BenchCache
 
     @Option(help: ArgumentHelp("Export this Hugging Face folder instead of the synthetic parent "
                                + "(llama.cpp's converter only accepts tokenizers it recognises)."))
@@ -29,7 +28,7 @@ struct BenchExport: ParsableCommand {
     var python: String = "python3"
 
     func run() throws {
-        let model = try self.model ?? BenchParents(cache: cache, preset: "smollm2-135m", fineTunes: 1).base
+        let model = try self.model ?? BenchParents(cache: cache.root, preset: "smollm2-135m", fineTunes: 1).base
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("crucible-bench-export-\(getpid())").path
         try fm.createDirectory(atPath: work, withIntermediateDirectories: true)

@@ -13,8 +13,7 @@ struct BenchMoE: ParsableCommand {
         abstract: "Assemble a 4-expert Mixtral from SmolLM2-135M-shaped BF16 parents (made once by `crucible synth`, cached) "
             + "with hidden gates and 8 prompts per expert.")
 
-    @Option(help: "Where the parents are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
-    var cache: String?
+    @OptionGroup var cache: BenchCache
 
     @Option(help: "Comma-separated gate modes to run (hidden, hidden_avg, router_input, cheap_embed, random).")
     var modes: String = "hidden,cheap_embed"
@@ -38,7 +37,7 @@ struct BenchMoE: ParsableCommand {
     ]
 
     func run() throws {
-        let parents = try BenchParents(cache: cache, preset: preset.name, fineTunes: 3)
+        let parents = try BenchParents(cache: cache.root, preset: preset.name, fineTunes: 3)
         let base = parents.base, root = parents.root
         let experts = parents.fineTunes + [base]
         let fm = FileManager.default

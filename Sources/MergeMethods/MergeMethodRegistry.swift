@@ -19,6 +19,8 @@ public enum MergeMethodRegistry {
         KarcherMerge(),
         NearswapMerge(),
         ArceeFusionMerge(),
+        RAMMerge.ram,
+        RAMMerge.ramPlusTensorLocal,
     ]
 
     public static func method(named name: String) -> (any MergeMethod)? {

@@ -81,9 +81,15 @@ public struct StreamingMergeRequest {
         return (base, inputs.indices.filter { $0 != base })
     }
 
+    /// A block-sized float32 buffer of the worker's workspace (the output block, or input block k at
+    /// `WorkspaceSlot.inputs + k`), kept from tensor to tensor.
+    func blockBuffer(_ slot: Int) -> UnsafeMutablePointer<Float> {
+        workspace.buffer(slot, count: min(count, block), of: Float.self)
+    }
+
     /// Writes input `k` unchanged, block by block (a method given a single input, or nothing to add to the base).
     func copyThrough(_ k: Int, inputs reader: any MergeInputReader, output writer: any MergeOutputWriter) throws -> [String] {
-        let buffer = workspace.buffer(WorkspaceSlot.output, count: min(count, block), of: Float.self)
+        let buffer = blockBuffer(WorkspaceSlot.output)
         for blk in blocks {
             try reader.read(k, range: blk, into: buffer)
             try writer.write(range: blk, values: buffer)
@@ -208,11 +214,13 @@ struct MultiBlockReader {
     /// Pointers of the current block, in `inputs` order.
     let pointers: UnsafeMutablePointer<UnsafePointer<Float>>
 
-    init(_ reader: any MergeInputReader, inputs: [Int], workspace: MergeWorkspace, capacity: Int, firstSlot: Int) {
+    /// Buffers in `stream`'s workspace input slots, one block each unless `capacity` says more (whole rows).
+    init(_ reader: any MergeInputReader, inputs: [Int], of stream: StreamingMergeRequest, capacity: Int? = nil) {
         self.reader = reader
         self.inputs = inputs
-        buffers = inputs.indices.map { workspace.buffer(firstSlot + $0, count: capacity, of: Float.self) }
-        pointers = workspace.buffer(firstSlot + inputs.count, count: inputs.count, of: UnsafePointer<Float>.self)
+        let workspace = stream.workspace, capacity = capacity ?? min(stream.count, stream.block)
+        buffers = inputs.indices.map { workspace.buffer(WorkspaceSlot.inputs + $0, count: capacity, of: Float.self) }
+        pointers = workspace.buffer(WorkspaceSlot.inputs + inputs.count, count: inputs.count, of: UnsafePointer<Float>.self)
     }
 
     func read(_ blk: Range<Int>) throws {

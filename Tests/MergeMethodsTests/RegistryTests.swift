@@ -6,7 +6,7 @@ final class RegistryTests: XCTestCase {
     func testRegistryListsEveryMergekitMethodOnce() {
         let expected = ["linear", "slerp", "passthrough", "task_arithmetic", "ties", "dare_ties", "dare_linear", "breadcrumbs",
                         "breadcrumbs_ties", "della", "della_linear", "sce", "model_stock", "nuslerp", "multislerp",
-                        "karcher", "nearswap", "arcee_fusion"]
+                        "karcher", "nearswap", "arcee_fusion", "ram", "ramplus_tl"]
         XCTAssertEqual(MergeMethodRegistry.names, expected)
         XCTAssertNil(MergeMethodRegistry.method(named: "tie"))
     }
@@ -61,7 +61,7 @@ final class RegistryTests: XCTestCase {
             XCTAssertTrue(try MergeHarness.method(name).isElementwise(global: [:]), name)
         }
         for name in ["slerp", "ties", "dare_ties", "dare_linear", "breadcrumbs", "della", "della_linear", "sce", "model_stock",
-                     "nuslerp", "multislerp", "karcher", "arcee_fusion"] {
+                     "nuslerp", "multislerp", "karcher", "arcee_fusion", "ram", "ramplus_tl"] {
             XCTAssertFalse(try MergeHarness.method(name).isElementwise(global: [:]), name)
         }
         let dareLinear = try MergeHarness.method("dare_linear")

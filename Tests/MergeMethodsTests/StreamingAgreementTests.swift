@@ -199,6 +199,12 @@ final class StreamingAgreementTests: XCTestCase {
         XCTAssertEqual(got.bits, reference.bits)
     }
 
+    func testStreamedRAMIsBitIdentical() throws {
+        try check("ram", parents: 3, perModel: [:])
+        try check("ramplus_tl", parents: 3, global: ["r": .number(0.3), "alpha": .number(0.5)], perModel: [:])
+        try check("ramplus_tl", parents: 2, global: ["epsilon": .number(0.015)], perModel: [:])
+    }
+
     func testStreamedArceeFusionIsBitIdentical() throws {
         try check("arcee_fusion", parents: 1, perModel: [:])
     }

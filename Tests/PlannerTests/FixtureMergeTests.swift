@@ -13,8 +13,10 @@ final class FixtureMergeTests: XCTestCase {
     /// `set`: the fixture set ("" or "archs/"), whose folder is the recipes' working directory.
     /// `unordered`: elements of a tensor left out of the comparison because mergekit's result there depends on how
     /// torch's unstable sort orders equal magnitudes (see `magnitudeTies`).
-    func check(_ name: String, _ agreement: Agreement, set: String = "", unordered: [String: Set<Int>] = [:]) throws {
-        let dir = Fixtures.fixture("\(set)merges/\(name)")
+    /// `folder`: the case's folder when it is not `merges/<name>` of the set (references made for Crucible's tests).
+    func check(_ name: String, _ agreement: Agreement, set: String = "", folder: String? = nil,
+               unordered: [String: Set<Int>] = [:]) throws {
+        let dir = folder ?? Fixtures.fixture("\(set)merges/\(name)")
         let (_, output) = try runRecipe(dir + "/recipe.yaml", workingDirectory: Fixtures.fixture(set))
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
         let ours = try loadTensors(output + "/model.safetensors")
@@ -74,6 +76,12 @@ final class FixtureMergeTests: XCTestCase {
     func testMultislerpMatchesMergekit() throws { try check("multislerp", .relative(1e-5)) }
     func testSceMatchesMergekit() throws { try check("sce", .relative(1e-5)) }
     func testNearswapMatchesMergekit() throws { try check("nearswap", .relative(1e-6)) }
+    func testRAMMatchesMergekit() throws { try check("ram", .relative(1e-6), set: "vocab-lora/") }
+    /// `ramplus_tl` with shared and unique changes in every tensor (Tests/References/ram/README.md).
+    func testRAMPlusTensorLocalMatchesMergekit() throws {
+        let folder = Fixtures.packageRoot.appendingPathComponent("Tests/References/ram/ramplus-tl-dense").path
+        try check("ramplus-tl-dense", .relative(1e-6), set: "vocab-lora/", folder: folder)
+    }
 
     /// The stochastic recipes agree with mergekit in layout and in how much of each tensor moves away from the base.
     func testStochasticRecipesAgreeStatistically() throws {

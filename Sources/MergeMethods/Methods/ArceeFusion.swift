@@ -90,7 +90,6 @@ extension ArceeFusionMerge: StreamingMergeMethod {
         let request = stream.parameterView
         let n = stream.count
         let ws = stream.workspace
-        let cap0 = min(n, stream.block)
         if stream.inputs.count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         _ = try request.requireBase(name)
         guard stream.inputs.count == 2 else {
@@ -120,7 +119,7 @@ extension ArceeFusionMerge: StreamingMergeMethod {
         }
         let threshold = ArceeFusionMerge.threshold(UnsafeBufferPointer(start: keys, count: n), seed: stream.seed,
                                                    tensorName: stream.tensorName, threads: threads)
-        let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         for blk in stream.blocks {
             try reader.read(other, range: blk, into: xBuf)
             try reader.read(baseIndex, range: blk, into: bBuf)

@@ -31,7 +31,7 @@ extension KarcherMerge: StreamingMergeMethod {
         let n = stream.count
         let ws = stream.workspace
         let cap = min(n, stream.block)
-        let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         let count = stream.inputs.count
         if count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         let maxIter = try request.number(self, "max_iter")
@@ -39,7 +39,7 @@ extension KarcherMerge: StreamingMergeMethod {
         guard maxIter >= 0 else { throw MergeMethodError.tensor(name, request, "max_iter must be >= 0, got \(maxIter)") }
         let threads = stream.threads
         let chunks = max(1, (n + Chunking.size - 1) / Chunking.size)
-        let blocks = MultiBlockReader(reader, inputs: Array(0..<count), workspace: ws, capacity: cap, firstSlot: WorkspaceSlot.inputs)
+        let blocks = MultiBlockReader(reader, inputs: Array(0..<count), of: stream)
         let p = blocks.pointers
         let partial = ws.buffer(WorkspaceSlot.scratch, count: chunks * count, of: Double.self)
         func total(_ j: Int, width: Int) -> Double {

@@ -69,16 +69,7 @@ extension ModelStockMerge: StreamingMergeMethod {
         let request = stream.parameterView
         let (baseIndex, others) = try stream.baseAndOthers(name)
         let n = stream.count
-        let ws = stream.workspace
-        let cap0 = min(n, stream.block)
-        if others.isEmpty || n == 0 {
-            let b = ws.buffer(WorkspaceSlot.inputs, count: cap0, of: Float.self)
-            for blk in stream.blocks {
-                try reader.read(baseIndex, range: blk, into: b)
-                try writer.write(range: blk, values: b)
-            }
-            return []
-        }
+        if others.isEmpty || n == 0 { return try stream.copyThrough(baseIndex, inputs: reader, output: writer) }
         guard others.count >= 2 else {
             throw MergeMethodError.tensor(name, request, "needs the base plus at least two other models, got \(others.count) other")
         }
@@ -100,10 +91,10 @@ extension ModelStockMerge: StreamingMergeMethod {
             cap = min(n, max(stream.block, length))
         } else {
             ranges = stream.blocks
-            cap = cap0
+            cap = min(n, stream.block)
         }
         // The fine-tunes' blocks, then the base's.
-        let blocks = MultiBlockReader(reader, inputs: others + [baseIndex], workspace: ws, capacity: cap, firstSlot: WorkspaceSlot.inputs)
+        let blocks = MultiBlockReader(reader, inputs: others + [baseIndex], of: stream, capacity: cap)
         let xs = UnsafePointer(blocks.pointers)
         func readBlock(_ r: Range<Int>) throws -> UnsafePointer<Float> {
             try blocks.read(r)
@@ -151,7 +142,7 @@ extension ModelStockMerge: StreamingMergeMethod {
             warnings.append("model_stock: tensor '\(stream.tensorName)': the fine-tunes' mean cosine is -1/(N-1) in \(degenerate) of "
                 + "\(rows) \(rows == 1 ? "tensor" : "rows"), so t = N·c/(1+(N-1)·c) is undefined; kept the base there")
         }
-        let out = ws.buffer(WorkspaceSlot.output, count: cap0, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         try ts.withUnsafeBufferPointer { tp in
             for blk in stream.blocks {
                 let b = try readBlock(blk)

@@ -35,9 +35,8 @@ extension MultiSlerpMerge: StreamingMergeMethod {
         let request = stream.parameterView
         let n = stream.count
         let ws = stream.workspace
-        let cap = min(n, stream.block)
         let others = stream.inputs.indices.filter { $0 != stream.baseIndex }
-        let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         if others.count <= 1 { return try stream.copyThrough(others.first ?? 0, inputs: reader, output: writer) }
         let normalizeWeights = try request.flag(self, "normalize_weights")
         let eps = try request.number(self, "eps")
@@ -53,8 +52,7 @@ extension MultiSlerpMerge: StreamingMergeMethod {
         let models = others.count
         let hasBase = stream.baseIndex != nil
         // Inputs read per block: the models, then the base when there is one.
-        let blocks = MultiBlockReader(reader, inputs: others + (stream.baseIndex.map { [$0] } ?? []), workspace: ws,
-                                      capacity: cap, firstSlot: WorkspaceSlot.inputs)
+        let blocks = MultiBlockReader(reader, inputs: others + (stream.baseIndex.map { [$0] } ?? []), of: stream)
         let p = blocks.pointers
         @inline(__always) func x(_ k: Int, _ i: Int) -> Float {
             hasBase ? p[k][i] - p[models][i] : p[k][i]

@@ -52,10 +52,8 @@ extension NuSlerpMerge: StreamingMergeMethod {
                                output writer: any MergeOutputWriter) throws -> [String] {
         let request = stream.parameterView
         let n = stream.count
-        let ws = stream.workspace
-        let cap = min(n, stream.block)
         let blocks = stream.blocks
-        let bufA = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
+        let bufA = stream.blockBuffer(WorkspaceSlot.inputs)
         if stream.inputs.count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         let others = stream.inputs.indices.filter { $0 != stream.baseIndex }
         guard others.count == 2 else {
@@ -74,8 +72,8 @@ extension NuSlerpMerge: StreamingMergeMethod {
         }
         let vectors = n / length
         let inner = n / length
-        let bufB = ws.buffer(WorkspaceSlot.inputs + 1, count: cap, of: Float.self)
-        let bufBase = ws.buffer(WorkspaceSlot.inputs + 2, count: cap, of: Float.self)
+        let bufB = stream.blockBuffer(WorkspaceSlot.inputs + 1)
+        let bufBase = stream.blockBuffer(WorkspaceSlot.inputs + 2)
         let baseIndex = stream.baseIndex
         // Task vectors of both models for one block (x − base, or x without a base), in place.
         func readBlock(_ blk: Range<Int>) throws {
@@ -101,7 +99,7 @@ extension NuSlerpMerge: StreamingMergeMethod {
             }
         }
         let (ca, cb, cs) = NuSlerpMerge.coefficients(s00: s00, s11: s11, s01: s01, t: t)
-        let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         for blk in blocks {
             try readBlock(blk)
             for j in 0..<blk.count {

@@ -106,14 +106,13 @@ extension SCEMerge: StreamingMergeMethod {
         let (baseIndex, others) = try stream.baseAndOthers(name)
         let n = stream.count
         let ws = stream.workspace
-        let cap = min(n, stream.block)
         if others.isEmpty || n == 0 { return try stream.copyThrough(baseIndex, inputs: reader, output: writer) }
         let topk = try request.number(self, "select_topk")
         let threads = stream.threads
         let models = others.count
         let chunks = max(1, (n + Chunking.size - 1) / Chunking.size)
         // The models' blocks, then the base's; `body` gets pointers addressed by indices of the whole tensor.
-        let blocks = MultiBlockReader(reader, inputs: others + [baseIndex], workspace: ws, capacity: cap, firstSlot: WorkspaceSlot.inputs)
+        let blocks = MultiBlockReader(reader, inputs: others + [baseIndex], of: stream)
         func forEachBlock(_ body: (Range<Int>, UnsafePointer<UnsafePointer<Float>>, UnsafePointer<Float>) throws -> Void) throws {
             for blk in stream.blocks {
                 try blocks.read(blk)
@@ -184,7 +183,7 @@ extension SCEMerge: StreamingMergeMethod {
         }
         let weights = SCEMerge.weights((0..<models).map { k in sums[(k * chunks)..<((k + 1) * chunks)].reduce(0, +) }, count: n)
 
-        let out = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        let out = stream.blockBuffer(WorkspaceSlot.output)
         try weights.withUnsafeBufferPointer { wp in
             try forEachBlock { blk, x, b in
                 let o = out - blk.lowerBound

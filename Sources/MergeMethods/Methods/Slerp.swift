@@ -33,9 +33,7 @@ extension SlerpMerge: StreamingMergeMethod {
                                output writer: any MergeOutputWriter) throws -> [String] {
         let request = stream.parameterView
         let n = stream.count
-        let ws = stream.workspace
-        let cap = min(n, stream.block)
-        let a = ws.buffer(WorkspaceSlot.inputs, count: cap, of: Float.self)
+        let a = stream.blockBuffer(WorkspaceSlot.inputs)
         let blocks = stream.blocks
         if stream.inputs.count == 1 { return try stream.copyThrough(0, inputs: reader, output: writer) }
         _ = try request.requireBase(name)
@@ -44,7 +42,7 @@ extension SlerpMerge: StreamingMergeMethod {
         }
         let t = try request.requireNumber(name, "t")
         let i0 = stream.baseIndex!, i1 = 1 - i0
-        let b = ws.buffer(WorkspaceSlot.inputs + 1, count: cap, of: Float.self)
+        let b = stream.blockBuffer(WorkspaceSlot.inputs + 1)
         let threads = stream.threads
         let chunks = max(1, (n + Chunking.size - 1) / Chunking.size)
         var partial = [Double](repeating: 0, count: chunks * 3)
@@ -74,7 +72,7 @@ extension SlerpMerge: StreamingMergeMethod {
         let d0 = n0 > 1e-8 ? n0 : 1, d1 = n1 > 1e-8 ? n1 : 1
         let dot = partial[(2 * chunks)...].reduce(0, +) / (d0 * d1)
         let (c0, c1) = SlerpMerge.coefficients(dot: dot, t: t)
-        let o = ws.buffer(WorkspaceSlot.output, count: cap, of: Float.self)
+        let o = stream.blockBuffer(WorkspaceSlot.output)
         for blk in blocks {
             try reader.read(i0, range: blk, into: a)
             try reader.read(i1, range: blk, into: b)

@@ -101,3 +101,29 @@ final class Bitset {
         return total
     }
 }
+
+/// Runs `body(chunkIndex, chunkRange)` for the `Chunking` chunks of a block (a block starts on a chunk boundary),
+/// in parallel when the block is large; chunk indices and ranges are those of the whole tensor.
+enum StreamingChunks {
+    static func forEach(_ blk: Range<Int>, threads: Int, _ body: (Int, Range<Int>) -> Void) {
+        let sub = Chunking(blk.count, threads: threads)
+        let first = blk.lowerBound / Chunking.size, s = blk.lowerBound
+        sub.run { _, chunks in
+            for c in chunks {
+                let r = sub.range(c)
+                body(first + c, (r.lowerBound + s)..<(r.upperBound + s))
+            }
+        }
+    }
+
+    static func forEachWithWorker(_ blk: Range<Int>, threads: Int, _ body: (Int, Int, Range<Int>) -> Void) {
+        let sub = Chunking(blk.count, threads: threads)
+        let first = blk.lowerBound / Chunking.size, s = blk.lowerBound
+        sub.run { worker, chunks in
+            for c in chunks {
+                let r = sub.range(c)
+                body(worker, first + c, (r.lowerBound + s)..<(r.upperBound + s))
+            }
+        }
+    }
+}

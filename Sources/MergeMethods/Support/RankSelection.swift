@@ -27,14 +27,19 @@ enum RankSelect {
 
     /// Histogram of the high 16 bits of every key.
     static func highHistogram(_ keys: UnsafeBufferPointer<UInt32>, threads: Int) -> [Int] {
-        let chunking = Chunking(keys.count, threads: threads)
+        histogram(count: keys.count, threads: threads) { r, hist in
+            for i in r { hist[Int(keys[i] >> 16)] &+= 1 }
+        }
+    }
+
+    /// A 2^16-bucket histogram filled chunk by chunk (`fill(range, counts)`), one set of counts per worker, added up.
+    private static func histogram(count: Int, threads: Int,
+                                  _ fill: (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) -> [Int] {
+        let chunking = Chunking(count, threads: threads)
         var perWorker = [UInt32](repeating: 0, count: buckets * chunking.workers)
         perWorker.withUnsafeMutableBufferPointer { h in
             chunking.run { worker, chunks in
-                let hist = h.baseAddress! + worker * buckets
-                for c in chunks {
-                    for i in chunking.range(c) { hist[Int(keys[i] >> 16)] &+= 1 }
-                }
+                for c in chunks { fill(chunking.range(c), h.baseAddress! + worker * buckets) }
             }
         }
         var total = [Int](repeating: 0, count: buckets)
@@ -54,20 +59,8 @@ enum RankSelect {
             bucket += 1
         }
         let b = UInt32(bucket)
-        let chunking = Chunking(keys.count, threads: threads)
-        var perWorker = [UInt32](repeating: 0, count: buckets * chunking.workers)
-        perWorker.withUnsafeMutableBufferPointer { h in
-            chunking.run { worker, chunks in
-                let hist = h.baseAddress! + worker * buckets
-                for c in chunks {
-                    let r = chunking.range(c)
-                    RankSelect.lowHistogram(keys.baseAddress! + r.lowerBound, r.count, high: b, into: hist)
-                }
-            }
-        }
-        var low = [Int](repeating: 0, count: buckets)
-        for w in 0..<chunking.workers {
-            for l in 0..<buckets { low[l] += Int(perWorker[w * buckets + l]) }
+        let low = histogram(count: keys.count, threads: threads) { r, hist in
+            RankSelect.lowHistogram(keys.baseAddress! + r.lowerBound, r.count, high: b, into: hist)
         }
         var less = below
         var l = 0

@@ -25,11 +25,9 @@ extension TaskArithmeticFamilyMerge: StreamingMergeMethod {
         let request = stream.parameterView
         let (baseIndex, others) = try stream.baseAndOthers(name)
         let n = stream.count
-        let ws = stream.workspace
         let blocks = stream.blocks
-        let blockCap = min(n, stream.block)
         let threads = stream.threads
-        let baseBlock = ws.buffer(WorkspaceSlot.inputs, count: blockCap, of: Float.self)
+        let baseBlock = stream.blockBuffer(WorkspaceSlot.inputs)
         if others.isEmpty || n == 0 { return try stream.copyThrough(baseIndex, inputs: reader, output: writer) }
         let normalize = try request.flag(self, "normalize")
         let rescale = try request.flag(self, "rescale")
@@ -54,8 +52,8 @@ extension TaskArithmeticFamilyMerge: StreamingMergeMethod {
 
         let combineSettings = CombineSettings(consensus: consensus == .sum, normalize: normalize, lambda: Float(lambda), weights: weights)
         let kept = deltas.enumerated().filter { !$0.element.delta.dropped }
-        let outBlock = ws.buffer(WorkspaceSlot.output, count: blockCap, of: Float.self)
-        let termBlocks = kept.indices.map { t in ws.buffer(WorkspaceSlot.inputs + 1 + t, count: blockCap, of: Float.self) }
+        let outBlock = stream.blockBuffer(WorkspaceSlot.output)
+        let termBlocks = kept.indices.map { t in stream.blockBuffer(WorkspaceSlot.inputs + 1 + t) }
         var terms = [Term](repeating: Term(x: UnsafePointer(baseBlock), mask: nil, scale: 1, weight: 0), count: kept.count)
         for blk in blocks {
             let s = blk.lowerBound
@@ -84,32 +82,6 @@ struct StreamedDelta {
     let mask: Bitset?
     let scale: Float
     let dropped: Bool
-}
-
-/// Runs `body(chunkIndex, chunkRange)` for the `Chunking` chunks of a block (a block starts on a chunk boundary),
-/// in parallel when the block is large; chunk indices and ranges are those of the whole tensor.
-enum StreamingChunks {
-    static func forEach(_ blk: Range<Int>, threads: Int, _ body: (Int, Range<Int>) -> Void) {
-        let sub = Chunking(blk.count, threads: threads)
-        let first = blk.lowerBound / Chunking.size, s = blk.lowerBound
-        sub.run { _, chunks in
-            for c in chunks {
-                let r = sub.range(c)
-                body(first + c, (r.lowerBound + s)..<(r.upperBound + s))
-            }
-        }
-    }
-
-    static func forEachWithWorker(_ blk: Range<Int>, threads: Int, _ body: (Int, Int, Range<Int>) -> Void) {
-        let sub = Chunking(blk.count, threads: threads)
-        let first = blk.lowerBound / Chunking.size, s = blk.lowerBound
-        sub.run { worker, chunks in
-            for c in chunks {
-                let r = sub.range(c)
-                body(worker, first + c, (r.lowerBound + s)..<(r.upperBound + s))
-            }
-        }
-    }
 }
 
 /// Sparsification of one parent's task vector δ = X − B, from blocks of base and parent: the mask (one bit per
