@@ -110,7 +110,9 @@ extension VocabularyPlan {
                         continue
                     }
                     firstDefinition[key] = (entry, m)
-                    guard !output.contains(entry.content) else { continue }
+                    // An ordinary token the output already has becomes an added one under its id, as the tokenizers
+                    // library registers it.
+                    guard !output.contains(entry.content) else { output.markAdded(entry); continue }
                     added.append(AddedToken(token: entry.content, id: output.append(entry), model: m))
                 }
             }

@@ -51,12 +51,13 @@ public struct TokenizerVocabularyFile: Sendable {
     public private(set) var tokens: [String]
     /// Added tokens, by id.
     public private(set) var added: [AddedTokenEntry]
+    private var addedIDs: Set<Int>
     private var idOf: [[UInt8]: Int]
 
     public var count: Int { tokens.count }
     public func id(of token: String) -> Int? { idOf[Array(token.utf8)] }
     public func contains(_ token: String) -> Bool { id(of: token) != nil }
-    public func isAdded(_ id: Int) -> Bool { added.contains { $0.id == id } }
+    public func isAdded(_ id: Int) -> Bool { addedIDs.contains(id) }
 
     /// Reads tokenizer.json text. Only BPE vocabularies are merged (as mergekit's tokenizer merge requires).
     public init(text: String, file: String) throws {
@@ -96,6 +97,7 @@ public struct TokenizerVocabularyFile: Sendable {
         for (id, token) in tokens.enumerated() where idOf[Array(token.utf8)] == nil { idOf[Array(token.utf8)] = id }
         self.idOf = idOf
         self.added = added.sorted { $0.id < $1.id }
+        self.addedIDs = Set(added.map(\.id))
         self.root = root
         self.file = file
     }
@@ -135,6 +137,7 @@ public struct TokenizerVocabularyFile: Sendable {
         }
         copy.root["model"] = .object(model)
         copy.added = added.filter { $0.id < size }
+        copy.addedIDs = Set(copy.added.map(\.id))
         copy.root["added_tokens"] = .array(copy.added.map(\.json))
         copy.tokens = Array(tokens[..<size])
         copy.idOf = idOf.filter { $0.value < size }
@@ -149,8 +152,21 @@ public struct TokenizerVocabularyFile: Sendable {
         tokens.append(entry.content)
         if idOf[Array(entry.content.utf8)] == nil { idOf[Array(entry.content.utf8)] = entry.id }
         added.append(entry)
+        addedIDs.insert(entry.id)
         root["added_tokens"] = .array(added.map(\.json))
         return entry.id
+    }
+
+    /// Makes the ordinary vocabulary token `token.content` an added token with its flags, keeping its id (what the
+    /// tokenizers library does when a token it already has is added): it is then matched in text before BPE runs.
+    public mutating func markAdded(_ token: AddedTokenEntry) {
+        guard let id = id(of: token.content), !isAdded(id) else { return }
+        var entry = token
+        entry.id = id
+        added.append(entry)
+        added.sort { $0.id < $1.id }
+        addedIDs.insert(id)
+        root["added_tokens"] = .array(added.map(\.json))
     }
 
     /// The tokenizer.json text.

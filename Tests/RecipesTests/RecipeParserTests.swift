@@ -65,7 +65,7 @@ final class RecipeParserTests: XCTestCase {
         XCTAssertTrue(t.tokens[1].force)
         XCTAssertFalse(t.tokens[0].force)
         guard case let .modelTokenID(m, 40)? = t.tokens[2].source, m.raw == "org/a" else { return XCTFail("\(t.tokens[2])") }
-        guard case let .modelToken(_, "<|im_end|>")? = t.tokens[3].source else { return XCTFail("\(t.tokens[3])") }
+        guard case .modelToken(_, "<|im_end|>")? = t.tokens[3].source else { return XCTFail("\(t.tokens[3])") }
         XCTAssertNil(t.tokens[4].source)
         XCTAssertEqual(t.tokens[1].location, SourceLocation(file: "test.yaml", line: 7, column: 5))
         XCTAssertEqual(try parseRecipe("merge_method: linear\nmodels: [{model: a/b}]\ntokenizer_source: union\n").tokenizerSource, .union)
