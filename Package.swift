@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "TestSupport"]),
         .testTarget(name: "MergeMethodsTests", dependencies: ["MergeMethods", "Recipes", "Checkpoints", "Numerics", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: [
-            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Numerics", "Inference", "TestSupport",
+            "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Numerics", "Inference", "Tokenization", "TestSupport",
         ]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),

@@ -6,7 +6,7 @@ import Foundation
 /// config's expert count), as mergekit's architecture tables do.
 public struct WeightTemplate: Sendable, Equatable {
     public let name: String
-    /// Vocabulary-indexed (embeddings, lm_head): shapes may differ between parents and are cropped.
+    /// Vocabulary-indexed (embeddings, lm_head): rows are tokens, re-indexed per parent to the output vocabulary.
     public let isEmbed: Bool
     /// May be absent from a checkpoint (e.g. `lm_head.weight` of a tied model, optional biases).
     public let optional: Bool

@@ -1,7 +1,7 @@
 import Recipes
 
 /// Gives a streaming method blocks of its inputs. The executor implements it over the parents' checkpoints
-/// (cropping and compute-dtype rounding included); tests implement it over arrays.
+/// (vocabulary re-indexing and compute-dtype rounding included); tests implement it over arrays.
 public protocol MergeInputReader {
     /// Fills `dest` with elements `range` (flat indices of the whole tensor) of input `k`, as float32.
     /// Any range may be read, in any order and any number of times.

@@ -71,7 +71,7 @@ public struct TensorTask: Sendable {
     }
 
     public let outputName: String
-    /// Output shape (the common top-left crop when vocabulary-indexed inputs differ).
+    /// Output shape (vocabulary-indexed tensors: the output vocabulary's row count).
     public let shape: [Int]
     public let outputDType: DType
     public let inputs: [PlannedInput]
@@ -87,6 +87,8 @@ public struct TensorTask: Sendable {
     /// Whether the method may stream this tensor in blocks.
     public let elementwise: Bool
     public var shard: Int = 0
+    /// How vocabulary-indexed inputs are re-indexed to the output vocabulary (nil without a tokenizer setting).
+    public var vocabulary: TaskVocabulary? = nil
 
     public var elementCount: Int { shape.reduce(1, *) }
     public var outputBytes: Int { elementCount * outputDType.byteSize }
@@ -124,6 +126,8 @@ public struct MergePlan: @unchecked Sendable {
     public let threads: Int
     public let estimate: PlanEstimate
     public let warnings: [String]
+    /// The output vocabulary, when the recipe sets `tokenizer_source` or `tokenizer`.
+    public var vocabulary: VocabularyPlan? = nil
 
     /// Tasks of one shard, in file order.
     public func tasks(inShard shard: Int) -> [TensorTask] { tasks.filter { $0.shard == shard } }

@@ -42,6 +42,7 @@ public enum MergePlanner {
         try builder.matchArchitecture()
         try builder.normaliseSlices()
         try builder.checkMethod()
+        try builder.buildVocabulary()
         try builder.makeTasks()
         try builder.rewriteConfig()
         builder.layOutShards()
@@ -111,14 +112,15 @@ public enum MergePlanner {
     /// method's whole-tensor scratch (selection keys, masks), independent of the number of parents.
     static func workingSet(_ task: TensorTask, method: any MergeMethod) -> Int {
         if task.operation == .copy { return task.inputBytes }
+        let vocabulary = task.vocabulary?.scratchBytes ?? 0
         if let m = PlanExecutorTask.streamingMethod(task, method: method) {
             let block = min(task.elementCount, PlanExecutor.streamBlockElements)
             return task.inputBytes + block * 4 * (task.inputs.count + 1) + block * task.outputDType.byteSize
-                + m.streamingScratchBytes(count: task.elementCount, inputCount: task.inputs.count)
+                + m.streamingScratchBytes(count: task.elementCount, inputCount: task.inputs.count) + vocabulary
         }
         let n = task.elementwise ? min(task.elementCount, PlanExecutor.blockElements) : task.elementCount
         // float32 inputs + output + one scratch copy, plus the converted output bytes.
-        return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize
+        return task.inputBytes + n * 4 * (task.inputs.count + 2) + n * task.outputDType.byteSize + vocabulary
     }
 }
 
@@ -154,6 +156,8 @@ private struct PlanBuilder {
     var donor = 0
     var tokenizerDonor = 0
     var shards: ShardLayout!
+    /// The output vocabulary, when the recipe sets `tokenizer_source` or `tokenizer`.
+    var vocabulary: VocabularyPlan?
 
     /// Looks up the merge method.
     init(recipe: MergeRecipe, options: PlannerOptions) throws {
@@ -271,6 +275,15 @@ private struct PlanBuilder {
         }
     }
 
+    /// The output vocabulary and each parent's permutation into it (docs/tokenizer-merging.md), before any task is made:
+    /// vocabulary-indexed tensors are then re-indexed to it.
+    mutating func buildVocabulary() throws {
+        guard let settings = recipe.tokenizer else { return }
+        let resolver = ModelResolver(recipe: recipe, workingDirectory: options.workingDirectory)
+        vocabulary = try VocabularyPlan.build(settings: settings, recipe: recipe, refs: refs, models: models, resolver: resolver,
+                                              warnings: &warnings)
+    }
+
     /// One task per output tensor: pre-weights from the first slice, layers renumbered consecutively across
     /// slices (t restarts in each), post-weights from the last slice.
     mutating func makeTasks() throws {
@@ -311,7 +324,7 @@ private struct PlanBuilder {
     }
 
     /// The task for one output tensor: which parents hold it (tied heads fall back to the embedding), each input's
-    /// parameters, the shape (vocabulary-indexed tensors cropped to the common block), the method's global
+    /// parameters, the shape (vocabulary-indexed tensors re-indexed to the output vocabulary), the method's global
     /// parameters, the output dtype, and whether it is a plain copy.
     mutating func makeTask(template: WeightTemplate, slice: PlanSlice, sourceNames: [String], outputName: String,
                            layer: Int?, t: Double) throws -> TensorTask? {
@@ -359,23 +372,36 @@ private struct PlanBuilder {
             if isBase && baseIndex == nil { baseIndex = inputs.count }
             inputs.append(PlannedInput(model: src.model, tensorName: actual, info: info, parameters: params))
         }
+        // With a tokenizer setting, vocabulary-indexed inputs are re-indexed to the output vocabulary (rows matched by token).
+        var aligned: TaskVocabulary?
+        if template.isEmbed, let vocabulary {
+            var notes: [String] = []
+            let v = try vocabulary.alignment(tensor: outputName, inputs: inputs.map { ($0.model, $0.info) }, models: models,
+                                             warnings: &notes)
+            for n in notes where !warnings.contains(n) { warnings.append(n) }
+            inputs = inputs.map { inp in
+                let shape = [v.rowCount] + inp.info.shape.dropFirst()
+                return PlannedInput(model: inp.model, tensorName: inp.tensorName,
+                                    info: TensorInfo(name: inp.tensorName, dtype: inp.info.dtype, shape: shape, storage: inp.info.storage),
+                                    parameters: inp.parameters)
+            }
+            aligned = v
+        }
         if method.baseModel == .required && baseIndex == nil {
             throw PlanError.tensor(outputName, "the base model has no tensor for it")
         }
-        // Shapes must agree, except vocabulary-indexed tensors, which are cropped to the common top-left block.
-        var shape = inputs[0].info.shape
-        var cropped = false
+        // Shapes must agree. Vocabulary-indexed tensors of different sizes need a tokenizer setting, as in mergekit 0.1.5:
+        // without one, row i need not be the same token in every parent.
+        let shape = inputs[0].info.shape
         for inp in inputs.dropFirst() where inp.info.shape != shape {
-            if template.isEmbed && inp.info.shape.count == shape.count {
-                shape = zip(shape, inp.info.shape).map { min($0, $1) }
-                cropped = true
-            } else {
-                let detail = inputs.map { "\(models[$0.model].reference) \($0.info.shape)" }.joined(separator: ", ")
-                throw PlanError.tensor(outputName, "parents disagree on its shape: \(detail)")
+            let detail = inputs.map { "\(models[$0.model].reference) \($0.info.shape)" }.joined(separator: ", ")
+            if template.isEmbed && inp.info.shape.dropFirst() == shape.dropFirst() {
+                throw PlanError.recipe(recipe.keyLocations["models"] ?? recipe.keyLocations["slices"] ?? recipe.mergeMethodLocation,
+                    "the parents' vocabularies differ in size (tensor '\(outputName)': \(detail)); set `tokenizer_source: base` "
+                        + "(the base's tokens), `union` (every parent's tokens) or a model, so rows are matched by token "
+                        + "(docs/tokenizer-merging.md)")
             }
-        }
-        if cropped {
-            warnings.append("tensor '\(outputName)': vocabulary sizes differ between parents; cropped to the common \(shape)")
+            throw PlanError.tensor(outputName, "parents disagree on its shape: \(detail)")
         }
         var global: [String: ParameterValue] = [:]
         for def in method.globalParameters {
@@ -401,17 +427,18 @@ private struct PlanBuilder {
             outDType = dtypes.dropFirst().reduce(dtypes[0]) { DType.promote($0, $1) }
         }
         let hasScale = inputs.contains { $0.parameters["scale"] != nil }
-        let copy = method.copiesSoleInput && inputs.count == 1 && !hasScale && !cropped && dtypes[0] == outDType
+        let copy = method.copiesSoleInput && inputs.count == 1 && !hasScale && aligned == nil && dtypes[0] == outDType
         if !allFloat && !copy {
             throw PlanError.tensor(outputName,
                 "stored as \(dtypes.map(\.rawValue).joined(separator: "/")), which cannot be merged (only float tensors can); only "
                     + "passthrough copies it")
         }
         let compute: DType? = (recipe.dtype == .bf16 || recipe.dtype == .f16) ? recipe.dtype : nil
-        return TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
-                          global: global, operation: copy ? .copy : .merge, computeDType: compute, layer: layer, t: t,
-                          elementwise: method.isElementwise(global: global, perModel: inputs.map(\.parameters)) && !cropped)
-    
+        var task = TensorTask(outputName: outputName, shape: shape, outputDType: outDType, inputs: inputs, baseIndex: baseIndex,
+                              global: global, operation: copy ? .copy : .merge, computeDType: compute, layer: layer, t: t,
+                              elementwise: method.isElementwise(global: global, perModel: inputs.map(\.parameters)))
+        task.vocabulary = aligned
+        return task
     }
 
     /// The output config: the base's, else the first model's, with the output dtype; for slices, the layer count
@@ -421,6 +448,7 @@ private struct PlanBuilder {
         let outLayers = layerOrigins.count
         donor = slices[0].base ?? recipe.baseModel.map(index) ?? slices[0].sources[0].model
         config = models[donor].config
+        if let vocabulary { config["vocab_size"] = .int(Int64(vocabulary.rowCount)) }
         let outDTypeName = (recipe.outDType ?? recipe.dtype)?.torchName
             ?? tasks.first(where: { $0.outputDType.isFloatingPoint })?.outputDType.torchName
         if let outDTypeName {
@@ -467,11 +495,10 @@ private struct PlanBuilder {
     /// trying it now tells a --dry-run user whether the output will have a tokenizer.
     mutating func chooseTokenizerDonor() throws {
         tokenizerDonor = donor
-        if case let .model(ref)? = recipe.tokenizerSource {
-            guard let i = refs.firstIndex(of: ref) else {
-                throw PlanError.recipe(ref.location, "tokenizer_source \(ref) must be one of the recipe's models")
-            }
-            tokenizerDonor = i
+        if let vocabulary {
+            // The tokenizer is built (VocabularyPlan), not copied.
+            tokenizerDonor = vocabulary.donorModel ?? donor
+            return
         }
 
         if models[tokenizerDonor].folder == nil {
@@ -490,8 +517,10 @@ private struct PlanBuilder {
         let seed = options.seed ?? recipe.randomSeed ?? 0
         let estimate = MergePlanner.estimateMemory(tasks: tasks, method: method, threads: options.threads,
                                                    budget: options.memoryBudget)
-        return MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shards: shards,
-                         outputConfig: config, tokenizerDonor: tokenizerDonor, seed: seed, threads: options.threads,
-                         estimate: estimate, warnings: warnings)
+        var plan = MergePlan(recipe: recipe, method: method, models: models, tasks: tasks, shards: shards,
+                             outputConfig: config, tokenizerDonor: tokenizerDonor, seed: seed, threads: options.threads,
+                             estimate: estimate, warnings: warnings)
+        plan.vocabulary = vocabulary
+        return plan
     }
 }

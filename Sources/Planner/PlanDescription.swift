@@ -25,7 +25,47 @@ extension MergePlan {
                 s += "\n"
             }
         }
+        if let vocabulary { s += "\n" + describe(vocabulary) }
         s += "\n" + summary()
+        return s
+    }
+
+    /// The vocabulary plan: size, tokens each parent added, forced tokens, and per vocabulary-indexed tensor every row
+    /// filled by a default with the rule that chose it.
+    func describe(_ v: VocabularyPlan) -> String {
+        let source: String
+        switch recipe.tokenizerSource {
+        case .union?: source = "union"
+        case .base?: source = "base"
+        case let .model(ref)?: source = ref.raw
+        case nil: source = "-"
+        }
+        var s = "Vocabulary (tokenizer source: \(source)): \(v.tokenCount) tokens, \(v.rowCount) embedding rows "
+            + "(config vocab_size \(v.rowCount))"
+        s += v.rowCount > v.tokenCount ? "; rows \(v.tokenCount)..<\(v.rowCount) are padding (each input's mean token row)\n" : "\n"
+        let quote = { (t: String) in "`\(t)`" }
+        var byModel: [Int?: [VocabularyPlan.AddedToken]] = [:]
+        for a in v.added { byModel[a.model, default: []].append(a) }
+        for m in models.indices {
+            let added = byModel[m] ?? []
+            let list = added.isEmpty ? "none" : added.map { "\(quote($0.token)) (\($0.id))" }.joined(separator: ", ")
+            s += "  tokens added from \(models[m].reference.raw): \(list)\n"
+        }
+        if let extra = byModel[nil] {
+            s += "  tokens added by `tokens:`: " + extra.map { "\(quote($0.token)) (\($0.id))" }.joined(separator: ", ") + "\n"
+        }
+        let forced = v.overrides.filter(\.setting.force)
+        if !forced.isEmpty { s += "  forced: " + forced.map { "\(quote($0.setting.token)) (\($0.id))" }.joined(separator: ", ") + "\n" }
+        let shown = 64
+        for t in tasks {
+            guard let tv = t.vocabulary else { continue }
+            s += "  \(t.outputName): \(tv.defaults.count) row(s) filled by default\n"
+            for d in tv.defaults.prefix(shown) {
+                let lacking = t.inputs.indices.filter { tv.rowMaps[$0][d.id] < 0 }.map { models[t.inputs[$0].model].reference.raw }
+                s += "    row \(d.id) \(quote(v.tokenizer.tokens[d.id])): \(d.rule); used by " + lacking.joined(separator: ", ") + "\n"
+            }
+            if tv.defaults.count > shown { s += "    … and \(tv.defaults.count - shown) more\n" }
+        }
         return s
     }
 

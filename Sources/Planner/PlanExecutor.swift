@@ -214,7 +214,7 @@ enum PlanExecutorTask {
 
     static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace,
                     allowNonFinite: Bool = false) throws -> [String] {
-        let sources = task.inputs.map { plan.models[$0.model].source }
+        let sources = try AlignedRowSource.sources(for: task, plan: plan)
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
         let tally = NonFiniteTally(inputs: task.inputs.count, total: task.elementCount)
         var output = (count: 0, first: Int?.none)
@@ -306,7 +306,7 @@ enum PlanExecutorTask {
         return (warnings, (output.nonFinite, output.firstNonFinite))
     }
 
-    /// Reads blocks of a task's inputs (cropped, rounded to the compute dtype) for streaming methods.
+    /// Reads blocks of a task's inputs (re-indexed to the output vocabulary, rounded to the compute dtype) for streaming methods.
     final class TaskInputReader: MergeInputReader {
         let task: TensorTask
         let sources: [any TensorSource]
@@ -427,28 +427,12 @@ enum PlanExecutorTask {
         }
     }
 
-    /// Reads elements `range` of the (possibly cropped) output shape from an input tensor.
+    /// Reads elements `range` of an input tensor (re-indexed inputs come as `AlignedRowSource`s of the output shape).
     private static func read(_ input: PlannedInput, source: any TensorSource, outputShape: [Int], range: Range<Int>,
                              into dest: UnsafeMutablePointer<Float>) throws {
-        if input.info.shape == outputShape {
-            try source.readFloats(input.tensorName, range: range, into: dest)
-            return
+        guard input.info.shape == outputShape else {
+            throw PlanError.tensor(input.tensorName, "input shape \(input.info.shape) differs from the output's \(outputShape)")
         }
-        // Cropped (vocabulary-indexed) tensor: copy each output row's prefix of the input row.
-        let outCols = outputShape.count <= 1 ? 1 : outputShape.dropFirst().reduce(1, *)
-        let inCols = input.info.shape.count <= 1 ? 1 : input.info.shape.dropFirst().reduce(1, *)
-        if outputShape.count > 2 && Array(outputShape.dropFirst()) != Array(input.info.shape.dropFirst()) {
-            throw PlanError.tensor(input.tensorName, "cannot crop a \(input.info.shape.count)-d tensor in its inner dimensions")
-        }
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let row = i / outCols
-            let col = i % outCols
-            let take = min(outCols - col, range.upperBound - i)
-            try source.readFloats(input.tensorName, range: (row * inCols + col)..<(row * inCols + col + take),
-                                  into: dest + (i - range.lowerBound))
-            i += take
-        }
+        try source.readFloats(input.tensorName, range: range, into: dest)
     }
-
 }

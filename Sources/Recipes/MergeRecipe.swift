@@ -101,12 +101,6 @@ public struct Slice: Sendable, Equatable {
     }
 }
 
-public enum TokenizerSource: Sendable, Equatable {
-    case base
-    case union
-    case model(ModelReference)
-}
-
 /// A warning about a recipe that still merges (a legacy key, a quirk handled sensibly).
 public struct RecipeWarning: Sendable, Equatable, CustomStringConvertible {
     public let message: String
@@ -135,7 +129,10 @@ public struct MergeRecipe: Sendable {
     public let parameters: [String: LocatedSetting]
     public let dtype: DType?
     public let outDType: DType?
-    public let tokenizerSource: TokenizerSource?
+    /// The output vocabulary's source (`tokenizer_source:` or `tokenizer.source`); nil when the recipe sets neither.
+    public var tokenizerSource: TokenizerSource? { tokenizer?.source }
+    /// `tokenizer:` (or `tokenizer_source:` alone): vocabulary merging; nil when the recipe sets neither key.
+    public let tokenizer: TokenizerSettings?
     public let chatTemplate: String?
     /// `random_seed:` if given (the CLI's `--seed` overrides it).
     public let randomSeed: UInt64?
@@ -145,7 +142,7 @@ public struct MergeRecipe: Sendable {
 
     public init(file: String, text: String, mergeMethod: String, mergeMethodLocation: SourceLocation, baseModel: ModelReference?,
                 models: [InputModel]?, slices: [Slice]?, parameters: [String: LocatedSetting], dtype: DType?, outDType: DType?,
-                tokenizerSource: TokenizerSource?, chatTemplate: String?, randomSeed: UInt64?, warnings: [RecipeWarning],
+                tokenizer: TokenizerSettings?, chatTemplate: String?, randomSeed: UInt64?, warnings: [RecipeWarning],
                 keyLocations: [String: SourceLocation]) {
         self.file = file
         self.text = text
@@ -157,7 +154,7 @@ public struct MergeRecipe: Sendable {
         self.parameters = parameters
         self.dtype = dtype
         self.outDType = outDType
-        self.tokenizerSource = tokenizerSource
+        self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
         self.randomSeed = randomSeed
         self.warnings = warnings

@@ -23,7 +23,7 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable, Sendable {
     case conflictingInputs(SourceLocation, first: String, firstAt: SourceLocation, second: String)
     /// Neither `models:` nor `slices:` was given.
     case missingInputs(SourceLocation)
-    /// A feature mergekit has but Crucible does not yet support (`modules:`, `tokenizer_source: union`, a `tokenizer:` block, LoRA).
+    /// A feature mergekit has but Crucible does not yet support (`modules:`, LoRA).
     case unsupported(SourceLocation, feature: String, advice: String)
     /// A `layer_range` that is not two integers `[start, end)` with `0 <= start < end`, or whose length disagrees within a slice.
     case invalidLayerRange(SourceLocation, reason: String)

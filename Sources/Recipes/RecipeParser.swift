@@ -121,12 +121,7 @@ private struct RecipeDecoder {
         let dtype = try top.given("dtype").map { try reader.dtype($0) }
         let outDType = try top.given("out_dtype").map { try reader.dtype($0) }
 
-        if let tokenizer = top.given("tokenizer") {
-            throw RecipeError.unsupported(tokenizer.keyLocation, feature: "the `tokenizer:` block (vocabulary merging)",
-                                          advice: "it comes with the tokenizer-merging feature; use `tokenizer_source: base` or "
-                                              + "`tokenizer_source: MODEL` for now")
-        }
-        let tokenizerSource = try top.given("tokenizer_source").map { try self.tokenizerSource($0.value) }
+        let tokenizer = try tokenizerSettings(block: top.given("tokenizer"), legacy: top.given("tokenizer_source"))
 
         var chatTemplate: String?
         if let entry = top.given("chat_template") {
@@ -153,7 +148,7 @@ private struct RecipeDecoder {
 
         return MergeRecipe(file: file, text: text, mergeMethod: mergeMethod, mergeMethodLocation: reader.location(methodEntry.value),
                            baseModel: baseModel, models: models, slices: slices, parameters: parameters, dtype: dtype, outDType: outDType,
-                           tokenizerSource: tokenizerSource, chatTemplate: chatTemplate, randomSeed: randomSeed,
+                           tokenizer: tokenizer, chatTemplate: chatTemplate, randomSeed: randomSeed,
                            warnings: warnings.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) },
                            keyLocations: keyLocations)
     }
@@ -277,14 +272,115 @@ private struct RecipeDecoder {
         return bounds[0]..<bounds[1]
     }
 
+    /// `tokenizer:` or the legacy `tokenizer_source:` (mergekit refuses both together).
+    private mutating func tokenizerSettings(block: YAMLMapping.Entry?, legacy: YAMLMapping.Entry?) throws -> TokenizerSettings? {
+        if let block, let legacy {
+            let (first, second) = block.keyLocation.line <= legacy.keyLocation.line ? (block, legacy) : (legacy, block)
+            throw RecipeError.invalidValue(second.keyLocation, key: second.key,
+                reason: "`tokenizer` and `tokenizer_source` cannot both be given (the other is at line \(first.keyLocation.line)); "
+                    + "write `tokenizer: {source: …}` alone")
+        }
+        if let legacy {
+            return TokenizerSettings(source: try tokenizerSource(legacy.value), location: legacy.keyLocation)
+        }
+        guard let block else { return nil }
+        let entry = try reader.entries(of: block.value, what: "`tokenizer` (`source`, `tokens`, `pad_to_multiple_of`)")
+        warnUnknown(entry, known: ["source", "tokens", "pad_to_multiple_of"], context: "`tokenizer`")
+        // A block without `source` means a union, as in mergekit.
+        let source = try entry.given("source").map { try tokenizerSource($0.value) } ?? .union
+        var pad: Int?
+        if let p = entry.given("pad_to_multiple_of") {
+            guard case .int(let n)? = reader.resolve(p.value), n >= 1, n <= 1 << 20 else {
+                throw RecipeError.invalidValue(reader.location(p.value), key: "pad_to_multiple_of",
+                                               reason: "expected a whole number from 1 to \(1 << 20), found \(reader.describe(p.value))")
+            }
+            pad = n
+        }
+        var tokens: [TokenSetting] = []
+        if let t = entry.given("tokens") {
+            let map = try reader.entries(of: t.value, what: "`tokens` (a mapping `TOKEN: {source: …, force: …}`)")
+            for item in map.entries { tokens.append(try tokenSetting(item)) }
+        }
+        return TokenizerSettings(source: source, tokens: tokens, padToMultipleOf: pad, location: block.keyLocation)
+    }
+
+    /// One `tokens:` entry: `TOKEN: {source: MODEL | {kind: zero} | {kind: model_token, model, token_id | token}, force: BOOL}`.
+    private mutating func tokenSetting(_ item: YAMLMapping.Entry) throws -> TokenSetting {
+        let what = "the entry of token `\(item.key)` (`{source: …, force: …}`)"
+        if case .null? = reader.resolve(item.value) {
+            return TokenSetting(token: item.key, source: nil, force: false, location: item.keyLocation)
+        }
+        let entry = try reader.entries(of: item.value, what: what)
+        warnUnknown(entry, known: ["source", "force"], context: "a `tokens` entry")
+        var force = false
+        if let f = entry.given("force") {
+            guard case .bool(let b)? = reader.resolve(f.value) else {
+                throw RecipeError.wrongType(reader.location(f.value), key: "force", expected: "true or false",
+                                            found: reader.describe(f.value))
+            }
+            force = b
+        }
+        var source: TokenRowSource?
+        if let s = entry.given("source") {
+            if case .mapping = s.value {
+                source = try tokenRowSource(s.value)
+            } else {
+                source = .model(try reader.modelReference(s.value, key: "source", warnings: &warnings))
+            }
+        }
+        return TokenSetting(token: item.key, source: source, force: force, location: item.keyLocation)
+    }
+
+    /// `{kind: zero}` or `{kind: model_token, model: M, token_id: I}` / `{…, token: S}`.
+    private mutating func tokenRowSource(_ node: Node) throws -> TokenRowSource {
+        let entry = try reader.entries(of: node, what: "a token `source`")
+        guard let kindEntry = entry["kind"], let kind = reader.text(kindEntry.value) else {
+            // mergekit also reads `{model: M}` here as a model reference.
+            if entry["model"] != nil, entry.entries.count == 1 {
+                return .model(try reader.modelReference(node, key: "source", warnings: &warnings))
+            }
+            throw RecipeError.missingKey(entry.location, key: "kind", context: "this token `source`", suggestion: nil)
+        }
+        switch kind {
+        case "zero":
+            warnUnknown(entry, known: ["kind"], context: "a `{kind: zero}` source")
+            return .zero
+        case "model_token":
+            warnUnknown(entry, known: ["kind", "model", "token_id", "token"], context: "a `{kind: model_token}` source")
+            guard let m = entry.given("model") else {
+                throw RecipeError.missingKey(entry.location, key: "model", context: "this `model_token` source", suggestion: nil)
+            }
+            let model = try reader.modelReference(m.value, key: "model", warnings: &warnings)
+            switch (entry.given("token_id"), entry.given("token")) {
+            case let (id?, nil):
+                guard case .int(let i)? = reader.resolve(id.value), i >= 0 else {
+                    throw RecipeError.invalidValue(reader.location(id.value), key: "token_id",
+                                                   reason: "expected a non-negative token id, found \(reader.describe(id.value))")
+                }
+                return .modelTokenID(model, i)
+            case let (nil, token?):
+                guard let text = reader.rawText(token.value) else {
+                    throw RecipeError.wrongType(reader.location(token.value), key: "token", expected: "a token string",
+                                                found: reader.describe(token.value))
+                }
+                return .modelToken(model, text)
+            default:
+                throw RecipeError.invalidValue(entry.location, key: "model_token",
+                                               reason: "give exactly one of `token_id` (a row of the model) or `token` (a token string)")
+            }
+        default:
+            throw RecipeError.invalidValue(reader.location(kindEntry.value), key: "kind",
+                                           reason: "unknown token source kind `\(kind)`: expected `zero` or `model_token`")
+        }
+    }
+
     private mutating func tokenizerSource(_ node: Node) throws -> TokenizerSource {
         if let name = reader.text(node) {
             switch name {
             case "base":
                 return .base
             case "union":
-                throw RecipeError.unsupported(reader.location(node), feature: "`tokenizer_source: union`",
-                                              advice: "it comes with the tokenizer-merging feature; use `base` or a model")
+                return .union
             default:
                 if name.hasPrefix("model:") {
                     // Pre-July-2024 mergekit spelled a model source `model:PATH`; today it is just `PATH`.

@@ -5,6 +5,7 @@ import Inference
 import Planner
 import Recipes
 import TestSupport
+import Tokenization
 import XCTest
 
 /// Every recipe shipped in recipes/ runs on parents made by `crucible synth` (tiny preset), as docs/methods.md promises.
@@ -13,6 +14,8 @@ final class ShippedRecipesTests: XCTestCase {
         let dir = Fixtures.temporaryFolder("shipped").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try SyntheticCheckpoint.write(arch: "llama", preset: "tiny", seed: 1, dtype: .bf16, to: dir + "/parents/base")
+        // With its byte-level tokenizer, as `crucible synth` writes it (tokenizer-union.yml merges vocabularies).
+        try SyntheticTokenizer.write(vocabularySize: SyntheticCheckpoint.presets["tiny"]!.vocab, into: dir + "/parents/base")
         for (i, ft) in ["ft1", "ft2", "ft3"].enumerated() {
             try SyntheticCheckpoint.writeFineTune(of: dir + "/parents/base", delta: 0.02, seed: UInt64(10 + i), dtype: nil, to: dir + "/parents/" + ft)
         }

@@ -116,21 +116,26 @@ final class RecipeErrorTests: XCTestCase {
                           mentions: ["`out_dtype`", "unknown dtype `int8`"])
     }
 
-    func testUnionTokenizerIsRefusedWithAdvice() {
+    func testTokenizerAndTokenizerSourceTogetherAreRefused() {
         assertRecipeError("""
             merge_method: linear
             models: [{model: org/a}]
             tokenizer_source: union
-            """, line: 3, column: 19, mentions: ["`tokenizer_source: union`", "not supported yet", "tokenizer-merging feature", "use `base` or a model"])
+            tokenizer: {source: union}
+            """, line: 4, column: 1, mentions: ["`tokenizer` and `tokenizer_source` cannot both be given", "line 3"])
     }
 
-    func testTokenizerBlockIsRefusedWithAdvice() {
-        assertRecipeError("""
-            merge_method: linear
-            models: [{model: org/a}]
-            tokenizer:
-              source: union
-            """, line: 3, column: 1, mentions: ["`tokenizer:` block", "not supported yet", "tokenizer_source: base"])
+    func testMalformedTokenEntriesAreLocated() {
+        let prefix = "merge_method: linear\nmodels: [{model: org/a}]\ntokenizer:\n  tokens:\n    "
+        assertRecipeError(prefix + "x: {source: {kind: one}}\n", line: 5, column: 24,
+                          mentions: ["unknown token source kind `one`", "`zero`"])
+        assertRecipeError(prefix + "x: {source: {kind: model_token, model: org/a}}\n", line: 5, column: 17,
+                          mentions: ["exactly one of `token_id`", "`token`"])
+        assertRecipeError(prefix + "x: {source: {kind: model_token, model: org/a, token_id: -2}}\n", line: 5, column: 61,
+                          mentions: ["`token_id`", "non-negative"])
+        assertRecipeError(prefix + "x: {force: maybe}\n", line: 5, column: 16, mentions: ["`force`", "true or false"])
+        assertRecipeError("merge_method: linear\nmodels: [{model: org/a}]\ntokenizer: {pad_to_multiple_of: 0}\n", line: 3, column: 33,
+                          mentions: ["`pad_to_multiple_of`", "whole number"])
     }
 
     func testInvalidParameterValuesAreLocated() {

@@ -42,6 +42,35 @@ final class RecipeParserTests: XCTestCase {
         XCTAssertEqual(legacy.warnings.count, 1)
     }
 
+    func testTokenizerBlockIsRead() throws {
+        let recipe = try parseRecipe("""
+            merge_method: linear
+            models: [{model: org/a}, {model: org/b}]
+            tokenizer:
+              pad_to_multiple_of: 64
+              tokens:
+                <|im_start|>: {source: org/b}
+                <s>: {source: {kind: zero}, force: true}
+                x: {source: {kind: model_token, model: org/a, token_id: 40}}
+                y: {source: {kind: model_token, model: org/a, token: <|im_end|>}}
+                z:
+            """)
+        let t = try XCTUnwrap(recipe.tokenizer)
+        XCTAssertEqual(t.source, .union, "a block without `source` means a union")
+        XCTAssertEqual(recipe.tokenizerSource, .union)
+        XCTAssertEqual(t.padToMultipleOf, 64)
+        XCTAssertEqual(t.tokens.map(\.token), ["<|im_start|>", "<s>", "x", "y", "z"])
+        XCTAssertEqual(t.tokens[0].source?.model?.raw, "org/b")
+        XCTAssertEqual(t.tokens[1].source, .zero)
+        XCTAssertTrue(t.tokens[1].force)
+        XCTAssertFalse(t.tokens[0].force)
+        guard case let .modelTokenID(m, 40)? = t.tokens[2].source, m.raw == "org/a" else { return XCTFail("\(t.tokens[2])") }
+        guard case .modelToken(_, "<|im_end|>")? = t.tokens[3].source else { return XCTFail("\(t.tokens[3])") }
+        XCTAssertNil(t.tokens[4].source)
+        XCTAssertEqual(t.tokens[1].location, SourceLocation(file: "test.yaml", line: 7, column: 5))
+        XCTAssertEqual(try parseRecipe("merge_method: linear\nmodels: [{model: a/b}]\ntokenizer_source: union\n").tokenizerSource, .union)
+    }
+
     func testSliceBaseModelAndParametersAreKept() throws {
         let recipe = try parseRecipe("""
             merge_method: slerp

@@ -9,7 +9,7 @@ extension MergeMethodError {
 }
 
 extension MergeRequest {
-    /// Checks that every input and the output have the same element count (the planner crops embeddings first).
+    /// Checks that every input and the output have the same element count (the planner re-indexes embeddings to one vocabulary first).
     func checkSizes(_ method: String, output: UnsafeMutableBufferPointer<Float>) throws {
         guard let first = inputs.first else {
             throw MergeMethodError.tensor(method, self, "no inputs")
