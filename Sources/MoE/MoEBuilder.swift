@@ -31,7 +31,7 @@ public enum MoEBuilder {
         let start = Date()
         let folder: OutputFolder
         do {
-            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
+            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.flatMap(\.inputPaths))
         } catch {
             throw PlanError.output(error, folder: outputPath)
         }

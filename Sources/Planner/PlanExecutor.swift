@@ -82,7 +82,7 @@ public enum PlanExecutor {
         let start = Date()
         let folder: OutputFolder
         do {
-            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.map(\.path))
+            folder = try OutputFolder(destination: outputPath, overwrite: options.overwrite, inputs: plan.models.flatMap(\.inputPaths))
         } catch {
             throw PlanError.output(error, folder: outputPath)
         }
