@@ -11,7 +11,9 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Merge checkpoints as a mergekit-format YAML recipe says.",
         discussion: "Every tensor's sources, method and parameters are resolved and checked against the parents' headers "
-            + "before any weight is read; --dry-run prints that plan with its byte counts and peak-memory estimate.")
+            + "before any weight is read; --dry-run prints that plan with its byte counts and peak-memory estimate. A recipe of "
+            + "several YAML documents is a multi-stage recipe (mergekit-multi): each named stage is merged into the "
+            + "intermediate folder, in dependency order, and the unnamed one into --out.")
 
     @Argument(help: "The recipe (mergekit YAML).")
     var recipe: String
@@ -30,12 +32,20 @@ struct MergeCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    @Option(help: "Multi-stage recipes: where named stages are merged (default: OUT.stages beside the output).")
+    var intermediateDir: String?
+
     func validate() throws { try build.validateGGUF() }
 
     func run() throws {
-        let parsed = try RecipeParser.parse(file: recipe)
         var options = PlannerOptions(seed: build.seed, shardSize: build.shardSize.bytes, memoryBudget: memory?.bytes)
         if let threads { options.threads = max(1, threads) }
+        let text = try RecipeParser.readText(file: recipe)
+        if MultiStageRecipe.isMultiStage(text) {
+            try runStages(MultiStageRecipe.parse(text: text, file: recipe), options: options)
+            return
+        }
+        let parsed = try RecipeParser.parse(text: text, file: recipe)
         let plan = try MergePlanner.plan(parsed, options: options)
         try build.checkGGUFWritable(config: plan.outputConfig)
         if dryRun {
@@ -49,14 +59,46 @@ struct MergeCommand: ParsableCommand {
             progress: reporter.map { r in { @Sendable p in r.update(p) } }))
         reporter?.finish()
         for w in report.warnings.dropFirst(plan.warnings.count) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-        if !quiet {
-            let gbps = Double(report.bytesRead) / max(report.seconds, 1e-9) / 1e9
-            let rss = report.peakResidentBytes.map { ", peak RSS \(formatBytes($0))" } ?? ""
-            FileHandle.standardError.write(Data(String(format: "merged %d tensors into %@ in %.2f s (read %@ at %.2f GB/s, wrote %@%@)\n",
-                report.tensors, report.outputPath, report.seconds, formatBytes(report.bytesRead), gbps,
-                formatBytes(report.bytesWritten), rss).utf8))
-        }
+        summarise(report)
         try build.writeGGUF(folder: report.outputPath, threads: threads, quiet: quiet)
+    }
+
+    private func summarise(_ report: MergeReport) {
+        guard !quiet else { return }
+        let gbps = Double(report.bytesRead) / max(report.seconds, 1e-9) / 1e9
+        let rss = report.peakResidentBytes.map { ", peak RSS \(formatBytes($0))" } ?? ""
+        FileHandle.standardError.write(Data(String(format: "merged %d tensors into %@ in %.2f s (read %@ at %.2f GB/s, wrote %@%@)\n",
+            report.tensors, report.outputPath, report.seconds, formatBytes(report.bytesRead), gbps,
+            formatBytes(report.bytesWritten), rss).utf8))
+    }
+
+    /// A multi-stage recipe: every stage planned first (`--dry-run` prints each plan), then merged in order.
+    private func runStages(_ recipe: MultiStageRecipe, options: PlannerOptions) throws {
+        let stages = try MultiStageMerge.plan(recipe, output: build.out, intermediates: intermediateDir, options: options)
+        try build.checkGGUFWritable(config: stages.last!.plan.outputConfig)
+        func title(_ stage: MultiStageMerge.Stage) -> String {
+            let which = stage.name.map { "stage `\($0)`" } ?? "final stage"
+            return "\(which) -> \(stage.output)" + (stage.reused ? " (built before from the same text: reused)" : "")
+        }
+        if dryRun {
+            print("Multi-stage recipe: \(stages.count) stages, in this order: "
+                  + stages.map { $0.name ?? "(final)" }.joined(separator: ", ") + "\n")
+            for stage in stages { print("== \(title(stage))\n" + stage.plan.describe()) }
+            return
+        }
+        for stage in stages {
+            for w in stage.plan.warnings { FileHandle.standardError.write(Data("warning: \(stage.name ?? "final"): \(w)\n".utf8)) }
+        }
+        let reporter = quiet ? nil : ProgressPrinter(label: "merge")
+        try MultiStageMerge.execute(recipe, stages: stages, options: options, execution: ExecutionOptions(
+            overwrite: build.overwrite, writeModelCard: !build.noModelCard, allowNonFinite: build.allowNonFinite,
+            progress: reporter.map { r in { @Sendable p in r.update(p) } })) { stage, report in
+            reporter?.finish()
+            if let report { summarise(report) } else if !quiet {
+                FileHandle.standardError.write(Data("\(title(stage))\n".utf8))
+            }
+        }
+        try build.writeGGUF(folder: stages.last!.output, threads: threads, quiet: quiet)
     }
 }
 

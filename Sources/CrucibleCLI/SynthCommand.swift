@@ -7,7 +7,8 @@ import Tokenization
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synth",
-        abstract: "Write a random but valid Hugging Face checkpoint with a byte-level tokenizer (or a seeded \"fine-tune\" of one).")
+        abstract: "Write a random but valid Hugging Face checkpoint with a byte-level tokenizer (or a seeded \"fine-tune\" of one, or a "
+            + "seeded LoRA adapter for one).")
 
     @Option(help: "Architecture.")
     var arch = SynthArchitecture(argument: "llama")!
@@ -27,12 +28,24 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Relative size of the fine-tune's change.")
     var delta: Float = 0.02
 
+    @Option(help: "Make a PEFT LoRA adapter for this checkpoint instead (A ~ N(0, 1/√in), B ~ N(0, 0.02), lora_alpha = 2·rank).")
+    var loraOf: String?
+
+    @Option(help: "Rank of the --lora-of adapter.")
+    var rank: Int = 16
+
+    @Option(help: "Comma-separated module names the --lora-of adapter targets.")
+    var targets: String = "q_proj,v_proj,down_proj"
+
     @Option(name: .shortAndLong, help: "Output folder.")
     var out: String
 
     func run() throws {
         let d = dtype.dtype
-        if let base = finetuneOf {
+        if let base = loraOf {
+            try SyntheticCheckpoint.writeLoRA(of: base, rank: rank, targets: targets.split(separator: ",").map(String.init), seed: seed,
+                                              to: out)
+        } else if let base = finetuneOf {
             try SyntheticCheckpoint.writeFineTune(of: base, delta: delta, seed: seed, dtype: d, to: out)
         } else {
             try SyntheticCheckpoint.write(arch: arch.name, preset: preset.name, seed: seed, dtype: d, to: out)

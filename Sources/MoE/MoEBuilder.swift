@@ -29,7 +29,7 @@ public enum MoEBuilder {
 
     public static func build(_ plan: MoEPlan, outputPath: String, options: ExecutionOptions = ExecutionOptions()) throws -> MoEReport {
         let start = Date()
-        let folder = try options.openOutput(outputPath, inputs: plan.models.map(\.path))
+        let folder = try options.openOutput(outputPath, inputs: plan.models.flatMap(\.inputPaths))
 
         let model = plan.recipe.gateMode.runsModel ? try LanguageModel(path: plan.context.base.path, threads: plan.threads) : nil
         let gates = try GateRows.compute(plan, model: model)

@@ -16,13 +16,27 @@ public struct PlannedModel: @unchecked Sendable {
     public let layerCount: Int
     /// The folder tokenizer and generation files are copied from (nil for a bare GGUF file).
     public let folder: String?
+    /// The PEFT adapter folder of a `model+adapter` reference, applied as tensors are read (`LoRASource`).
+    public let adapter: String?
+
+    /// Every path this input reads: the model and its adapter (an output may neither be nor hold one).
+    public var inputPaths: [String] { [path] + (adapter.map { [$0] } ?? []) }
 }
 
 extension PlannedModel {
     /// Resolves `ref` and opens its checkpoint (config and tensor headers only), matched to an architecture table.
-    public static func open(_ ref: ModelReference, resolver: ModelResolver) throws -> PlannedModel {
-        let path = try resolver.resolve(ref)
-        let checkpoint = try Checkpoint.open(path)
+    /// A `model+adapter` reference is the model's checkpoint with the LoRA adapter applied as tensors are read;
+    /// its config, tokenizer and vocabulary are the model's.
+    /// `pending` maps the output folders of stages not built yet to their plans, whose output headers stand in for them.
+    public static func open(_ ref: ModelReference, resolver: ModelResolver, pending: [String: MergePlan] = [:]) throws -> PlannedModel {
+        let resolved = try resolver.resolveWithAdapter(ref)
+        let path = resolved.model
+        var checkpoint = try pending[path].map { PlannedOutput.checkpoint(of: $0, at: path) } ?? Checkpoint.open(path)
+        if let folder = resolved.adapter {
+            let source = try LoRASource(base: checkpoint.source, adapter: try LoRAAdapter.open(folder))
+            checkpoint = Checkpoint(path: path, source: source, config: checkpoint.config, configPath: checkpoint.configPath,
+                                    isGGUF: checkpoint.isGGUF)
+        }
         let names = Set(checkpoint.source.tensorNames)
         guard let arch = ArchitectureRegistry.table(config: checkpoint.config, tensorNames: names) else {
             let a = checkpoint.config["architectures"]?.arrayValue?.first?.stringValue
@@ -46,7 +60,8 @@ extension PlannedModel {
             }
         }
         return PlannedModel(reference: ref, path: path, source: checkpoint.source, config: checkpoint.config,
-                            architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path)
+                            architecture: arch, layerCount: layers, folder: checkpoint.isGGUF ? nil : path,
+                            adapter: resolved.adapter)
     }
 }
 

@@ -17,6 +17,10 @@ public struct PlannerOptions: Sendable {
     /// Bytes of tensors in flight the executor may hold (default: 1 GiB, or the largest task if larger).
     public var memoryBudget: Int?
     public var workingDirectory: String
+    /// Stages of a multi-stage recipe: name → output folder (model references naming a stage resolve to its folder).
+    public var stageOutputs: [String: String] = [:]
+    /// Plans of stages not built yet, by output folder: their outputs' headers stand in for the folders (`--dry-run`).
+    public var pendingStages: [String: MergePlan] = [:]
 
     public init(seed: UInt64? = nil, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 shardSize: Int = 5_000_000_000, memoryBudget: Int? = nil,
@@ -177,7 +181,8 @@ private struct PlanBuilder {
 
     /// Resolves and opens every referenced model once, in order of first mention.
     mutating func resolveModels() throws {
-        let resolver = ModelResolver(recipe: recipe, workingDirectory: options.workingDirectory)
+        var resolver = ModelResolver(recipe: recipe, workingDirectory: options.workingDirectory)
+        resolver.aliases = options.stageOutputs
         var refs: [ModelReference] = []
         func note(_ r: ModelReference?) { if let r, !refs.contains(r) { refs.append(r) } }
         if let models = recipe.models { models.forEach { note($0.model) } }
@@ -185,7 +190,7 @@ private struct PlanBuilder {
         note(recipe.baseModel)
         recipe.slices?.forEach { note($0.baseModel) }
         self.refs = refs
-        models = try refs.map { try PlannedModel.open($0, resolver: resolver) }
+        models = try refs.map { try PlannedModel.open($0, resolver: resolver, pending: options.pendingStages) }
     }
 
     /// One architecture for all parents.

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Host
 import Recipes
@@ -8,7 +9,8 @@ extension MergePlan {
     public func describe() -> String {
         var s = "Plan: \(method.name) merge of \(models.count) model(s) into \(tasks.count) tensors, \(shardFiles.count) shard(s)\n"
         for (i, m) in models.enumerated() {
-            s += "  model \(i): \(m.reference.raw) -> \(m.path) (\(m.architecture.name), \(m.layerCount) layers)\n"
+            let lora = m.adapter.map { " with the LoRA adapter \($0)" } ?? ""
+            s += "  model \(i): \(m.reference.raw) -> \(m.path)\(lora) (\(m.architecture.name), \(m.layerCount) layers)\n"
         }
         if isRandom { s += "  seed: \(seed)\n" }
         s += "\n"
@@ -20,7 +22,8 @@ extension MergePlan {
             s += "\n"
             for (k, inp) in t.inputs.enumerated() {
                 let base = k == t.baseIndex ? " [base]" : ""
-                s += "    \(models[inp.model].reference.raw):\(inp.tensorName) \(inp.info.storage)\(base)"
+                let lora = (models[inp.model].source as? LoRASource)?.adapts(inp.tensorName) == true ? " +LoRA" : ""
+                s += "    \(models[inp.model].reference.raw):\(inp.tensorName) \(inp.info.storage)\(lora)\(base)"
                 if !inp.parameters.isEmpty { s += " " + params(inp.parameters) }
                 s += "\n"
             }

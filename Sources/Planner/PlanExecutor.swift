@@ -90,13 +90,17 @@ public enum PlanExecutor {
     public static func execute(_ plan: MergePlan, outputPath: String,
                                options: ExecutionOptions = ExecutionOptions()) throws -> MergeReport {
         let start = Date()
-        let folder = try options.openOutput(outputPath, inputs: plan.models.map(\.path))
+        let folder = try options.openOutput(outputPath, inputs: plan.models.flatMap(\.inputPaths))
         // Lay out every shard before computing anything.
         let writers: [SafetensorsWriter]
         do { writers = try plan.shards.makeWriters(in: folder) } catch {
             throw PlanError.output(error, folder: folder.destination)
         }
 
+        // The workers use every core; the only BLAS calls of a merge (LoRA updates, small products) run one thread each,
+        // as OpenBLAS's own threads would only compete with them.
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
         let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: options.progress, start: start)
         let threads = max(1, min(plan.threads, plan.tasks.count))
         // Big tensors first: they bound the peak, and small ones then fill the gaps.

@@ -116,8 +116,9 @@ public struct RecipeWarning: Sendable, Equatable, CustomStringConvertible {
 public struct MergeRecipe: Sendable {
     /// The recipe file's path (or a label for recipes parsed from text).
     public let file: String
-    /// The verbatim recipe text (copied into the output and the model card).
-    public let text: String
+    /// The verbatim recipe text (copied into the output and the model card); a stage of a multi-stage recipe holds its
+    /// own document.
+    public internal(set) var text: String
     public let mergeMethod: String
     public let mergeMethodLocation: SourceLocation
     public let baseModel: ModelReference?

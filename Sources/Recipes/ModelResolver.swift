@@ -12,6 +12,8 @@ public struct ModelResolver: Sendable {
     public let recipeFolder: String
     public let workingDirectory: String
     public let environment: [String: String]
+    /// Names that stand for folders before any lookup: the stages of a multi-stage recipe (name → output folder).
+    public var aliases: [String: String] = [:]
 
     public init(recipeFolder: String, workingDirectory: String = FileManager.default.currentDirectoryPath,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -44,9 +46,69 @@ public struct ModelResolver: Sendable {
         return ((cacheHome as NSString).appendingPathComponent("huggingface") as NSString).appendingPathComponent("hub")
     }
 
-    /// The path of the model folder or file `ref` names.
+    /// The path of the model folder or file `ref` names. A LoRA reference (`model+adapter`) is refused here: only merge
+    /// and MoE recipes apply adapters, through `resolveWithAdapter`.
     public func resolve(_ ref: ModelReference) throws -> String {
+        do {
+            return try resolveModel(ref)
+        } catch let e as RecipeError {
+            guard case .modelNotFound = e, ref.raw.contains("+") else { throw e }
+            throw RecipeError.unsupported(ref.location, feature: "LoRA references (`model+adapter`) outside merge and MoE recipes",
+                                          advice: "merge the adapter first (`crucible merge` with a passthrough recipe naming "
+                                              + "`\(ref.raw)`) and name the merged folder")
+        }
+    }
+
+    /// A reference as resolved: the model's path and, for mergekit's `model+adapter`, the PEFT adapter's folder.
+    public struct Resolved: Sendable, Equatable {
+        public let model: String
+        public let adapter: String?
+    }
+
+    /// Resolves `ref`, reading `model+adapter` as mergekit does: a PEFT LoRA adapter (a folder with
+    /// `adapter_config.json`, local or in the hub cache) applied to the model. A local path that itself contains `+`
+    /// wins over that reading.
+    public func resolveWithAdapter(_ ref: ModelReference) throws -> Resolved {
+        guard ref.raw.contains("+") else { return Resolved(model: try resolveModel(ref), adapter: nil) }
+        if let whole = try? resolveModel(ref) { return Resolved(model: whole, adapter: nil) }
+        let parts = ref.raw.split(separator: "+", omittingEmptySubsequences: false).map {
+            String($0).trimmingCharacters(in: .whitespaces)
+        }
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw RecipeError.invalidModel(ref.location, reference: ref.raw,
+                reason: "a LoRA reference is `MODEL+ADAPTER`, one model and one adapter joined by a single `+`")
+        }
+        let model = try resolveModel(ModelReference(raw: parts[0], location: ref.location))
+        return Resolved(model: model, adapter: try resolveAdapter(parts[1], location: ref.location))
+    }
+
+    /// The folder of a PEFT adapter: a local folder holding `adapter_config.json`, else the hub cache's snapshot.
+    private func resolveAdapter(_ raw: String, location: SourceLocation) throws -> String {
+        var searched: [String] = []
+        for candidate in localCandidates(raw) {
+            searched.append(candidate)
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: candidate, isDirectory: &isFolder) else { continue }
+            guard isFolder.boolValue else {
+                throw RecipeError.invalidModel(location, reference: raw,
+                    reason: "\(candidate) is a file; a LoRA adapter is a folder with adapter_config.json and adapter_model.safetensors")
+            }
+            return URL(fileURLWithPath: candidate).standardizedFileURL.path
+        }
+        if let hub = HubID(raw) {
+            let repoFolder = (hubCacheFolder as NSString).appendingPathComponent("models--" + hub.org + "--" + hub.name)
+            searched.append(repoFolder)
+            if let snapshot = snapshot(in: repoFolder, revision: hub.revision) { return snapshot }
+        }
+        throw RecipeError.modelNotFound(location, reference: raw, searched: searched,
+            hint: "the part after `+` names a PEFT LoRA adapter: a folder with adapter_config.json and adapter_model.safetensors, "
+                + "relative to the recipe's folder or the working directory, or a hub id fetched with `huggingface-cli download ORG/NAME`")
+    }
+
+    /// The path of the model folder or file `ref` names, `+` read literally.
+    private func resolveModel(_ ref: ModelReference) throws -> String {
         let raw = ref.raw
+        if let alias = aliases[raw] { return alias }
         var searched: [String] = []
 
         for candidate in localCandidates(raw) {
@@ -71,12 +133,6 @@ public struct ModelResolver: Sendable {
                 hint: "Download it with `huggingface-cli download \(hub.org)/\(hub.name)\(revisionFlag)` (set HF_HOME or HF_HUB_CACHE if "
                     + "your cache is elsewhere), "
                     + "or give a local path to a model folder")
-        }
-        if raw.contains("+") {
-            // mergekit reads `base+adapter` as a PEFT LoRA applied to the base.
-            throw RecipeError.unsupported(ref.location, feature: "LoRA references (`base+adapter`)",
-                                          advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and name "
-                                              + "the merged folder")
         }
         throw RecipeError.modelNotFound(ref.location, reference: raw, searched: searched,
             hint: "Give the path of a model folder (config.json + *.safetensors), a .safetensors or a .gguf file, relative to the "

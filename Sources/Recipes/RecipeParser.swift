@@ -36,10 +36,10 @@ public enum RecipeParser {
         return try decoder.decode()
     }
 
-    /// Top-level keys of mergekit's `MergeConfiguration` plus Crucible's `random_seed`.
+    /// Top-level keys of mergekit's `MergeConfiguration` plus Crucible's `random_seed` and mergekit-multi's stage `name`.
     public static let knownTopLevelKeys = [
         "merge_method", "base_model", "models", "slices", "modules", "parameters", "dtype", "out_dtype",
-        "tokenizer_source", "tokenizer", "chat_template", "random_seed",
+        "tokenizer_source", "tokenizer", "chat_template", "random_seed", "name",
     ]
 }
 

@@ -86,17 +86,27 @@ extension NodeReader {
             guard let inner = entry["model"] else {
                 throw RecipeError.missingKey(entry.location, key: "model", context: "this model reference", suggestion: nil)
             }
+            var adapter: String? = nil
             if let lora = entry["lora"] {
-                throw RecipeError.unsupported(lora.keyLocation, feature: "LoRA adapters in model references",
-                                              advice: "merge the adapter into its base first (e.g. with PEFT's `merge_and_unload`) and "
-                                                  + "name the merged folder")
+                // `{model: M, lora: A}` is the same input as `M+A`.
+                guard let raw = rawText(lora.value)?.trimmingCharacters(in: .whitespaces), !raw.isEmpty, !raw.contains("+") else {
+                    throw RecipeError.wrongType(location(lora.value), key: "lora", expected: "the path or hub id of a PEFT LoRA adapter",
+                                                found: describe(lora.value))
+                }
+                adapter = raw
             }
             if let override = entry["override_architecture"] {
                 warnings.append(RecipeWarning("`override_architecture` is ignored: Crucible reads the architecture from the model's "
                     + "config.json", at: override.keyLocation))
             }
             warnings += unknownKeyWarnings(entry, known: ["model", "lora", "override_architecture"], context: "a model reference")
-            return try modelReference(inner.value, key: key, warnings: &warnings)
+            let model = try modelReference(inner.value, key: key, warnings: &warnings)
+            guard let adapter else { return model }
+            if model.raw.contains("+") {
+                throw RecipeError.invalidModel(model.location, reference: model.raw,
+                                               reason: "this model already names an adapter (`+`); give `lora:` or `MODEL+ADAPTER`, not both")
+            }
+            return ModelReference(raw: model.raw + "+" + adapter, location: model.location)
         case .sequence:
             throw RecipeError.wrongType(location(node), key: key, expected: "a model (a hub id `ORG/NAME` or a local path)",
                                         found: "a list")

@@ -163,9 +163,14 @@ final class RecipeErrorTests: XCTestCase {
         }
     }
 
-    func testLoraInDictFormIsRefused() {
-        assertRecipeError("merge_method: linear\nmodels:\n  - model: {model: org/a, lora: org/adapter}\n", line: 3, column: 27,
-                          mentions: ["LoRA", "not supported yet"])
+    /// mergekit's dict form `{model: M, lora: A}` is the same input as `M+A`; a lora that is not one path is refused.
+    func testLoraInDictFormIsTheSameAsAPlusReference() throws {
+        let recipe = try parseRecipe("merge_method: linear\nmodels:\n  - model: {model: org/a, lora: org/adapter}\n")
+        XCTAssertEqual(recipe.models?.first?.model.raw, "org/a+org/adapter")
+        assertRecipeError("merge_method: linear\nmodels:\n  - model: {model: org/a, lora: [x]}\n", line: 3, column: 33,
+                          mentions: ["lora", "PEFT LoRA adapter"])
+        assertRecipeError("merge_method: linear\nmodels:\n  - model: {model: org/a+org/b, lora: org/c}\n", line: 3, column: 20,
+                          mentions: ["already names an adapter"])
     }
 
     func testNegativeRandomSeedIsRejected() {
