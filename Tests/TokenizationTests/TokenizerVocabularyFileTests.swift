@@ -28,7 +28,8 @@ final class TokenizerVocabularyFileTests: XCTestCase {
         XCTAssertEqual(tool.added.first { $0.content == "<tool_call>" }?.normalized, false)
     }
 
-    /// Stripping to a size drops the tokens at or above it, their added entries and the merges that build them.
+    /// Stripping to a size drops the tokens at or above it and their added entries; merges go only when one of their
+    /// two parts is dropped, as mergekit 0.1.5 strips them (a merge whose result is dropped stays).
     func testStrippingDropsTokensAndTheirMerges() throws {
         let tool = try load("tool")
         let stripped = tool.stripped(to: 320)
@@ -37,10 +38,9 @@ final class TokenizerVocabularyFileTests: XCTestCase {
         XCTAssertNil(stripped.id(of: "barometer"))
         let root = try JSONValue.parse(Data(stripped.serialized().utf8))
         XCTAssertEqual(root["model"]?["vocab"]?.objectValue?.count, 320)
-        XCTAssertEqual(root["model"]?["merges"]?.arrayValue?.count, 61, "tool's extra merge `s .` goes with `s.`")
-        XCTAssertEqual(try tokenizer(stripped).encode("grass.", addSpecial: false, parseSpecial: true),
-                       try TokenizerLoader.load(path: Fixtures.fixture("vocab-lora/models/base")).encode("grass.", addSpecial: false,
-                                                                                                            parseSpecial: true))
+        XCTAssertEqual(root["model"]?["merges"]?.arrayValue?.count, 62, "`s .` stays: neither `s` nor `.` is dropped")
+        let withoutBarometer = tool.stripped(to: 323)
+        XCTAssertEqual(withoutBarometer.added.map(\.content), ["<pad>", "<s>", "</s>", "<|im_start|>", "<tool_call>"])
     }
 
     /// Appended tokens take the next ids and are matched in text; re-marking an ordinary token keeps its id.
