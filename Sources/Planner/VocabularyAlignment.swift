@@ -44,7 +44,6 @@ extension VocabularyPlan {
     /// it; zeros when none has it; the base's row when the base is an input and has it; else the mean of those that have it.
     func alignment(tensor: String, inputs: [(model: Int, info: TensorInfo)], models: [PlannedModel],
                    warnings: inout [String]) throws -> TaskVocabulary {
-        let width = inputs[0].info.rowLength
         for (m, info) in inputs where info.shape.count < 2 || Array(info.shape.dropFirst()) != Array(inputs[0].info.shape.dropFirst()) {
             throw PlanError.tensor(tensor, "\(models[m].reference) stores it as \(info.shape) but \(models[inputs[0].model].reference) as "
                 + "\(inputs[0].info.shape): only the vocabulary (first) axis may differ")

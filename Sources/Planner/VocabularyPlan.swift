@@ -192,6 +192,9 @@ extension VocabularyPlan {
     }
 
     static func loadVocabulary(_ m: PlannedModel) throws -> TokenizerVocabularyFile {
+        // A stage of a multi-stage recipe that is not built yet (possibly with an adapter on it): its planned tokenizer.
+        let source = (m.source as? LoRASource)?.base ?? m.source
+        if let planned = (source as? PlannedOutput.Source)?.tokenizer { return planned }
         do { return try TokenizerVocabularyFile.load(source: m.source, path: m.path) } catch {
             throw PlanError.model(m.path, "cannot read its tokenizer for the vocabulary merge: \(error)")
         }

@@ -77,6 +77,10 @@ final class FixtureMergeTests: XCTestCase {
     func testSceMatchesMergekit() throws { try check("sce", .relative(1e-5)) }
     func testNearswapMatchesMergekit() throws { try check("nearswap", .relative(1e-6)) }
     func testRAMMatchesMergekit() throws { try check("ram", .relative(1e-6), set: "vocab-lora/") }
+    /// The fixture's `ramplus_tl`, one of whose inputs is `base+lora`.
+    func testRAMPlusTensorLocalWithLoraInputMatchesMergekit() throws {
+        try check("ramplus-tl", .relative(1e-6), set: "vocab-lora/")
+    }
     /// `ramplus_tl` with shared and unique changes in every tensor (Tests/References/ram/README.md).
     func testRAMPlusTensorLocalMatchesMergekit() throws {
         let folder = Fixtures.packageRoot.appendingPathComponent("Tests/References/ram/ramplus-tl-dense").path

@@ -30,7 +30,14 @@ final class VocabularyMergeTests: XCTestCase {
         let dir = Fixtures.fixture("\(Self.set)merges/\(name)")
         let (plan, output) = try runRecipe(dir + "/recipe.yaml", workingDirectory: Fixtures.fixture(Self.set))
         defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
-        let reference = dir + "/output"
+        return try compare(name, output: output, plan: plan, reference: dir + "/output", golden: dir + "/tokenizer_golden.json",
+                           forward: "merge.\(name)", tolerance: tolerance, file: file, line: line)
+    }
+
+    /// Compares the merge in `output` (planned as `plan`) with mergekit's `reference`: tokenizer, encodings of the texts in
+    /// `golden`, config, tensors (vocabulary rows by token) and, when `forward/FORWARD.safetensors` exists, the logits.
+    func compare(_ name: String, output: String, plan: MergePlan, reference: String, golden goldenFile: String, forward forwardName: String,
+                 tolerance: Double, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
 
         // Tokenizer: the same token → id map and added-token flags; the fixture texts encode as mergekit's tokenizer does.
         let (ours, oursAdded) = try vocabulary(output)
@@ -38,7 +45,7 @@ final class VocabularyMergeTests: XCTestCase {
         XCTAssertEqual(ours, theirs, "\(name): token → id map", file: file, line: line)
         XCTAssertEqual(oursAdded, theirsAdded, "\(name): added tokens and their flags", file: file, line: line)
         let tokenizer = try TokenizerLoader.load(path: output)
-        let golden = try JSONValue.parse(file: dir + "/tokenizer_golden.json").arrayValue ?? []
+        let golden = try JSONValue.parse(file: goldenFile).arrayValue ?? []
         XCTAssertGreaterThan(golden.count, 3, file: file, line: line)
         for item in golden {
             let text = item["text"]!.stringValue!
@@ -78,7 +85,7 @@ final class VocabularyMergeTests: XCTestCase {
         }
 
         // Forward pass: the output runs to mergekit's output's logits (transformers) on the golden's ids.
-        let forward = Fixtures.fixture("\(Self.set)forward/merge.\(name).safetensors")
+        let forward = Fixtures.fixture("\(Self.set)forward/\(forwardName).safetensors")
         if FileManager.default.fileExists(atPath: forward) {
             let goldens = try SafetensorsFile(path: forward)
             let model = try LanguageModel(folder: output, threads: 2)
@@ -108,6 +115,28 @@ final class VocabularyMergeTests: XCTestCase {
     func testSlerpOfTiedParents() throws { try check("union-slerp-tied", tolerance: 1e-5) }
     func testTiedParentBesideUntiedBase() throws { try check("union-linear-mixed-untied-base", tolerance: 1e-6) }
     func testUntiedParentBesideTiedBase() throws { try check("union-linear-mixed-tied-base", tolerance: 1e-6) }
+    /// `+lora` inputs (one on another parent than the adapter was trained on) in a union task-arithmetic merge.
+    func testLoraInputsInUnionTaskArithmetic() throws { try check("lora-task-arithmetic-union", tolerance: 1e-6) }
+
+    /// mergekit-multi's chain: a union stage, a `+lora` stage and a SLERP of both with a union tokenizer, every stage
+    /// compared with mergekit's, the final one also by its forward pass.
+    func testMultiStageChainMatchesMergekit() throws {
+        let chain = Fixtures.fixture("\(Self.set)multi/chain")
+        let output = Fixtures.temporaryFolder("chain").appendingPathComponent("out").path
+        defer { try? FileManager.default.removeItem(atPath: (output as NSString).deletingLastPathComponent) }
+        let recipe = try MultiStageRecipe.parse(file: chain + "/recipe.yaml")
+        let options = PlannerOptions(threads: 2, workingDirectory: Fixtures.fixture(Self.set))
+        let stages = try MultiStageMerge.plan(recipe, output: output, intermediates: nil, options: options)
+        try MultiStageMerge.execute(recipe, stages: stages, options: options, execution: ExecutionOptions(writeModelCard: false))
+        XCTAssertEqual(stages.map(\.name), ["stage-chat-tool", "stage-lora", nil])
+        for stage in stages {
+            let label = stage.name ?? "final"
+            let reference = stage.name.map { chain + "/intermediate/" + $0 } ?? chain + "/output"
+            let tolerance = stage.name == nil ? 1e-5 : 1e-6
+            _ = try compare("multi.chain.\(label)", output: stage.output, plan: stage.plan, reference: reference,
+                        golden: chain + "/tokenizer_golden.\(label).json", forward: "multi.chain.\(label)", tolerance: tolerance)
+        }
+    }
 
     /// Each rejected recipe of fixtures/vocab-lora/errors about vocabularies fails at plan time, naming its recipe line.
     func testVocabularyErrorsAreClearAndLocated() throws {
