@@ -207,7 +207,7 @@ final class ExecutionState: @unchecked Sendable {
 enum PlanExecutorTask {
     static func cost(_ t: TensorTask) -> Int { t.elementCount * max(1, t.inputs.count) }
 
-    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace,
+    static func run(_ task: TensorTask, plan: MergePlan, writer: any TensorByteSink, workspace: MergeWorkspace,
                     allowNonFinite: Bool = false) throws -> [String] {
         let sources = task.inputs.map { plan.models[$0.model].source }
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
@@ -224,7 +224,7 @@ enum PlanExecutorTask {
                                                     first: NonFinitePolicy.position(at!, shape: task.shape))
                     try check(task, plan: plan, findings: [e], output: (bad, at), allow: allowNonFinite, into: &warnings)
                 }
-                try writer.write(task.outputName, bytes: bytes)
+                try writer.write(task.outputName, bytes: bytes, byteOffset: 0)
                 return warnings
             }
             // A copy of quantized storage is dequantized and written as the output dtype, like a merge.
@@ -277,7 +277,7 @@ enum PlanExecutorTask {
 
     /// Merges through `StreamingMergeMethod.mergeStreaming`: inputs are read block by block on demand.
     private static func mergeStreaming(_ task: TensorTask, method: any StreamingMergeMethod, plan: MergePlan,
-                                       sources: [any TensorSource], writer: SafetensorsWriter,
+                                       sources: [any TensorSource], writer: any TensorByteSink,
                                        workspace: MergeWorkspace, tally: NonFiniteTally) throws -> ([String], (count: Int, first: Int?)) {
         let total = task.elementCount
         let threads = total >= 1 << 20 ? plan.threads : 1
@@ -328,12 +328,12 @@ enum PlanExecutorTask {
     /// Converts output blocks to the output dtype and writes them into the shard.
     final class TaskOutputWriter: MergeOutputWriter {
         let task: TensorTask
-        let writer: SafetensorsWriter
+        let writer: any TensorByteSink
         let workspace: MergeWorkspace
         private(set) var written = 0
         private(set) var nonFinite = 0
         private(set) var firstNonFinite: Int? = nil
-        init(task: TensorTask, writer: SafetensorsWriter, workspace: MergeWorkspace) {
+        init(task: TensorTask, writer: any TensorByteSink, workspace: MergeWorkspace) {
             self.task = task
             self.writer = writer
             self.workspace = workspace
@@ -354,7 +354,7 @@ enum PlanExecutorTask {
         }
     }
 
-    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter,
+    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: any TensorByteSink,
                               workspace: MergeWorkspace, tally: NonFiniteTally) throws -> ([String], (count: Int, first: Int?)) {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
