@@ -15,7 +15,7 @@ public protocol SearchStrategy {
 
 /// Maps any real to [0, 1] by reflecting at the bounds (a triangle wave of period 2): the unbounded CMA-ES
 /// works in ℝⁿ, and a step past a bound comes back inside instead of piling up on it.
-func reflectIntoUnit(_ y: Double) -> Double {
+public func reflectIntoUnit(_ y: Double) -> Double {
     guard y.isFinite else { return 0.5 }
     let r = y - 2 * (y / 2).rounded(.down)   // in [0, 2)
     return r <= 1 ? r : 2 - r
@@ -163,49 +163,4 @@ public struct RandomSearch: SearchStrategy {
     }
 
     public mutating func tell(_ fitness: [Double]) {}
-}
-
-/// Eigenvalues and eigenvectors of a symmetric matrix by the cyclic Jacobi method: rotations zero each off-diagonal
-/// entry in turn until the off-diagonal mass is negligible. `vectors` is row-major with eigenvector k in column k.
-public struct SymmetricEigen {
-    public let values: [Double]
-    public let vectors: [Double]
-
-    public init(_ matrix: [Double], dimension n: Int) {
-        precondition(matrix.count == n * n, "SymmetricEigen: the matrix must be n×n")
-        var a = matrix
-        var v = (0..<(n * n)).map { $0 / n == $0 % n ? 1.0 : 0.0 }
-        let scale = max(a.reduce(0) { $0 + $1 * $1 }, 1e-300)
-        for _ in 0..<100 {
-            var off = 0.0
-            for i in 0..<n { for j in 0..<n where i != j { off += a[i * n + j] * a[i * n + j] } }
-            if off <= 1e-30 * scale { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) {
-                    let apq = a[p * n + q]
-                    if apq == 0 { continue }
-                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * apq)
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<n {
-                        let akp = a[k * n + p], akq = a[k * n + q]
-                        a[k * n + p] = c * akp - s * akq
-                        a[k * n + q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p * n + k], aqk = a[q * n + k]
-                        a[p * n + k] = c * apk - s * aqk
-                        a[q * n + k] = s * apk + c * aqk
-                    }
-                    for k in 0..<n {
-                        let vkp = v[k * n + p], vkq = v[k * n + q]
-                        v[k * n + p] = c * vkp - s * vkq
-                        v[k * n + q] = s * vkp + c * vkq
-                    }
-                }
-            }
-        }
-        values = (0..<n).map { a[$0 * n + $0] }
-        vectors = v
-    }
 }
