@@ -1,6 +1,5 @@
 import Checkpoints
 import Foundation
-import MergeMethods
 import Numerics
 
 /// A merged model held in memory: every output tensor of a plan in its output dtype, served as a `TensorSource`
@@ -46,7 +45,8 @@ public final class InMemoryCheckpoint: TensorSource, TensorByteSink, @unchecked 
             throw CheckpointError.missingTensor(tensor: name, checkpoint: location)
         }
         guard range.lowerBound >= 0, range.upperBound <= info.elementCount else {
-            throw CheckpointError.invalidTensor(file: location, tensor: name, reason: "elements \(range) are outside its \(info.elementCount)")
+            throw CheckpointError.invalidTensor(file: location, tensor: name,
+                                                reason: "elements \(range) are outside its \(info.elementCount)")
         }
         convertToFloat(buffer.baseAddress! + range.lowerBound * info.dtype.byteSize, dtype: info.dtype, count: range.count, into: dest)
     }
@@ -61,9 +61,12 @@ public final class InMemoryCheckpoint: TensorSource, TensorByteSink, @unchecked 
             throw CheckpointError.writeFailed(path: location, reason: "tensor '\(name)' is not part of this layout")
         }
         guard byteOffset >= 0, byteOffset + bytes.count <= info.elementCount * info.dtype.byteSize else {
-            throw CheckpointError.writeFailed(path: location, reason: "bytes \(byteOffset)..<\(byteOffset + bytes.count) are outside '\(name)'")
+            throw CheckpointError.writeFailed(path: location,
+                                              reason: "bytes \(byteOffset)..<\(byteOffset + bytes.count) are outside '\(name)'")
         }
-        if let base = bytes.baseAddress, !bytes.isEmpty { (buffer.baseAddress! + byteOffset).copyMemory(from: base, byteCount: bytes.count) }
+        if let base = bytes.baseAddress, !bytes.isEmpty {
+            (buffer.baseAddress! + byteOffset).copyMemory(from: base, byteCount: bytes.count)
+        }
     }
 }
 
@@ -77,25 +80,7 @@ extension PlanExecutor {
             throw PlanError.execution("\(memory.location): the plan's tensors differ from the layout its buffers were made for")
         }
         let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: nil, start: Date())
-        let threads = max(1, min(plan.threads, plan.tasks.count))
-        let order = plan.tasks.indices.sorted {
-            (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1)
-        }
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            let workspace = MergeWorkspace()
-            while let i = state.next(order) {
-                let task = plan.tasks[i]
-                let need = MergePlanner.workingSet(task, method: plan.method)
-                state.acquire(need)
-                do {
-                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: memory, workspace: workspace,
-                                                            allowNonFinite: allowNonFinite)
-                    state.finish(task, warnings: warnings, bytes: need)
-                } catch {
-                    state.fail(error, bytes: need)
-                }
-            }
-        }
+        runTasks(plan, state: state, allowNonFinite: allowNonFinite) { _ in memory }
         if let error = state.error { throw PlanError.failure(error) }
         return plan.warnings + state.warnings
     }

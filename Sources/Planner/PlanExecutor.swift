@@ -93,29 +93,7 @@ public enum PlanExecutor {
         }
 
         let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: options.progress, start: start)
-        let threads = max(1, min(plan.threads, plan.tasks.count))
-        // Big tensors first: they bound the peak, and small ones then fill the gaps.
-        let order = plan.tasks.indices.sorted {
-            (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1)
-        }
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
-            let workspace = MergeWorkspace()
-            while let i = state.next(order) {
-                let task = plan.tasks[i]
-                let need = MergePlanner.workingSet(task, method: plan.method)
-                state.acquire(need)
-                do {
-                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace,
-                                                            allowNonFinite: options.allowNonFinite)
-                    // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
-                    if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
-                    state.finish(task, warnings: warnings, bytes: need)
-                } catch {
-                    state.fail(error, bytes: need)
-                }
-            }
-        }
+        runTasks(plan, state: state, allowNonFinite: options.allowNonFinite) { writers[$0.shard] }
         if let error = state.error {
             for w in writers { try? w.finish() }
             throw PlanError.failure(error)
@@ -132,6 +110,34 @@ public enum PlanExecutor {
         return MergeReport(outputPath: folder.destination, seconds: Date().timeIntervalSince(start), bytesRead: plan.estimate.bytesRead,
                            bytesWritten: written, tensors: plan.tasks.count, shards: writers.count,
                            peakResidentBytes: peakResidentBytes(), warnings: plan.warnings + state.warnings)
+    }
+
+    /// Runs every task of `plan` on `plan.threads` workers, big tensors first (they bound the peak, and small ones then
+    /// fill the gaps), each task's bytes going to `sink(task)`; errors and warnings are collected in `state`.
+    static func runTasks(_ plan: MergePlan, state: ExecutionState, allowNonFinite: Bool,
+                         sink: (TensorTask) -> any TensorByteSink) {
+        let threads = max(1, min(plan.threads, plan.tasks.count))
+        let order = plan.tasks.indices.sorted {
+            (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1)
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
+            let workspace = MergeWorkspace()
+            while let i = state.next(order) {
+                let task = plan.tasks[i]
+                let need = MergePlanner.workingSet(task, method: plan.method)
+                state.acquire(need)
+                do {
+                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: sink(task), workspace: workspace,
+                                                            allowNonFinite: allowNonFinite)
+                    // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
+                    if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
+                    state.finish(task, warnings: warnings, bytes: need)
+                } catch {
+                    state.fail(error, bytes: need)
+                }
+            }
+        }
     }
 
     static func writeSideFiles(_ plan: MergePlan, into folder: OutputFolder, writeCard: Bool) throws {
