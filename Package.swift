@@ -83,7 +83,8 @@ let package = Package(
         ]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "TestSupport"]),
         .testTarget(name: "EvolveTests", dependencies: [
-            "Evolve", "Recipes", "MergeMethods", "Planner", "Inference", "Evaluation", "Checkpoints", "Tokenization", "TestSupport",
+            "Evolve", "Recipes", "MergeMethods", "Planner", "Inference", "Evaluation", "Checkpoints", "Numerics", "Tokenization",
+            "TestSupport",
         ]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Numerics
 import Recipes
@@ -25,7 +26,7 @@ public struct EvaluationRecord: Sendable, Equatable {
     /// The JSON line (no line break).
     public var json: String {
         func num(_ v: Double?) -> String { v.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
-        func str(_ s: String) -> String { JSONText.string(s) }
+        func str(_ s: String) -> String { JSONValue.quote(s) }
         var fields = [
             "\"index\": \(index)", "\"generation\": \(generation)", "\"run\": \(str(runKey))",
             "\"fitness\": \(num(fitness))", "\"seconds\": \(num(seconds))",
@@ -41,33 +42,31 @@ public struct EvaluationRecord: Sendable, Equatable {
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
-    /// Reads a line written by `json`; nil fields are refused with the reason.
+    /// Reads a line written by `json` (numbers read back exactly, by the repository's JSON reader).
     public init(jsonLine line: String, dimensionLabels: [String]) throws {
-        guard let data = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw EvolveError.resume("not a JSON object")
-        }
-        func double(_ v: Any?) -> Double? { (v as? NSNumber)?.doubleValue }
-        guard let index = o["index"] as? Int, let generation = o["generation"] as? Int, let run = o["run"] as? String,
-              let xs = o["x"] as? [Any], let seconds = double(o["seconds"]) ?? Optional(0) else {
+        let value: JSONValue
+        do { value = try JSONValue.parse(Data(line.utf8)) } catch { throw EvolveError.resume("not JSON: \(error)") }
+        guard let o = value.objectValue, let index = o["index"]?.intValue, let generation = o["generation"]?.intValue,
+              let run = o["run"]?.stringValue, let xs = o["x"]?.arrayValue else {
             throw EvolveError.resume("missing index, generation, run or x")
         }
-        let x = xs.compactMap { double($0) }
+        let x = xs.compactMap(\.doubleValue)
         guard x.count == xs.count, x.count == dimensionLabels.count else {
             throw EvolveError.resume("x has \(xs.count) coordinates, the search space \(dimensionLabels.count)")
         }
-        let params = o["parameters"] as? [String: Any] ?? [:]
+        let params = o["parameters"]?.objectValue
         var scores: [TextValue] = []
-        for s in o["scores"] as? [[String: Any]] ?? [] {
-            guard let text = s["text"] as? String, let metric = (s["metric"] as? String).flatMap(EvolveMetric.init(rawValue:)) else {
+        for s in o["scores"]?.arrayValue ?? [] {
+            guard let text = s["text"]?.stringValue, let metric = s["metric"]?.stringValue.flatMap(EvolveMetric.init(rawValue:)) else {
                 throw EvolveError.resume("a score without text or metric")
             }
-            scores.append(TextValue(text: text, metric: metric, value: double(s["value"]) ?? .nan, perplexity: double(s["ppl"]) ?? .nan,
-                                    bitsPerByte: double(s["bits_per_byte"]) ?? .nan, klDivergence: double(s["kl_divergence"]),
-                                    tokensScored: s["tokens"] as? Int ?? 0))
+            scores.append(TextValue(text: text, metric: metric, value: s["value"]?.doubleValue ?? .nan,
+                                    perplexity: s["ppl"]?.doubleValue ?? .nan, bitsPerByte: s["bits_per_byte"]?.doubleValue ?? .nan,
+                                    klDivergence: s["kl_divergence"]?.doubleValue, tokensScored: s["tokens"]?.intValue ?? 0))
         }
         self.init(index: index, generation: generation, x: x,
-                  parameters: dimensionLabels.map { ($0, double(params[$0]) ?? .nan) }, fitness: double(o["fitness"]), scores: scores,
-                  seconds: seconds, error: o["error"] as? String, runKey: run)
+                  parameters: dimensionLabels.map { ($0, params?[$0]?.doubleValue ?? .nan) }, fitness: o["fitness"]?.doubleValue,
+                  scores: scores, seconds: o["seconds"]?.doubleValue ?? 0, error: o["error"]?.stringValue, runKey: run)
     }
 
     public init(index: Int, generation: Int, x: [Double], parameters: [(label: String, value: Double)], fitness: Double?,
@@ -130,25 +129,6 @@ public final class EvaluationLog {
             offset = end + 1
         }
         return (records, offset)
-    }
-}
-
-/// JSON string quoting.
-enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -122,7 +122,8 @@ public struct EvolveJob {
         let log = try EvaluationLog(path: logPath, keepingBytes: logBytes)
 
         var strategy: any SearchStrategy = config.optimizer.kind == .cmaES
-            ? CMAES(dimension: genome.dimensions.count, sigma0: config.optimizer.sigma0, population: config.optimizer.population, seed: seed)
+            ? CMAES(dimension: genome.dimensions.count, sigma0: config.optimizer.sigma0, population: config.optimizer.population,
+                    seed: seed)
             : RandomSearch(dimension: genome.dimensions.count, population: config.optimizer.population, seed: seed)
         progress?(.started(dimensions: genome.dimensions.count, population: strategy.populationSize, windows: scorer.searchWindows,
                            budget: budget, resumed: min(logged.count, budget), notes: scorer.notes + config.warnings.map(\.description)))
@@ -197,7 +198,8 @@ public struct EvolveJob {
 
     /// Creates DIR (or checks it): a log already there needs `--resume`.
     private func prepareOutput() throws -> String {
-        let url = URL(fileURLWithPath: outputPath, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true)).standardizedFileURL
+        let url = URL(fileURLWithPath: outputPath, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
+            .standardizedFileURL
         let path = url.path
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {

@@ -170,8 +170,8 @@ public final class ObjectiveScorer {
                     let v = l.vocabSize
                     l.values.withUnsafeBufferPointer { all in
                         for i in 0..<w.targets.count {
-                            kl?.add(logits: UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)]), record: ref.record(chunk: c, position: i),
-                                    target: w.targets[i])
+                            kl?.add(logits: UnsafeBufferPointer(rebasing: all[(i * v)..<((i + 1) * v)]),
+                                    record: ref.record(chunk: c, position: i), target: w.targets[i])
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import MergeMethods
 import Recipes
@@ -172,21 +173,8 @@ enum YAMLText {
         return s.contains(".") || s.contains("e") || s.contains("n") || s.contains("i") ? s : s + ".0"
     }
 
-    /// A double-quoted YAML string.
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\x%02X", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// A double-quoted YAML string (JSON's quoting, which YAML's double-quoted style reads the same).
+    static func string(_ s: String) -> String { JSONValue.quote(s) }
 
     static func value(_ v: ParameterValue) -> String {
         switch v {
