@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each run as a whole child process (wall time, GB/s, peak RSS).",
-        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self, BenchExport.self])
+        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self, BenchExport.self, BenchEvolve.self])
 }
 
 struct BenchMerge: ParsableCommand {
