@@ -149,7 +149,8 @@ public enum EvolveConfigParser {
                                             found: reader.describe(entry.value))
             }
             guard i >= minimum else {
-                throw RecipeError.invalidValue(reader.location(entry.value), key: entry.key, reason: "expected at least \(minimum), found \(i)")
+                throw RecipeError.invalidValue(reader.location(entry.value), key: entry.key,
+                                               reason: "expected at least \(minimum), found \(i)")
             }
             return i
         }
@@ -157,7 +158,9 @@ public enum EvolveConfigParser {
         func choice<T: RawRepresentable & CaseIterable>(_ entry: YAMLMapping.Entry, _: T.Type) throws -> T where T.RawValue == String {
             let names = T.allCases.map(\.rawValue)
             guard let text = reader.text(entry.value), let value = T(rawValue: text) else {
-                let found = reader.text(entry.value).map { "`\($0)`" + (closestName(to: $0, among: names).map { " (did you mean `\($0)`?)" } ?? "") }
+                let found = reader.text(entry.value).map { text in
+                    "`\(text)`" + (closestName(to: text, among: names).map { " (did you mean `\($0)`?)" } ?? "")
+                }
                 throw RecipeError.wrongType(reader.location(entry.value), key: entry.key,
                                             expected: "one of " + names.map { "`\($0)`" }.joined(separator: ", "),
                                             found: found ?? reader.describe(entry.value))
@@ -225,11 +228,13 @@ public enum EvolveConfigParser {
                 heldOut = try number(h, expected: "a share of each text between 0 and 1, such as 0.25")
                 guard heldOut > 0, heldOut < 1 else {
                     throw RecipeError.invalidValue(reader.location(h.value), key: "held_out",
-                                                   reason: "expected a share strictly between 0 and 1 (the end of each text kept out of the "
-                                                       + "search), found \(heldOut)")
+                                                   reason: "expected a share strictly between 0 and 1 (the end of each text kept out "
+                                                       + "of the search), found \(heldOut)")
                 }
             }
-            guard let t = m["texts"] else { throw RecipeError.missingKey(m.location, key: "texts", context: "`objective`", suggestion: nil) }
+            guard let t = m["texts"] else {
+                throw RecipeError.missingKey(m.location, key: "texts", context: "`objective`", suggestion: nil)
+            }
             guard case .sequence(let items) = t.value, items.count > 0 else {
                 throw RecipeError.wrongType(reader.location(t.value), key: "texts",
                                             expected: "a non-empty list of texts (`- path: eval.txt`)", found: reader.describe(t.value))
@@ -242,7 +247,8 @@ public enum EvolveConfigParser {
                                 known: ["path", "weight", "metric", "goal", "reference", "windows", "held_out_windows"])
             guard let p = m["path"] else { throw RecipeError.missingKey(m.location, key: "path", context: "this text", suggestion: nil) }
             guard let raw = reader.rawText(p.value), !raw.isEmpty else {
-                throw RecipeError.wrongType(reader.location(p.value), key: "path", expected: "a text file's path", found: reader.describe(p.value))
+                throw RecipeError.wrongType(reader.location(p.value), key: "path", expected: "a text file's path",
+                                            found: reader.describe(p.value))
             }
             let path = try resolveFile(raw, at: reader.location(p.value))
             let weight = try m.given("weight").map { try number($0) } ?? 1
@@ -263,7 +269,8 @@ public enum EvolveConfigParser {
             var reference: ModelReference? = nil
             if let r = m.given("reference") {
                 guard metric == .klDivergence else {
-                    throw RecipeError.invalidValue(r.keyLocation, key: "reference", reason: "only `metric: kl_divergence` uses a reference model")
+                    throw RecipeError.invalidValue(r.keyLocation, key: "reference",
+                                                   reason: "only `metric: kl_divergence` uses a reference model")
                 }
                 reference = try reader.modelReference(r.value, key: "reference", warnings: &warnings)
             } else if metric == .klDivergence {
@@ -279,11 +286,11 @@ public enum EvolveConfigParser {
         /// A text path: beside the config first, then in the working directory.
         func resolveFile(_ raw: String, at location: SourceLocation) throws -> String {
             let expanded = (raw as NSString).expandingTildeInPath
-            let configFolder = URL(fileURLWithPath: file, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
-                .deletingLastPathComponent()
+            let cwd = URL(fileURLWithPath: workingDirectory, isDirectory: true)
+            let configFolder = URL(fileURLWithPath: file, relativeTo: cwd).deletingLastPathComponent()
             let candidates = expanded.hasPrefix("/") ? [expanded] : [
                 URL(fileURLWithPath: expanded, relativeTo: configFolder).standardizedFileURL.path,
-                URL(fileURLWithPath: expanded, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true)).standardizedFileURL.path,
+                URL(fileURLWithPath: expanded, relativeTo: cwd).standardizedFileURL.path,
             ]
             for c in candidates where FileManager.default.isReadableFile(atPath: c) { return c }
             throw RecipeError.invalidValue(location, key: "path", reason: "no readable file `\(raw)`; looked in: "
@@ -299,8 +306,8 @@ public enum EvolveConfigParser {
                 sigma0 = try number(s)
                 guard sigma0 > 0, sigma0 <= 1 else {
                     throw RecipeError.invalidValue(reader.location(s.value), key: "sigma0",
-                                                   reason: "expected a step size above 0 and at most 1 (a share of each parameter's range), "
-                                                       + "found \(sigma0)")
+                                                   reason: "expected a step size above 0 and at most 1 (a share of each "
+                                                       + "parameter's range), found \(sigma0)")
                 }
             }
             let budget = try m.given("budget").map { try integer($0, minimum: 1) } ?? 64
