@@ -39,21 +39,34 @@ public enum EvolveReport {
     static func fmt(_ v: Double) -> String { SVGNumber.readable(v) ?? "n/a" }
 
 
+    static let plotLeft = 80.0, plotTop = 30.0, plotHeight = 280.0, plotWidth = 900.0
+
+    /// A chart over the evaluations: the document with its axes (evaluation index across, `values` up), or a note and
+    /// no axes when there is nothing finite to draw.
+    static func plot(_ r: EvolveResult, title: String, legendHeight: Double, values: [Double], valueTitle: String,
+                     summary: String) -> (SVGDocument, (LinearScale, LinearScale)?) {
+        let right = 24.0, bottom = plotTop + plotHeight
+        var doc = SVGDocument(width: plotWidth, height: bottom + 60 + legendHeight, title: title, summary: summary)
+        guard let y = LinearScale(niceOver: values, range: (bottom, plotTop)) else {
+            doc.append(.label("nothing finite to draw", x: plotLeft, y: plotTop + 20))
+            return (doc, nil)
+        }
+        let x = LinearScale(domain: (0, Double(max(r.records.count - 1, 1))), range: (plotLeft, plotWidth - right))
+        doc.append(SVGAxis.numeric(x, side: .bottom, position: bottom, title: "evaluation", gridLength: plotHeight,
+                                   format: { SVGNumber.format($0, fractionDigits: 0) ?? "" }))
+        doc.append(SVGAxis.numeric(y, side: .left, position: plotLeft, title: valueTitle, gridLength: plotWidth - right - plotLeft))
+        return (doc, (x, y))
+    }
+
     /// Every evaluation's fitness as a dot, the best so far as a step line.
     static func fitnessChart(_ r: EvolveResult) -> SVGDocument {
-        let left = 80.0, right = 24.0, top = 30.0, plotHeight = 280.0, width = 900.0
-        var doc = SVGDocument(width: width, height: top + plotHeight + 60, title: "Fitness per evaluation",
-                              summary: "Each candidate's fitness (dots, lower is better) and the best so far (line).")
         let points = r.records.compactMap { rec in rec.fitness.map { (Double(rec.index), $0) } }
-        guard let y = LinearScale(niceOver: points.map(\.1), range: (top + plotHeight, top)) else {
-            doc.append(.label("no finite fitness to draw", x: left, y: top + 20))
-            return doc
+        var (doc, axes) = plot(r, title: "Fitness per evaluation", legendHeight: 0, values: points.map(\.1), valueTitle: "fitness",
+                               summary: "Each candidate's fitness (dots, lower is better) and the best so far (line).")
+        guard let (x, y) = axes else { return doc }
+        for (i, f) in points {
+            doc.append(SVGElement.circle(cx: x(i), cy: y(f), r: 3, fill: "#0072b2").tooltip("#\(Int(i)): \(fmt(f))"))
         }
-        let x = LinearScale(domain: (0, Double(max(r.records.count - 1, 1))), range: (left, width - right))
-        doc.append(SVGAxis.numeric(x, side: .bottom, position: top + plotHeight, title: "evaluation", gridLength: plotHeight,
-                                   format: { SVGNumber.format($0, fractionDigits: 0) ?? "" }))
-        doc.append(SVGAxis.numeric(y, side: .left, position: left, title: "fitness", gridLength: width - right - left))
-        for (i, f) in points { doc.append(SVGElement.circle(cx: x(i), cy: y(f), r: 3, fill: "#0072b2").tooltip("#\(Int(i)): \(fmt(f))")) }
         var bestSoFar = Double.infinity
         var line: [(x: Double, y: Double)] = []
         for rec in r.records {
@@ -66,21 +79,14 @@ public enum EvolveReport {
 
     /// Each parameter's value per evaluation, one line per dimension.
     static func trajectoryChart(_ r: EvolveResult) -> SVGDocument {
-        let left = 80.0, right = 24.0, top = 30.0, plotHeight = 280.0, width = 900.0
-        let legend = Double(r.dimensions.count) * 16
-        var doc = SVGDocument(width: width, height: top + plotHeight + 60 + legend, title: "Parameter trajectories",
-                              summary: "The value of every searched parameter in each evaluated candidate.")
-        let values = r.records.flatMap { $0.parameters.map(\.value) } + r.dimensions.flatMap { [$0.lower, $0.upper] }
-        guard !r.records.isEmpty, let y = LinearScale(niceOver: values, range: (top + plotHeight, top)) else {
-            doc.append(.label("no evaluation to draw", x: left, y: top + 20))
-            return doc
-        }
-        let x = LinearScale(domain: (0, Double(max(r.records.count - 1, 1))), range: (left, width - right))
-        doc.append(SVGAxis.numeric(x, side: .bottom, position: top + plotHeight, title: "evaluation", gridLength: plotHeight,
-                                   format: { SVGNumber.format($0, fractionDigits: 0) ?? "" }))
-        doc.append(SVGAxis.numeric(y, side: .left, position: left, title: "value", gridLength: width - right - left))
+        let values = r.records.isEmpty ? []
+            : r.records.flatMap { $0.parameters.map(\.value) } + r.dimensions.flatMap { [$0.lower, $0.upper] }
+        var (doc, axes) = plot(r, title: "Parameter trajectories", legendHeight: Double(r.dimensions.count) * 16, values: values,
+                               valueTitle: "value", summary: "The value of every searched parameter in each evaluated candidate.")
+        guard let (x, y) = axes else { return doc }
+        let left = plotLeft
         let colors = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#56b4e9", "#e69f00", "#b59c00", "#000000"]
-        var ly = top + plotHeight + 52
+        var ly = plotTop + plotHeight + 52
         for (d, dim) in r.dimensions.enumerated() {
             let c = colors[d % colors.count]
             let pts = r.records.map { (x: x(Double($0.index)), y: y($0.parameters[d].value)) }
