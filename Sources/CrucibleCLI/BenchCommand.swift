@@ -119,11 +119,7 @@ struct BenchScore: ParsableCommand {
         wall times, peak RSS and the ratios (targets: time ≤ 1.1 × the three ppl runs, peak RSS ≤ 1.5 × one ppl run).
         """)
 
-    @Option(help: "Where the models are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
-    var cache: String?
-
-    @Option(help: "The SmolLM2-135M GGUF (default: CACHE/SmolLM2-135M-Instruct.Q4_1.gguf).")
-    var gguf: String?
+    @OptionGroup var model: SmolLM2BenchOptions
 
     @Option(help: "The text scored (default: ../shared/data/wikitext-2-raw/wiki.test.raw beside the working directory).")
     var data: String = "../shared/data/wikitext-2-raw/wiki.test.raw"
@@ -135,13 +131,8 @@ struct BenchScore: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
-        let parent = gguf ?? (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        let (root, parent) = try model.resolve()
         let fm = FileManager.default
-        guard fm.fileExists(atPath: parent) else {
-            throw CLIFailure("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
-        }
         guard fm.isReadableFile(atPath: data) else { throw CLIFailure("\(data): the text to score cannot be read; give --data") }
         let dir = (root as NSString).appendingPathComponent("bench-score-smollm2")
         let ft = dir + "/ft", merged = dir + "/merged"

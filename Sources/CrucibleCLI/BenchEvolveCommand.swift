@@ -2,6 +2,26 @@ import ArgumentParser
 import Foundation
 import Host
 
+/// The cache folder and the SmolLM2-135M GGUF of the benchmarks that run the real model.
+struct SmolLM2BenchOptions: ParsableArguments {
+    @Option(help: "Where the models are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
+    var cache: String?
+
+    @Option(help: "The SmolLM2-135M GGUF (default: CACHE/SmolLM2-135M-Instruct.Q4_1.gguf).")
+    var gguf: String?
+
+    /// The cache root and the GGUF's path, checked to exist.
+    func resolve() throws -> (root: String, gguf: String) {
+        let env = ProcessInfo.processInfo.environment
+        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
+        let parent = gguf ?? (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: parent) else {
+            throw CLIFailure("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
+        }
+        return (root, parent)
+    }
+}
+
 /// `crucible bench evolve`: what one `crucible evolve` candidate costs against `crucible ppl` on the same windows.
 struct BenchEvolve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,11 +35,7 @@ struct BenchEvolve: ParsableCommand {
         (target: a candidate ≤ 1.2 × the two ppl runs).
         """)
 
-    @Option(help: "Where the models are cached (default $CRUCIBLE_CACHE or ~/.cache/crucible).")
-    var cache: String?
-
-    @Option(help: "The SmolLM2-135M GGUF (default: CACHE/SmolLM2-135M-Instruct.Q4_1.gguf).")
-    var gguf: String?
+    @OptionGroup var model: SmolLM2BenchOptions
 
     @Option(help: "The first text (default: ../shared/data/wikitext-2-raw/wiki.test.raw).")
     var data: String = "../shared/data/wikitext-2-raw/wiki.test.raw"
@@ -34,13 +50,8 @@ struct BenchEvolve: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        let env = ProcessInfo.processInfo.environment
-        let root = cache ?? env["CRUCIBLE_CACHE"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/crucible")
-        let parent = gguf ?? (root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        let (root, parent) = try model.resolve()
         let fm = FileManager.default
-        guard fm.fileExists(atPath: parent) else {
-            throw CLIFailure("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
-        }
         let texts = [data, data2].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         for t in texts where !fm.isReadableFile(atPath: t) { throw CLIFailure("\(t): the text cannot be read; give --data / --data2") }
         guard runs >= 1 else { throw CLIFailure("--runs must be at least 1") }
