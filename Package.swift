@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, dependencies flowing one way (docs/design.md draws the graph):
 // COpenBLAS → Numerics, Host → ArchitectureDefinitions → Checkpoints → Tokenization → Architectures → Recipes → MergeMethods
-//   → Planner → Export (GGUF out) → Inference → Evaluation → MoE → Reports → Fuzz → CrucibleCLI → crucible
+//   → Planner → Export (GGUF out) → Inference → Evaluation → MoE → Reports → Evolve, Fuzz → CrucibleCLI → crucible
 let package = Package(
     name: "Crucible",
     platforms: [.macOS(.v13)],
@@ -42,12 +42,16 @@ let package = Package(
             "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "Planner", "Tokenization", "Inference",
             "Evaluation", "MoE",
         ]),
+        .target(name: "Evolve", dependencies: [
+            "Numerics", "Host", "Checkpoints", "Architectures", "Recipes", "MergeMethods", "Planner", "Tokenization", "Inference",
+            "Evaluation", "Reports",
+        ]),
         .target(name: "Fuzz", dependencies: [
             "Numerics", "Checkpoints", "Recipes", "Planner", "Tokenization", "Inference", "Evaluation", "MoE",
         ]),
         .target(name: "CrucibleCLI", dependencies: [
             "Numerics", "Host", "Checkpoints", "Architectures", "Recipes", "Planner",
-            "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Fuzz", "Export",
+            "Tokenization", "Inference", "Evaluation", "MoE", "Reports", "Evolve", "Fuzz", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "crucible", dependencies: ["CrucibleCLI"]),
@@ -78,6 +82,10 @@ let package = Package(
             "Export", "Checkpoints", "Architectures", "Inference", "Tokenization", "TestSupport",
         ]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "TestSupport"]),
+        .testTarget(name: "EvolveTests", dependencies: [
+            "Evolve", "Recipes", "MergeMethods", "Planner", "Inference", "Evaluation", "Checkpoints", "Numerics", "Tokenization",
+            "TestSupport",
+        ]),
     ],
     // Swift 6 toolchain, Swift 5 language mode: the numeric kernels share raw buffers across
     // `concurrentPerform` workers by design, which strict concurrency checking cannot express.

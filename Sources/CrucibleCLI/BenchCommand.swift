@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each run as a whole child process (wall time, GB/s, peak RSS).",
-        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self, BenchExport.self])
+        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self, BenchExport.self, BenchEvolve.self])
 }
 
 struct BenchMerge: ParsableCommand {
@@ -139,10 +139,7 @@ struct BenchScore: ParsableCommand {
         wall times, peak RSS and the ratios (targets: time ≤ 1.1 × the three ppl runs, peak RSS ≤ 1.5 × one ppl run).
         """)
 
-    @OptionGroup var cache: BenchCache
-
-    @Option(help: "The SmolLM2-135M GGUF (default: CACHE/SmolLM2-135M-Instruct.Q4_1.gguf).")
-    var gguf: String?
+    @OptionGroup var model: SmolLM2BenchOptions
 
     @Option(help: "The text scored (default: ../shared/data/wikitext-2-raw/wiki.test.raw beside the working directory).")
     var data: String = "../shared/data/wikitext-2-raw/wiki.test.raw"
@@ -154,13 +151,10 @@ struct BenchScore: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        let parent = gguf ?? (cache.root as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        let (root, parent) = try model.resolve()
         let fm = FileManager.default
-        guard fm.fileExists(atPath: parent) else {
-            throw CLIFailure("\(parent) is missing: fetch it with scripts/fetch-smollm2.sh or give --gguf")
-        }
         guard fm.isReadableFile(atPath: data) else { throw CLIFailure("\(data): the text to score cannot be read; give --data") }
-        let dir = (cache.root as NSString).appendingPathComponent("bench-score-smollm2")
+        let dir = (root as NSString).appendingPathComponent("bench-score-smollm2")
         let ft = dir + "/ft", merged = dir + "/merged"
         let exe = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         // Built by child processes: a child's peak RSS starts from this process's size when it is spawned, so this

@@ -8,7 +8,8 @@ public struct CrucibleCommand: ParsableCommand {
         version: CrucibleCommand.version,
         subcommands: [MergeCommand.self, MoECommand.self, RunCommand.self, ScoreCommand.self, SynthCommand.self,
                       PerplexityCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self,
-                      CompareCommand.self, ExportCommand.self, ExtractLoRACommand.self, QuantizeCommand.self, BenchCommand.self, FuzzCommand.self]
+                      CompareCommand.self, ExportCommand.self, ExtractLoRACommand.self, QuantizeCommand.self, BenchCommand.self,
+                      FuzzCommand.self, EvolveCommand.self]
     )
     /// The release, printed by `crucible --version`.
     public static let version = "0.5.0"

@@ -1,5 +1,6 @@
 import Foundation
 import Host
+import Numerics
 
 /// How distinct the router rows of one layer are. Rows that are nearly parallel (or zero) make the router unable to
 /// tell those experts apart: mergekit warns when the condition number of a layer's gate matrix exceeds 5.
@@ -36,7 +37,7 @@ public enum GateDiagnostics {
         }
         // Singular values of G are the square roots of the eigenvalues of G·Gᵀ (experts × experts, symmetric).
         // As torch.linalg.cond: σ_1 / σ_min(experts, hidden).
-        let eigen = symmetricEigenvalues(gram, n: experts).sorted(by: >).prefix(min(experts, hidden))
+        let eigen = SymmetricEigen(gram, dimension: experts).values.sorted(by: >).prefix(min(experts, hidden))
         let largest = eigen.first ?? 0, smallest = eigen.last ?? 0
         let tolerance = max(largest, 1e-300) * 1e-12
         let condition = smallest <= tolerance ? Double.infinity : (largest / smallest).squareRoot()
@@ -53,34 +54,6 @@ public enum GateDiagnostics {
             }
         }
         return GateLayerDiagnosis(layer: layer, conditionNumber: condition, closestPair: best, closestCosine: bestCos, zeroRows: zero)
-    }
-
-    /// Eigenvalues of a symmetric `n × n` matrix (cyclic Jacobi rotations; n is an expert count, so small).
-    static func symmetricEigenvalues(_ matrix: [Double], n: Int) -> [Double] {
-        var a = matrix
-        for _ in 0..<100 {
-            var off = 0.0
-            for p in 0..<n { for q in 0..<n where p != q { off += a[p * n + q] * a[p * n + q] } }
-            if off < 1e-30 { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) where abs(a[p * n + q]) > 1e-300 {
-                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q])
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<n {
-                        let akp = a[k * n + p], akq = a[k * n + q]
-                        a[k * n + p] = c * akp - s * akq
-                        a[k * n + q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {
-                        let apk = a[p * n + k], aqk = a[q * n + k]
-                        a[p * n + k] = c * apk - s * aqk
-                        a[q * n + k] = s * apk + c * aqk
-                    }
-                }
-            }
-        }
-        return (0..<n).map { a[$0 * n + $0] }
     }
 
     /// One warning for the layers whose condition number exceeds the threshold (as mergekit warns once), naming

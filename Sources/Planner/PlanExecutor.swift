@@ -102,29 +102,7 @@ public enum PlanExecutor {
         BLAS.setThreads(1)
         defer { BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
         let state = ExecutionState(plan: plan, budget: plan.estimate.memoryBudget, progress: options.progress, start: start)
-        let threads = max(1, min(plan.threads, plan.tasks.count))
-        // Big tensors first: they bound the peak, and small ones then fill the gaps.
-        let order = plan.tasks.indices.sorted {
-            (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1)
-        }
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
-            let workspace = MergeWorkspace()
-            while let i = state.next(order) {
-                let task = plan.tasks[i]
-                let need = MergePlanner.workingSet(task, method: plan.method)
-                state.acquire(need)
-                do {
-                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: writers[task.shard], workspace: workspace,
-                                                            allowNonFinite: options.allowNonFinite)
-                    // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
-                    if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
-                    state.finish(task, warnings: warnings, bytes: need)
-                } catch {
-                    state.fail(error, bytes: need)
-                }
-            }
-        }
+        runTasks(plan, state: state, allowNonFinite: options.allowNonFinite) { writers[$0.shard] }
         if let error = state.error {
             for w in writers { try? w.finish() }
             throw PlanError.failure(error)
@@ -141,6 +119,34 @@ public enum PlanExecutor {
         return MergeReport(outputPath: folder.destination, seconds: Date().timeIntervalSince(start), bytesRead: plan.estimate.bytesRead,
                            bytesWritten: written, tensors: plan.tasks.count, shards: writers.count,
                            peakResidentBytes: peakResidentBytes(), warnings: plan.warnings + state.warnings)
+    }
+
+    /// Runs every task of `plan` on `plan.threads` workers, big tensors first (they bound the peak, and small ones then
+    /// fill the gaps), each task's bytes going to `sink(task)`; errors and warnings are collected in `state`.
+    static func runTasks(_ plan: MergePlan, state: ExecutionState, allowNonFinite: Bool,
+                         sink: (TensorTask) -> any TensorByteSink) {
+        let threads = max(1, min(plan.threads, plan.tasks.count))
+        let order = plan.tasks.indices.sorted {
+            (PlanExecutorTask.cost(plan.tasks[$0]), -$0) > (PlanExecutorTask.cost(plan.tasks[$1]), -$1)
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            // Scratch reused from tensor to tensor by this worker: big buffers are faulted in once.
+            let workspace = MergeWorkspace()
+            while let i = state.next(order) {
+                let task = plan.tasks[i]
+                let need = MergePlanner.workingSet(task, method: plan.method)
+                state.acquire(need)
+                do {
+                    let warnings = try PlanExecutorTask.run(task, plan: plan, writer: sink(task), workspace: workspace,
+                                                            allowNonFinite: allowNonFinite)
+                    // Buffers kept between tasks are outside the budget's accounting: keep at most this worker's share.
+                    if workspace.bytesHeld > plan.estimate.memoryBudget / threads { workspace.releaseAll() }
+                    state.finish(task, warnings: warnings, bytes: need)
+                } catch {
+                    state.fail(error, bytes: need)
+                }
+            }
+        }
     }
 
     static func writeSideFiles(_ plan: MergePlan, into folder: OutputFolder, writeCard: Bool) throws {
@@ -216,7 +222,7 @@ final class ExecutionState: @unchecked Sendable {
 enum PlanExecutorTask {
     static func cost(_ t: TensorTask) -> Int { t.elementCount * max(1, t.inputs.count) }
 
-    static func run(_ task: TensorTask, plan: MergePlan, writer: SafetensorsWriter, workspace: MergeWorkspace,
+    static func run(_ task: TensorTask, plan: MergePlan, writer: any TensorByteSink, workspace: MergeWorkspace,
                     allowNonFinite: Bool = false) throws -> [String] {
         let sources = try AlignedRowSource.sources(for: task, plan: plan)
         defer { for (s, inp) in zip(sources, task.inputs) { s.release(inp.tensorName) } }
@@ -233,7 +239,7 @@ enum PlanExecutorTask {
                                                     first: NonFinitePolicy.position(at!, shape: task.shape))
                     try check(task, plan: plan, findings: [e], output: (bad, at), allow: allowNonFinite, into: &warnings)
                 }
-                try writer.write(task.outputName, bytes: bytes)
+                try writer.write(task.outputName, bytes: bytes, byteOffset: 0)
                 return warnings
             }
             // A copy of quantized storage is dequantized and written as the output dtype, like a merge.
@@ -286,7 +292,7 @@ enum PlanExecutorTask {
 
     /// Merges through `StreamingMergeMethod.mergeStreaming`: inputs are read block by block on demand.
     private static func mergeStreaming(_ task: TensorTask, method: any StreamingMergeMethod, plan: MergePlan,
-                                       sources: [any TensorSource], writer: SafetensorsWriter,
+                                       sources: [any TensorSource], writer: any TensorByteSink,
                                        workspace: MergeWorkspace, tally: NonFiniteTally) throws -> ([String], (count: Int, first: Int?)) {
         let total = task.elementCount
         let threads = total >= 1 << 20 ? plan.threads : 1
@@ -337,12 +343,12 @@ enum PlanExecutorTask {
     /// Converts output blocks to the output dtype and writes them into the shard.
     final class TaskOutputWriter: MergeOutputWriter {
         let task: TensorTask
-        let writer: SafetensorsWriter
+        let writer: any TensorByteSink
         let workspace: MergeWorkspace
         private(set) var written = 0
         private(set) var nonFinite = 0
         private(set) var firstNonFinite: Int? = nil
-        init(task: TensorTask, writer: SafetensorsWriter, workspace: MergeWorkspace) {
+        init(task: TensorTask, writer: any TensorByteSink, workspace: MergeWorkspace) {
             self.task = task
             self.writer = writer
             self.workspace = workspace
@@ -363,7 +369,7 @@ enum PlanExecutorTask {
         }
     }
 
-    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: SafetensorsWriter,
+    private static func merge(_ task: TensorTask, plan: MergePlan, sources: [any TensorSource], writer: any TensorByteSink,
                               workspace: MergeWorkspace, tally: NonFiniteTally) throws -> ([String], (count: Int, first: Int?)) {
         let total = task.elementCount
         let block = task.elementwise ? min(total, PlanExecutor.blockElements) : total
