@@ -105,60 +105,44 @@ static CQ_KERNEL float cq_dot_q8_0(const uint8_t *p, const float *x, int64_t blo
     return cq_hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// Element j < 16 is the low nibble of byte j, element j + 16 its high nibble.
-static CQ_KERNEL float cq_dot_q4_0(const uint8_t *p, const float *x, int64_t blocks) {
-    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+// Q4_0 (18 bytes: d, 16 quant bytes) and Q5_0 (22 bytes: d, 32 fifth bits, 16 quant bytes): x = d·(q − centre),
+// centre 8 or 16. Element j < 16 is the low nibble of quant byte j, element j + 16 its high nibble; Q5_0's fifth
+// bit of element j is bit j of the 32-bit word.
+static CQ_KERNEL float cq_dot_q45_0(const uint8_t *p, const float *x, int64_t blocks, int fifth) {
+    const __m128i low = _mm_set1_epi8(0x0F), centre = _mm_set1_epi8(fifth ? 16 : 8);
+    const size_t stride = fifth ? 22 : 18, quants = fifth ? 6 : 2;
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++, p += 18, x += 32) {
-        __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
-        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, low), eight);
-        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low), eight);
-        __m256 s = cq_dot32s(lo, hi, x);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), s, acc);
-    }
-    return cq_hsum(acc);
-}
-
-// x = d·q + m: Σ = d·Σq·x + m·Σx.
-static CQ_KERNEL float cq_dot_q4_1(const uint8_t *p, const float *x, int64_t blocks) {
-    const __m128i low = _mm_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++, p += 20, x += 32) {
-        __m128i q = _mm_loadu_si128((const __m128i *)(p + 4));
+    for (int64_t b = 0; b < blocks; b++, p += stride, x += 32) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(p + quants));
         __m128i lo = _mm_and_si128(q, low), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
-        __m256 s = cq_dot32u2(lo, hi, x);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), s, acc);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p + 2)), cq_sum32(x), accm);
-    }
-    return cq_hsum(_mm256_add_ps(acc, accm));
-}
-
-static CQ_KERNEL float cq_dot_q5_0(const uint8_t *p, const float *x, int64_t blocks) {
-    const __m128i low = _mm_set1_epi8(0x0F), sixteen = _mm_set1_epi8(16);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++, p += 22, x += 32) {
-        uint32_t qh;
-        memcpy(&qh, p + 2, 4);
-        __m128i q = _mm_loadu_si128((const __m128i *)(p + 6));
-        __m128i lo = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(q, low), cq_fifth_bits(qh, 0)), sixteen);
-        __m128i hi = _mm_sub_epi8(_mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low), cq_fifth_bits(qh, 16)), sixteen);
-        __m256 s = cq_dot32s(lo, hi, x);
+        if (fifth) {
+            uint32_t qh;
+            memcpy(&qh, p + 2, 4);
+            lo = _mm_or_si128(lo, cq_fifth_bits(qh, 0));
+            hi = _mm_or_si128(hi, cq_fifth_bits(qh, 16));
+        }
+        __m256 s = cq_dot32s(_mm_sub_epi8(lo, centre), _mm_sub_epi8(hi, centre), x);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), s, acc);
     }
     return cq_hsum(acc);
 }
 
-static CQ_KERNEL float cq_dot_q5_1(const uint8_t *p, const float *x, int64_t blocks) {
+// Q4_1 (20 bytes: d, m, 16 quant bytes) and Q5_1 (24 bytes: d, m, 32 fifth bits, 16 quant bytes): x = d·q + m,
+// so Σ = d·Σq·x + m·Σx.
+static CQ_KERNEL float cq_dot_q45_1(const uint8_t *p, const float *x, int64_t blocks, int fifth) {
     const __m128i low = _mm_set1_epi8(0x0F);
+    const size_t stride = fifth ? 24 : 20, quants = fifth ? 8 : 4;
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++, p += 24, x += 32) {
-        uint32_t qh;
-        memcpy(&qh, p + 4, 4);
-        __m128i q = _mm_loadu_si128((const __m128i *)(p + 8));
-        __m128i lo = _mm_or_si128(_mm_and_si128(q, low), cq_fifth_bits(qh, 0));
-        __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(q, 4), low), cq_fifth_bits(qh, 16));
-        __m256 s = cq_dot32u2(lo, hi, x);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), s, acc);
+    for (int64_t b = 0; b < blocks; b++, p += stride, x += 32) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(p + quants));
+        __m128i lo = _mm_and_si128(q, low), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
+        if (fifth) {
+            uint32_t qh;
+            memcpy(&qh, p + 4, 4);
+            lo = _mm_or_si128(lo, cq_fifth_bits(qh, 0));
+            hi = _mm_or_si128(hi, cq_fifth_bits(qh, 16));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), cq_dot32u2(lo, hi, x), acc);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p + 2)), cq_sum32(x), accm);
     }
     return cq_hsum(_mm256_add_ps(acc, accm));
@@ -298,10 +282,10 @@ static CQ_KERNEL int cq_matvec_avx2(uint32_t type, const uint8_t *w, size_t row_
         switch (type) {
         case CQ_F16: v = cq_dot_f16(row, x, cols); break;
         case CQ_BF16: v = cq_dot_bf16(row, x, cols); break;
-        case CQ_Q4_0: v = cq_dot_q4_0(row, x, cols / 32); break;
-        case CQ_Q4_1: v = cq_dot_q4_1(row, x, cols / 32); break;
-        case CQ_Q5_0: v = cq_dot_q5_0(row, x, cols / 32); break;
-        case CQ_Q5_1: v = cq_dot_q5_1(row, x, cols / 32); break;
+        case CQ_Q4_0: v = cq_dot_q45_0(row, x, cols / 32, 0); break;
+        case CQ_Q4_1: v = cq_dot_q45_1(row, x, cols / 32, 0); break;
+        case CQ_Q5_0: v = cq_dot_q45_0(row, x, cols / 32, 1); break;
+        case CQ_Q5_1: v = cq_dot_q45_1(row, x, cols / 32, 1); break;
         case CQ_Q8_0: v = cq_dot_q8_0(row, x, cols / 32); break;
         case CQ_Q4_K: v = cq_dot_qk45(row, x, cols / 256, 0); break;
         case CQ_Q5_K: v = cq_dot_qk45(row, x, cols / 256, 1); break;
