@@ -43,9 +43,8 @@ static inline CQ_KERNEL float cq_half(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-// The low 8 bytes of v as 8 floats (signed or unsigned bytes).
+// The low 8 bytes of v (signed) as 8 floats.
 static inline CQ_KERNEL __m256 cq_s8(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
-static inline CQ_KERNEL __m256 cq_u8(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
 
 // Σ q·x over 16 signed bytes and 16 floats.
 static inline CQ_KERNEL __m256 cq_dot16s(__m128i q, const float *x, __m256 acc) {
@@ -54,20 +53,12 @@ static inline CQ_KERNEL __m256 cq_dot16s(__m128i q, const float *x, __m256 acc) 
 }
 
 // Σ q·x over 32 bytes (two 16-byte halves) and 32 floats, in two independent chains (FMA latency, not throughput,
-// bounds a single chain).
+// bounds a single chain). The bytes are read as signed: unsigned quants (at most 5 bits) are below 128 and read alike.
 static inline CQ_KERNEL __m256 cq_dot32s(__m128i a, __m128i b, const float *x) {
     __m256 p0 = _mm256_mul_ps(cq_s8(a), _mm256_loadu_ps(x));
     __m256 p1 = _mm256_mul_ps(cq_s8(_mm_srli_si128(a, 8)), _mm256_loadu_ps(x + 8));
     p0 = _mm256_fmadd_ps(cq_s8(b), _mm256_loadu_ps(x + 16), p0);
     p1 = _mm256_fmadd_ps(cq_s8(_mm_srli_si128(b, 8)), _mm256_loadu_ps(x + 24), p1);
-    return _mm256_add_ps(p0, p1);
-}
-
-static inline CQ_KERNEL __m256 cq_dot32u2(__m128i a, __m128i b, const float *x) {
-    __m256 p0 = _mm256_mul_ps(cq_u8(a), _mm256_loadu_ps(x));
-    __m256 p1 = _mm256_mul_ps(cq_u8(_mm_srli_si128(a, 8)), _mm256_loadu_ps(x + 8));
-    p0 = _mm256_fmadd_ps(cq_u8(b), _mm256_loadu_ps(x + 16), p0);
-    p1 = _mm256_fmadd_ps(cq_u8(_mm_srli_si128(b, 8)), _mm256_loadu_ps(x + 24), p1);
     return _mm256_add_ps(p0, p1);
 }
 
@@ -105,22 +96,31 @@ static CQ_KERNEL float cq_dot_q8_0(const uint8_t *p, const float *x, int64_t blo
     return cq_hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// The 32 quants of a Q4_x/Q5_x block: low nibbles (elements 0..15) in *lo, high nibbles (16..31) in *hi, with Q5's
+// fifth bits (bit j of the 32-bit word at `bits` for element j) added as 0x10.
+static inline CQ_KERNEL void cq_nibbles(const uint8_t *quants, const uint8_t *bits, __m128i *lo, __m128i *hi) {
+    const __m128i low = _mm_set1_epi8(0x0F);
+    __m128i q = _mm_loadu_si128((const __m128i *)quants);
+    *lo = _mm_and_si128(q, low);
+    *hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
+    if (bits) {
+        uint32_t qh;
+        memcpy(&qh, bits, 4);
+        *lo = _mm_or_si128(*lo, cq_fifth_bits(qh, 0));
+        *hi = _mm_or_si128(*hi, cq_fifth_bits(qh, 16));
+    }
+}
+
 // Q4_0 (18 bytes: d, 16 quant bytes) and Q5_0 (22 bytes: d, 32 fifth bits, 16 quant bytes): x = d·(q − centre),
 // centre 8 or 16. Element j < 16 is the low nibble of quant byte j, element j + 16 its high nibble; Q5_0's fifth
 // bit of element j is bit j of the 32-bit word.
 static CQ_KERNEL float cq_dot_q45_0(const uint8_t *p, const float *x, int64_t blocks, int fifth) {
-    const __m128i low = _mm_set1_epi8(0x0F), centre = _mm_set1_epi8(fifth ? 16 : 8);
-    const size_t stride = fifth ? 22 : 18, quants = fifth ? 6 : 2;
+    const __m128i centre = _mm_set1_epi8(fifth ? 16 : 8);
+    const size_t stride = fifth ? 22 : 18;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++, p += stride, x += 32) {
-        __m128i q = _mm_loadu_si128((const __m128i *)(p + quants));
-        __m128i lo = _mm_and_si128(q, low), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
-        if (fifth) {
-            uint32_t qh;
-            memcpy(&qh, p + 2, 4);
-            lo = _mm_or_si128(lo, cq_fifth_bits(qh, 0));
-            hi = _mm_or_si128(hi, cq_fifth_bits(qh, 16));
-        }
+        __m128i lo, hi;
+        cq_nibbles(p + (fifth ? 6 : 2), fifth ? p + 2 : NULL, &lo, &hi);
         __m256 s = cq_dot32s(_mm_sub_epi8(lo, centre), _mm_sub_epi8(hi, centre), x);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), s, acc);
     }
@@ -130,19 +130,12 @@ static CQ_KERNEL float cq_dot_q45_0(const uint8_t *p, const float *x, int64_t bl
 // Q4_1 (20 bytes: d, m, 16 quant bytes) and Q5_1 (24 bytes: d, m, 32 fifth bits, 16 quant bytes): x = d·q + m,
 // so Σ = d·Σq·x + m·Σx.
 static CQ_KERNEL float cq_dot_q45_1(const uint8_t *p, const float *x, int64_t blocks, int fifth) {
-    const __m128i low = _mm_set1_epi8(0x0F);
-    const size_t stride = fifth ? 24 : 20, quants = fifth ? 8 : 4;
+    const size_t stride = fifth ? 24 : 20;
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++, p += stride, x += 32) {
-        __m128i q = _mm_loadu_si128((const __m128i *)(p + quants));
-        __m128i lo = _mm_and_si128(q, low), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low);
-        if (fifth) {
-            uint32_t qh;
-            memcpy(&qh, p + 4, 4);
-            lo = _mm_or_si128(lo, cq_fifth_bits(qh, 0));
-            hi = _mm_or_si128(hi, cq_fifth_bits(qh, 16));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), cq_dot32u2(lo, hi, x), acc);
+        __m128i lo, hi;
+        cq_nibbles(p + (fifth ? 8 : 4), fifth ? p + 4 : NULL, &lo, &hi);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p)), cq_dot32s(lo, hi, x), acc);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(cq_half(p + 2)), cq_sum32(x), accm);
     }
     return cq_hsum(_mm256_add_ps(acc, accm));
@@ -161,7 +154,7 @@ static inline void cq_scale_min_k4(int j, const uint8_t *q, float *scale, float 
 
 // Σ over 32 unsigned quant bytes (a 256-bit register) times 32 floats.
 static inline CQ_KERNEL __m256 cq_dot32u(__m256i q, const float *x) {
-    return cq_dot32u2(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1), x);
+    return cq_dot32s(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1), x);
 }
 
 // Q4_K (144 bytes) and Q5_K (176 bytes): sub-block s of 32 has x = d·scale_s·q − dmin·min_s, so
