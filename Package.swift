@@ -32,7 +32,11 @@ let package = Package(
             "Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Recipes", "MergeMethods", "Tokenization",
         ]),
         .target(name: "Tokenization", dependencies: ["Host", "ArchitectureDefinitions", "Checkpoints"]),
-        .target(name: "Inference", dependencies: ["Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures"]),
+        // AVX2/FMA matrix-vector kernels over ggml blocks, selected at run time (portable float32 path otherwise).
+        .target(name: "CQuantKernels"),
+        .target(name: "Inference", dependencies: [
+            "Numerics", "Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "CQuantKernels",
+        ]),
         .target(name: "Evaluation", dependencies: ["Host", "Checkpoints", "Architectures", "Tokenization", "Inference"]),
         .target(name: "Export", dependencies: ["Host", "Checkpoints", "ArchitectureDefinitions", "Architectures", "Tokenization"]),
         .target(name: "MoE", dependencies: [
@@ -66,7 +70,9 @@ let package = Package(
             "Planner", "Architectures", "Recipes", "MergeMethods", "Checkpoints", "Numerics", "Inference", "Tokenization", "TestSupport",
         ]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Architectures", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: [
+            "Inference", "Architectures", "Checkpoints", "Numerics", "CQuantKernels", "TestSupport",
+        ]),
         .testTarget(name: "EvaluationTests", dependencies: [
             "Evaluation", "Inference", "Architectures", "Checkpoints", "Tokenization", "TestSupport",
         ]),

@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each run as a whole child process (wall time, GB/s, peak RSS).",
-        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self, BenchExport.self, BenchEvolve.self])
+        subcommands: [BenchMerge.self, BenchMoE.self, BenchScore.self, BenchExport.self, BenchEvolve.self, BenchPerplexity.self,
+                      BenchGenerate.self])
 }
 
 struct BenchMerge: ParsableCommand {
@@ -188,12 +189,9 @@ struct BenchScore: ParsableCommand {
         }
         setvbuf(stdout, nil, _IOLBF, 0)  // each line as it is measured, also into a file
         let common = ["--ctx", "512", "--chunks", String(chunks)] + (threads.map { ["--threads", String($0)] } ?? [])
-        func load() -> String {
-            (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-        }
         print("models: \(parent) (Q4_1), \(ft) (BF16 fine-tune), \(merged) (BF16 SLERP); \(chunks) windows of 512; "
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("load average before: \(load())")
+        print("load average before: \(loadAverage())")
         func row(_ name: String, _ r: (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double)) {
             print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%8.1f s  %8.1f s   ", r.seconds, r.cpuSeconds)
                   + formatBytes(r.maxRSS))
@@ -218,7 +216,7 @@ struct BenchScore: ParsableCommand {
         print(String(format: "peak RSS: score / largest ppl run (%@) = %.3f, / smallest (%@) = %.3f   (target ≤ 1.5)",
                      formatBytes(largest) as NSString, Double(s.maxRSS) / Double(largest), formatBytes(smallest) as NSString,
                      Double(s.maxRSS) / Double(smallest)))
-        print("load average after: \(load())")
+        print("load average after: \(loadAverage())")
     }
 }
 
@@ -226,26 +224,8 @@ struct BenchScore: ParsableCommand {
 /// With `quiet`, the child's stdout and stderr go to /dev/null.
 func runChild(_ exe: String, _ args: [String],
               quiet: Bool = false) throws -> (status: Int32, seconds: Double, maxRSS: Int, cpuSeconds: Double) {
-    var pid: pid_t = 0
-    let argv = ([exe] + args).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    if quiet {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    }
-    let start = Date()
-    let rc = posix_spawn(&pid, exe, &actions, nil, argv, environ)
-    guard rc == 0 else { throw CLIFailure("cannot start \(exe): \(String(cString: strerror(rc)))") }
-    var status: Int32 = 0
-    var usage = rusage()
-    _ = wait4(pid, &status, 0, &usage)
-    let seconds = Date().timeIntervalSince(start)
-    let exited = (status & 0x7f) == 0
-    let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), seconds, Int(usage.ru_maxrss) * 1024, cpu)
+    let r = try ChildProcess.run(exe, args, stdout: quiet ? .discard : .inherit, stderr: quiet ? .discard : .inherit)
+    return (r.status, r.seconds, r.maxRSS, r.cpuSeconds)
 }
 
 /// Where the benchmarks keep the models they make or fetch once.

@@ -13,7 +13,17 @@ struct GenerateCommand: ParsableCommand {
     var model: String
 
     @Option(help: "Prompt text (special tokens such as <|im_start|> written in it are recognised).")
-    var prompt: String
+    var prompt: String?
+
+    @Option(name: .customLong("prompt-file"), help: "Read the prompt text from this file instead.")
+    var promptFile: String?
+
+    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-sequence tokens (for benchmarks).")
+    var ignoreEOS = false
+
+    @Flag(help: ArgumentHelp("Print prompt and generation speed to stderr when done (`timings: …` lines).",
+                             discussion: "Generated tokens/s counts the tokens after the first, which the prompt's logits give."))
+    var timings = false
 
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
     var maxTokens: Int = 128
@@ -34,6 +44,7 @@ struct GenerateCommand: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        if (prompt == nil) == (promptFile == nil) { throw ValidationError("give exactly one of --prompt and --prompt-file") }
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if temp < 0 { throw ValidationError("--temp must not be negative") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
@@ -44,14 +55,26 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let lm = try LanguageModel(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let tokenizer = try TokenizerLoader.load(path: model)
-        let ids = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
+        let text: String
+        if let promptFile {
+            do { text = try String(contentsOfFile: promptFile, encoding: .utf8) } catch {
+                throw CLIFailure("\(promptFile): cannot read the prompt: \(error.localizedDescription)")
+            }
+        } else {
+            text = prompt ?? ""
+        }
+        let ids = tokenizer.encode(text, addSpecial: true, parseSpecial: true)
         guard !ids.isEmpty else { throw CLIFailure("the prompt encodes to no tokens") }
         var stop = Set(lm.config.eosTokenIDs)
         if let eos = tokenizer.eosID { stop.insert(eos) }
+        if ignoreEOS { stop = [] }
+        let started = Date()
+        var firstToken: Date?
         var generated: [Int] = []
         var printed = ""
         let sampling = SamplingOptions(temperature: temp, topP: topP, minP: minP, seed: seed)
         try lm.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stopTokens: stop) { token in
+            if firstToken == nil { firstToken = Date() }
             generated.append(token)
             // Decode the whole continuation and print what is new, holding back a trailing partial UTF-8 sequence.
             let text = tokenizer.decode(generated, skipSpecial: true)
@@ -61,8 +84,16 @@ struct GenerateCommand: ParsableCommand {
             }
             return true
         }
-        let text = tokenizer.decode(generated, skipSpecial: true)
-        if text.hasPrefix(printed) { FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8)) }
+        let output = tokenizer.decode(generated, skipSpecial: true)
+        if output.hasPrefix(printed) { FileHandle.standardOutput.write(Data(output.dropFirst(printed.count).utf8)) }
         print("")
+        if timings, let first = firstToken {
+            let prompt = first.timeIntervalSince(started), rest = Date().timeIntervalSince(first)
+            let line = String(format: "timings: prompt %d tokens in %.3f s (%.1f tokens/s, with the first token)\n", ids.count, prompt,
+                              Double(ids.count) / max(prompt, 1e-9))
+                + String(format: "timings: generated %d tokens after the first in %.3f s (%.2f tokens/s)\n", generated.count - 1, rest,
+                         Double(generated.count - 1) / max(rest, 1e-9))
+            FileHandle.standardError.write(Data(line.utf8))
+        }
     }
 }

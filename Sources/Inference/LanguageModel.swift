@@ -95,6 +95,8 @@ public final class LanguageModel {
     private let vectorScratch = ScratchBuffer()
     private let biasScratch = ScratchBuffer()
     private let normScratch = ScratchBuffer()
+    /// Stored-order outputs of a row-permuted GGUF matrix (Q/K) read in place.
+    private let permutedScratch = ScratchBuffer()
 
     /// Query rows per attention task: blocks let causal attention skip the keys after the block.
     static let queryBlock = 64
@@ -303,10 +305,17 @@ public final class LanguageModel {
     }
 
     /// `output[rows, w.rows] = input[rows, w.cols] · Wᵀ (+ bias)`, output rows `ldc` apart.
+    /// One row (one-token decoding) is multiplied straight from a GGUF matrix's stored blocks when a kernel reads its
+    /// type (`StoredMatVec`); otherwise the float32 weights go through sgemm.
     private func linear(_ w: LinearWeight, input: UnsafePointer<Float>, rows: Int,
                         output: UnsafeMutablePointer<Float>, ldc: Int) throws {
-        let weight = try reader.floats(w.tensor, range: w.elements, scratch: matrixScratch)
-        product(input, weight, output, m: rows, n: w.rows, k: w.cols, ldc: ldc)
+        if rows == 1, let stored = reader.storedRows(w.tensor, range: w.elements, rowLength: w.cols),
+           StoredMatVec.apply(stored, cols: w.cols, x: input, y: output, threads: threads, permuted: permutedScratch) {
+            // done in place
+        } else {
+            let weight = try reader.floats(w.tensor, range: w.elements, scratch: matrixScratch)
+            product(input, weight, output, m: rows, n: w.rows, k: w.cols, ldc: ldc)
+        }
         if let biasName = w.bias {
             let bias = try reader.floats(biasName, range: 0..<w.rows, scratch: biasScratch)
             Kernels.addBias(output, bias: bias, rows: rows, width: w.rows, stride: ldc)
@@ -480,6 +489,10 @@ public final class LanguageModel {
         if logitsStorage.count != rows * v { logitsStorage = [Float](repeating: 0, count: rows * v) }
         try logitsStorage.withUnsafeMutableBufferPointer { out in
             var r0 = 0
+            if rows == 1, let stored = reader.storedRows(layout.outputHead, range: 0..<(v * h), rowLength: h),
+               StoredMatVec.apply(stored, cols: h, x: normed, y: out.baseAddress!, threads: threads, permuted: permutedScratch) {
+                r0 = v
+            }
             while r0 < v {
                 let r1 = min(v, r0 + Self.headBlockRows)
                 let block = try reader.floats(layout.outputHead, range: (r0 * h)..<(r1 * h), scratch: matrixScratch)
@@ -497,6 +510,12 @@ public final class LanguageModel {
 }
 
 extension LanguageModel {
+    /// Whether one-token decoding reads `tensor` in place (`StoredMatVec`) rather than from a float32 copy.
+    func readsInPlace(_ tensor: String) -> Bool {
+        guard let info = source.info(tensor), info.shape.count == 2 else { return false }
+        return reader.storedRows(tensor, range: 0..<info.elementCount, rowLength: info.rowLength) != nil
+    }
+
     /// The hidden states at the last position of `tokens` (run from position 0, no LM head): element
     /// l < layerCount is the residual stream entering layer l (l = 0 is the token embedding), element
     /// layerCount is the final-norm output. This is what mergekit-moe's `gate_mode: hidden` averages

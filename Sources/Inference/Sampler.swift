@@ -87,9 +87,10 @@ extension LanguageModel {
                          stopTokens: Set<Int> = [], onToken: (Int) -> Bool = { _ in true }) throws -> [Int] {
         guard !prompt.isEmpty else { throw InferenceError.invalidArgument("generation needs a non-empty prompt") }
         guard maxTokens > 0 else { return [] }
-        // Decoding one token at a time re-reads every matrix per token: keep them converted when memory allows
-        // (a quarter of physical memory), instead of dequantizing the whole model again for each token.
-        _ = try reader.makeResident(budget: Int(ProcessInfo.processInfo.physicalMemory / 4))
+        // Decoding one token at a time re-reads every matrix per token: GGUF matrices whose block format has a
+        // direct kernel on this CPU are read in place (`StoredMatVec`); the others are kept converted when memory
+        // allows (a quarter of physical memory), instead of dequantizing them again for each token.
+        _ = try reader.makeResident(budget: Int(ProcessInfo.processInfo.physicalMemory / 4), except: readsInPlace)
         let cache = makeCache(capacity: prompt.count + maxTokens)
         var sampler = Sampler(options: sampling)
         var logits = try forward(prompt, cache: cache, logitsFrom: prompt.count - 1)

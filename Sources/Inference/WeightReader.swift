@@ -87,11 +87,12 @@ struct WeightReader {
 
     /// Converts every tensor not already usable in place into a float32 copy kept in memory, if that costs at
     /// most `budget` bytes. Returns whether it did.
-    func makeResident(budget: Int) throws -> Bool {
+    /// `except` names tensors the caller reads another way (in place, by `StoredMatVec`).
+    func makeResident(budget: Int, except: (String) -> Bool = { _ in false }) throws -> Bool {
         guard resident.isEmpty else { return true }
         var pending: [(String, Int)] = []
         var bytes = 0
-        for name in source.tensorNames {
+        for name in source.tensorNames where !except(name) {
             guard let info = source.info(name), try directFloats(name, range: 0..<0) == nil else { continue }
             pending.append((name, info.elementCount))
             bytes += info.elementCount * 4
@@ -103,6 +104,15 @@ struct WeightReader {
             resident.store(name, p)
         }
         return true
+    }
+
+    /// Rows `range` (whole rows of `rowLength`) of a GGUF tensor as stored, when `StoredMatVec` has a kernel for its
+    /// type on this CPU and the tensor is not kept converted; nil otherwise.
+    func storedRows(_ tensor: String, range: Range<Int>, rowLength: Int) -> GGUFStoredRows? {
+        guard let gguf = source as? GGUFFile, resident.pointer(tensor) == nil, rowLength > 0, range.count % rowLength == 0,
+              let rows = gguf.storedRows(tensor, elementOffset: range.lowerBound, rows: range.count / rowLength, rowLength: rowLength),
+              StoredMatVec.supports(rows.type) else { return nil }
+        return rows
     }
 
     private func directFloats(_ tensor: String, range: Range<Int>) throws -> UnsafePointer<Float>? {

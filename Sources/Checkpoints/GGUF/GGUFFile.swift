@@ -259,6 +259,25 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         return rawData(t)
     }
 
+    /// Rows `rows` (of `rowLength` elements each, counted from element `elementOffset` of the served tensor `name`)
+    /// as stored, for kernels that read the blocks in place: the type, the mapped bytes of those rows, and, for
+    /// Q/K projections that llama.cpp stores permuted, the head count of the permutation
+    /// (`GGUFNameMap.storedRow` maps a served row to its stored row). Nil when the rows cannot be read in place:
+    /// values shifted on read, or a range that does not start and end on stored row boundaries.
+    public func storedRows(_ name: String, elementOffset: Int, rows: Int, rowLength: Int) -> GGUFStoredRows? {
+        guard let s = served[name], s.shift == 0, rowLength > 0, rows >= 0 else { return nil }
+        let t = rawTensors[s.raw]
+        guard t.dims.first == rowLength, (s.elementOffset + elementOffset) % rowLength == 0,
+              elementOffset >= 0, elementOffset + rows * rowLength <= s.info.elementCount,
+              let rowBytes = t.type.byteCount(elements: rowLength) else { return nil }
+        let first = (s.elementOffset + elementOffset) / rowLength
+        if s.permutedHeads != nil, elementOffset != 0 || rows != s.info.rowCount { return nil }
+        let data = rawData(t)
+        guard (first + rows) * rowBytes <= data.count, let base = data.baseAddress else { return nil }
+        return GGUFStoredRows(type: t.type, base: base + first * rowBytes, rows: rows, rowBytes: rowBytes,
+                              permutedHeads: s.permutedHeads)
+    }
+
     /// Hands the mapped pages of the stored tensor behind `name` back to the kernel (they return from the
     /// page cache on the next read).
     public func release(_ name: String) {
@@ -349,5 +368,22 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
                 out.update(from: tmp.baseAddress!, count: take)
             }
         }
+    }
+}
+
+/// Consecutive rows of a GGUF tensor as stored (see `GGUFFile.storedRows`); valid while the file is open.
+public struct GGUFStoredRows: @unchecked Sendable {
+    public let type: GGMLType
+    /// The first row's first block.
+    public let base: UnsafeRawPointer
+    public let rows: Int
+    /// Bytes from one row to the next.
+    public let rowBytes: Int
+    /// Set for Llama Q/K projections: served row r is stored row `GGUFNameMap.storedRow(r, rows:, heads:)`.
+    public let permutedHeads: Int?
+
+    /// The stored row that holds served row `row`.
+    public func storedRow(_ row: Int) -> Int {
+        permutedHeads.map { GGUFNameMap.storedRow(row, rows: rows, heads: $0) } ?? row
     }
 }
