@@ -72,14 +72,14 @@ public struct EngineBenchmark {
                                      "--chunks", "\(s.chunks)", "--threads", "\(s.threads)", "--json"]))
             if let tool = llamaTool {
                 out.append(("llama.cpp", [tool, "-m", file, "-f", textFile, "-c", "\(s.contextLength)", "-b", "\(s.contextLength)",
-                                          "--chunks", "\(s.chunks)", "-t", "\(s.threads)"]))
+                                          "--chunks", "\(s.chunks)", "-t", "\(s.threads)", "--perf"]))
             }
         case .generation:
             out.append(("crucible", [crucible, "generate", file, "--prompt-file", prompt, "--max-tokens", "\(s.generateTokens)",
                                      "--temp", "0", "--ignore-eos", "--threads", "\(s.threads)", "--timings"]))
             if let tool = llamaTool {
                 out.append(("llama.cpp", [tool, "-m", file, "-f", prompt, "-n", "\(s.generateTokens)", "--temp", "0", "--ignore-eos",
-                                          "-t", "\(s.threads)", "-c", "\(s.promptTokens + s.generateTokens + 64)", "-no-cnv"]))
+                                          "-t", "\(s.threads)", "-c", "\(s.promptTokens + s.generateTokens + 64)", "-no-cnv", "--perf"]))
             }
         }
         return out
@@ -103,7 +103,8 @@ public struct EngineBenchmark {
                         throw EngineBenchmarkError(message: "\(tool) failed (exit \(r.status)): \(argv.joined(separator: " "))\n"
                             + String(text.suffix(2000)))
                     }
-                    guard let rate = tool == "crucible" ? Self.crucibleRate(kind, text) : Self.llamaRate(kind, text) else {
+                    let llama = Self.llamaRate(kind, text) ?? Self.llamaPassRate(text, contextLength: settings.contextLength)
+                    guard let rate = tool == "crucible" ? Self.crucibleRate(kind, text) : llama else {
                         throw EngineBenchmarkError(message: "no throughput figure in the output of \(argv.joined(separator: " "))\n"
                             + String(text.suffix(2000)))
                     }
@@ -131,7 +132,7 @@ public struct EngineBenchmark {
         }
     }
 
-    /// llama.cpp's `llama_perf_context_print` lines: "prompt eval time = … tokens per second)" for perplexity,
+    /// llama.cpp's `llama_perf_context_print` lines (printed with `--perf`, off by default in 2026 builds): "prompt eval time = … tokens per second)" for perplexity,
     /// "eval time = … tokens per second)" (the decode steps after the prompt) for generation.
     static func llamaRate(_ kind: Kind, _ text: String) -> Double? {
         let lines = text.split(separator: "\n").map(String.init)
@@ -143,6 +144,16 @@ public struct EngineBenchmark {
         let head = line[..<end.lowerBound]
         guard let start = head.lastIndex(where: { $0 == " " || $0 == "," }) else { return nil }
         return Double(head[head.index(after: start)...])
+    }
+
+    /// llama-perplexity builds that print no perf lines: n_ctx over the "N seconds per pass" it reports (timed on the
+    /// first window, so a slightly less steady figure than the perf lines').
+    static func llamaPassRate(_ text: String, contextLength: Int) -> Double? {
+        guard let end = text.range(of: " seconds per pass", options: .backwards) else { return nil }
+        let head = text[..<end.lowerBound]
+        guard let start = head.lastIndex(where: { $0 == " " }), let seconds = Double(head[head.index(after: start)...]),
+              seconds > 0 else { return nil }
+        return Double(contextLength) / seconds
     }
 
     /// The final perplexity either tool printed.
