@@ -103,8 +103,9 @@ public struct EngineBenchmark {
                         throw EngineBenchmarkError(message: "\(tool) failed (exit \(r.status)): \(argv.joined(separator: " "))\n"
                             + String(text.suffix(2000)))
                     }
-                    let llama = Self.llamaRate(kind, text) ?? Self.llamaPassRate(text, contextLength: settings.contextLength)
-                    guard let rate = tool == "crucible" ? Self.crucibleRate(kind, text) : llama else {
+                    let passRate = { kind == .perplexity ? Self.llamaPassRate(text, contextLength: self.settings.contextLength) : nil }
+                    let rate = tool == "crucible" ? Self.crucibleRate(kind, text) : Self.llamaRate(kind, text) ?? passRate()
+                    guard let rate else {
                         throw EngineBenchmarkError(message: "no throughput figure in the output of \(argv.joined(separator: " "))\n"
                             + String(text.suffix(2000)))
                     }
